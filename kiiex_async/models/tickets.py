@@ -1,0 +1,131 @@
+"""Deposit and withdraw tickets."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .enums import DepositStatus, WithdrawStatus
+
+__all__ = [
+    "DepositInfo",
+    "DepositTicket",
+    "DepositTicketCreated",
+    "WithdrawFee",
+    "WithdrawTemplate",
+    "WithdrawTemplateType",
+    "WithdrawTicket",
+]
+
+_ZERO = Decimal(0)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@attrs.frozen
+class DepositTicket:
+    """A deposit request and its progress (``GetDepositTicket(s)``)."""
+
+    ticket_number: int
+    account_id: int
+    asset_id: int
+    amount: Decimal
+    status: DepositStatus
+    asset_name: str = ""
+    request_code: str = ""
+    asset_manager_id: int = 1
+    operator_id: int = 1
+    fee_amt: Decimal = _ZERO
+    deposit_info: str = ""
+    created_timestamp: str = ""
+    last_update_time_stamp: str = ""
+    reject_reason: str = ""
+    oms_id: int = 1
+
+
+@attrs.frozen
+class DepositTicketCreated:
+    """Answer of ``CreateDepositTicket``."""
+
+    success: bool
+    requestcode: str
+
+    @property
+    def request_code(self) -> str:
+        """The new ticket's request code (a GUID)."""
+        return self.requestcode
+
+
+@attrs.frozen
+class DepositInfo:
+    """Deposit addresses of a product (``GetDepositInfo``)."""
+
+    account_id: int
+    asset_id: int
+    deposit_info: tuple[str, ...] = ()
+    asset_manager_id: int = 1
+    provider_id: int = 0
+
+
+@attrs.frozen
+class WithdrawTicket:
+    """A withdrawal request and its progress (``GetWithdrawTicket(s)``).
+
+    ``template_form`` is the JSON text the exchange stores; ``form`` parses it.
+    """
+
+    ticket_number: int
+    account_id: int
+    asset_id: int
+    amount: Decimal
+    status: WithdrawStatus
+    asset_name: str = ""
+    request_code: str = ""
+    template_form: str = ""
+    template_form_type: str = ""
+    asset_manager_id: int = 1
+    fee_amt: Decimal = _ZERO
+    created_timestamp: str = ""
+    last_update_timestamp: str = ""
+    reject_reason: str = ""
+    oms_id: int = 1
+
+    @property
+    def form(self) -> dict[str, Any]:
+        """The template form as a dict (empty if it is not a JSON object)."""
+        return _json_object(self.template_form)
+
+
+@attrs.frozen
+class WithdrawTemplateType:
+    """One withdraw template a product offers (``GetWithdrawTemplateTypes``)."""
+
+    template_name: str
+    account_provider_id: int = 0
+    account_provider_name: str = ""
+
+
+@attrs.frozen
+class WithdrawTemplate:
+    """The fields a withdraw template needs (``GetWithdrawTemplate``)."""
+
+    template_type: str
+    fields: tuple[str, ...]
+    template: str = ""
+
+
+@attrs.frozen
+class WithdrawFee:
+    """Fee of a prospective withdrawal (``GetWithdrawFee``)."""
+
+    fee_amount: Decimal
+    ticket_amount: Decimal = _ZERO
