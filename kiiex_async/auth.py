@@ -61,6 +61,10 @@ def signed_headers(
     }
 
 
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def _hidden(value: object) -> str:
     return "None" if value is None else "'***'"
 
@@ -74,9 +78,7 @@ class Credentials:
 
     api_key: str | None = None
     api_secret: str | None = None
-    user_id: str | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else str(v)
-    )
+    user_id: str | None = attrs.field(default=None, converter=_optional_str)
     username: str | None = None
     password: str | None = None
     two_factor: TwoFactorProvider | None = None

@@ -1,6 +1,6 @@
 """Typed values of the AlphaPoint API: frozen attrs classes and enums, no wire names."""
 
-from .account import AuthResult, GenericResult, Position, Pong, UserInfo
+from .account import AuthResult, GenericResult, Pong, Position, UserInfo
 from .enums import (
     ChangeReason,
     DepositStatus,

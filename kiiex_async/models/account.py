@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["AuthResult", "GenericResult", "Position", "Pong", "UserInfo"]
+__all__ = ["AuthResult", "GenericResult", "Pong", "Position", "UserInfo"]
 
 _ZERO = Decimal(0)
 

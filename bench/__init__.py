@@ -1,0 +1,1 @@
+"""Benchmarks of kiiex_async: ``python -m bench --help``.  Not part of the installed package."""

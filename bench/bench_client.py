@@ -1,0 +1,213 @@
+"""Per-call overhead and concurrency of ``KiiexClient.get_level1`` against plain aiohttp.
+
+The floor is the same HTTP request written by hand: ``session.post(url, json=payload)`` and
+``json.loads`` of the body (floats, no model).  The client does the same round trip plus
+what it is for: a shared rate limiter (off here), retries of safe calls, error mapping,
+``Decimal`` parsing and a typed ``Level1``.  Both use one keep-alive pool of the same size
+against the same simulator process, and their repetitions are interleaved so that drift
+(CPU frequency, the simulator's state) hits both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ._common import Report, Stats, run_concurrently
+
+__all__ = [
+    "FloorClient",
+    "open_client",
+    "profile_client",
+    "run",
+    "run_capacity",
+    "run_concurrency",
+    "run_overhead",
+]
+
+INSTRUMENT_ID = 1
+POOL_SIZE = 128
+LEVELS = (1, 16, 128)
+
+
+class FloorClient:
+    """The hand-written floor: one aiohttp session, POST JSON, ``json.loads``."""
+
+    def __init__(self, base_url: str, *, pool_size: int = POOL_SIZE) -> None:
+        self._url = f"{base_url}/GetLevel1"
+        self._payload = {"OMSId": 1, "InstrumentId": INSTRUMENT_ID}
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=pool_size),
+            headers={"Accept": "application/json"},
+        )
+
+    async def get_level1(self) -> Any:
+        """One GetLevel1 round trip; the decoded JSON object."""
+        async with self._session.post(self._url, json=self._payload) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"GetLevel1: HTTP {resp.status}")
+        return json.loads(body)
+
+    async def aclose(self) -> None:
+        """Close the session."""
+        await self._session.close()
+
+
+async def open_client(stack: AsyncExitStack, url: str) -> Any:
+    """A ``KiiexClient`` on ``url`` with the rate limit off and a pool like the floor's."""
+    from kiiex_async.client import KiiexClient
+
+    client = KiiexClient(url, rate_limit=None, pool_size=POOL_SIZE)
+    return await stack.enter_async_context(client)
+
+
+async def _per_call(call: Callable[[], Awaitable[object]], n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await call()
+    return (time.perf_counter() - t0) / n
+
+
+async def _pair_sequential(
+    a: Callable[[], Awaitable[object]],
+    b: Callable[[], Awaitable[object]],
+    *,
+    n: int,
+    reps: int,
+    warmup: int,
+) -> tuple[list[float], list[float]]:
+    """Per-call seconds of ``a`` and ``b``, interleaved (a b b a a b ...) after a warm-up."""
+    await _per_call(a, warmup)
+    await _per_call(b, warmup)
+    sa: list[float] = []
+    sb: list[float] = []
+    for i in range(reps):
+        if i % 2 == 0:
+            sa.append(await _per_call(a, n))
+            sb.append(await _per_call(b, n))
+        else:
+            sb.append(await _per_call(b, n))
+            sa.append(await _per_call(a, n))
+    return sa, sb
+
+
+async def run_overhead(
+    report: Report, url: str, *, n: int, reps: int, warmup: int
+) -> tuple[Stats, Stats]:
+    """Figure 1: sequential per-call time, client vs floor; returns (client, floor) stats."""
+    async with AsyncExitStack() as stack:
+        client = await open_client(stack, url)
+        floor = FloorClient(url)
+        stack.push_async_callback(floor.aclose)
+        sample = await client.get_level1(INSTRUMENT_ID)
+        report.note("client_result_type", type(sample).__name__)
+
+        async def via_client() -> object:
+            return await client.get_level1(INSTRUMENT_ID)
+
+        sc, sf = await _pair_sequential(via_client, floor.get_level1, n=n, reps=reps, warmup=warmup)
+    c = report.add("seq.client.per_call_us", Stats("us", tuple(x * 1e6 for x in sc)))
+    f = report.add("seq.aiohttp.per_call_us", Stats("us", tuple(x * 1e6 for x in sf)))
+    ratios = [x / y for x, y in zip(sc, sf, strict=True)]
+    report.add("seq.ratio_per_rep", Stats("x", tuple(ratios)))
+    report.ratio("client_overhead_vs_aiohttp", c.median / f.median, 1.20, "<=")
+    report.scalar("seq.client_minus_aiohttp_us", c.median - f.median)
+    return c, f
+
+
+async def run_concurrency(
+    report: Report, url: str, *, total: int, reps: int, levels: tuple[int, ...] = LEVELS
+) -> dict[int, float]:
+    """Figure 2: throughput of ``total`` calls at each concurrency level, client vs floor.
+
+    Returns the floor's best median throughput per level (the simulator's capacity as seen
+    by the cheapest possible client).
+    """
+    floor_rps: dict[int, float] = {}
+    async with AsyncExitStack() as stack:
+        client = await open_client(stack, url)
+        floor = FloorClient(url)
+        stack.push_async_callback(floor.aclose)
+
+        async def via_client() -> object:
+            return await client.get_level1(INSTRUMENT_ID)
+
+        for level in levels:
+            # Warm-up fills the pool with `level` open connections for both.
+            await run_concurrently(via_client, min(total, level * 4), level)
+            await run_concurrently(floor.get_level1, min(total, level * 4), level)
+            sc: list[float] = []
+            sf: list[float] = []
+            for i in range(reps):
+                order = (
+                    [(via_client, sc), (floor.get_level1, sf)]
+                    if i % 2 == 0
+                    else [(floor.get_level1, sf), (via_client, sc)]
+                )
+                for call, out in order:
+                    out.append(total / await run_concurrently(call, total, level))
+            c = report.add(f"conc{level}.client.rps", Stats("req/s", tuple(sc)))
+            f = report.add(f"conc{level}.aiohttp.rps", Stats("req/s", tuple(sf)))
+            floor_rps[level] = f.median
+            report.ratio(f"client_throughput_vs_aiohttp_c{level}", c.median / f.median, 0.85, ">=")
+    return floor_rps
+
+
+async def run(report: Report, url: str, *, quick: bool) -> dict[int, float]:
+    """Figures 1 and 2; returns the floor's throughput per concurrency level."""
+    if quick:
+        await run_overhead(report, url, n=200, reps=5, warmup=50)
+        return await run_concurrency(report, url, total=500, reps=3)
+    await run_overhead(report, url, n=1000, reps=9, warmup=200)
+    return await run_concurrency(report, url, total=1000, reps=7)
+
+
+async def profile_client(url: str, *, n: int, html: str | None = None) -> str:
+    """Profile ``n`` sequential ``get_level1`` calls with pyinstrument; the text report."""
+    from pyinstrument import Profiler
+
+    async with AsyncExitStack() as stack:
+        client = await open_client(stack, url)
+        for _ in range(100):
+            await client.get_level1(INSTRUMENT_ID)
+        profiler = Profiler(interval=0.0001, async_mode="disabled")
+        profiler.start()
+        for _ in range(n):
+            await client.get_level1(INSTRUMENT_ID)
+        profiler.stop()
+    if html:
+        await asyncio.to_thread(Path(html).write_text, profiler.output_html())
+    return profiler.output_text(unicode=True, color=False, show_all=False)
+
+
+async def run_capacity(report: Report, url: str, *, quick: bool) -> None:
+    """Figure 6: requests per second the simulator process serves to the cheapest client.
+
+    Plain aiohttp GetLevel1 at several concurrency levels; the best median is the capacity.
+    On a 2-core machine client and server share the CPU, so this is a floor on capacity.
+    """
+    total, reps = (1000, 3) if quick else (3000, 5)
+    best = 0.0
+    floor = FloorClient(url, pool_size=256)
+    try:
+        for level in (16, 64, 256):
+            await run_concurrently(floor.get_level1, level * 2, level)
+            samples = tuple(
+                [
+                    total / await run_concurrently(floor.get_level1, total, level)
+                    for _ in range(reps)
+                ]
+            )
+            s = report.add(f"sim.aiohttp_c{level}.rps", Stats("req/s", samples))
+            best = max(best, s.median)
+    finally:
+        await floor.aclose()
+    report.scalar("sim.capacity_rps", best)

@@ -1,0 +1,1250 @@
+"""``KiiexClient``: one typed coroutine per AlphaPoint method.
+
+Arguments are validated before anything is sent (an :class:`~kiiex_async.errors.InvalidInputError`
+means no request left).  Private calls log in lazily on first use; when the session expires
+(errorcode 20 / HTTP 401) the client re-authenticates once, shared by every coroutine that
+noticed at the same moment, and repeats the call.  Writes (``send_order``, ``cancel_order``,
+``create_deposit_ticket``, ``create_withdraw_ticket``) are never resent after their outcome
+became unknown: they raise :class:`~kiiex_async.errors.UnknownOutcomeError` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from enum import IntEnum
+from types import TracebackType
+from typing import Any, Final, Literal, TypeVar
+
+from . import _wire, pricing
+from ._transport import HttpMethod, RetryPolicy, Timeouts, Transport
+from .auth import Credentials, make_nonce, sign
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DecodeError,
+    InvalidInputError,
+    KiiexError,
+    NotFoundError,
+    TwoFactorRequiredError,
+    UnknownOutcomeError,
+)
+from .models import (
+    AuthResult,
+    DepositInfo,
+    DepositTicket,
+    DepositTicketCreated,
+    GenericResult,
+    Instrument,
+    L2Snapshot,
+    Level1,
+    Level1Summary,
+    Order,
+    OrderType,
+    Pong,
+    Position,
+    Product,
+    SendOrderResult,
+    Side,
+    TimeInForce,
+    Trade,
+    UserInfo,
+    WithdrawFee,
+    WithdrawTemplate,
+    WithdrawTemplateType,
+    WithdrawTicket,
+)
+
+__all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "KiiexClient"]
+
+#: KIIEX staging HTTP base URL (includes the ``/ap`` segment).
+STAGING_URL: Final = "https://apstage.proxy.kiiex.io/ap"
+#: KIIEX production HTTP base URL (includes the ``/ap`` segment).
+PRODUCTION_URL: Final = "https://alphaprod.proxy.kiiex.io/ap"
+
+T = TypeVar("T")
+E = TypeVar("E", bound=IntEnum)
+
+#: An amount of money: a ``Decimal``, an ``int`` or a numeric ``str`` (never a ``float``).
+Amount = Decimal | int | str
+
+_MAX_INT64: Final = 2**63 - 1
+_LOGOUT_TIMEOUT: Final = 5.0
+_LOGIN_METHODS: Final = frozenset({"AuthenticateUser", "Authenticate2FA"})
+_LIMIT_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_STOP_TYPES: Final = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
+_SUPPORTED_TYPES: Final = frozenset(
+    {OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_MARKET, OrderType.STOP_LIMIT}
+)
+
+
+# -- validation (pure; runs before any request) ------------------------------------------
+
+
+def _positive_id(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _optional_int(value: object, name: str, *, minimum: int = 0) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInputError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _client_order_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT64:
+        raise InvalidInputError(
+            f"client_order_id must be an int in 0..2**63-1 (signed 64-bit), got {value!r}"
+        )
+    return value
+
+
+def _member(value: object, enum: type[E], name: str, allowed: frozenset[E] | None = None) -> E:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{name} must be a {enum.__name__}, got {value!r}")
+    try:
+        member = enum(value)
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a {enum.__name__}, got {value!r}") from None
+    if allowed is not None and member not in allowed:
+        names = ", ".join(sorted(m.name for m in allowed))
+        raise InvalidInputError(f"{name} must be one of {names}, got {member.name}")
+    return member
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} must be a non-empty str")
+    return value
+
+
+def _ci_get(data: object, name: str) -> Any:
+    """Read ``name`` from a JSON object, ignoring key case."""
+    if not isinstance(data, Mapping):
+        return None
+    wanted = name.lower()
+    for key, value in data.items():
+        if isinstance(key, str) and key.lower() == wanted:
+            return value
+    return None
+
+
+def _order_payload(
+    *,
+    oms_id: int,
+    account_id: int,
+    instrument_id: int,
+    side: Side,
+    order_type: OrderType,
+    time_in_force: TimeInForce,
+    client_order_id: int,
+    quantity: Decimal | None,
+    value: Decimal | None,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+    post_only: bool,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "OMSId": oms_id,
+        "AccountId": account_id,
+        "InstrumentId": instrument_id,
+        "Side": int(side),
+        "OrderType": int(order_type),
+        "TimeInForce": int(time_in_force),
+        "ClientOrderId": client_order_id,
+    }
+    if quantity is not None:
+        payload["Quantity"] = quantity
+    if value is not None:
+        payload["Value"] = value
+    if limit_price is not None:
+        payload["LimitPrice"] = limit_price
+    if stop_price is not None:
+        payload["StopPrice"] = stop_price
+    if post_only:
+        payload["PostOnly"] = True
+    return payload
+
+
+class KiiexClient:
+    """Async client of one KIIEX (AlphaPoint APEX) HTTP endpoint.
+
+    ``base_url`` includes the ``/ap`` segment (see :meth:`staging`, :meth:`production`).
+    ``OMSId`` defaults to ``oms_id`` and ``AccountId`` to ``account_id`` or, if unset, the
+    account authentication returned.  ``rate_limit`` is requests per second shared by every
+    coroutine of this client (``None`` = off); ``max_retries`` is how often a read is
+    retried.  Use as ``async with KiiexClient(...) as client:`` or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        credentials: Credentials | None = None,
+        oms_id: int = 1,
+        account_id: int | None = None,
+        timeout: float = 10.0,
+        rate_limit: float | None = 20.0,
+        max_retries: int = 3,
+        pool_size: int = 100,
+        connect_timeout: float | None = None,
+        read_http_method: HttpMethod = "POST",
+    ) -> None:
+        if credentials is not None and not isinstance(credentials, Credentials):
+            raise ConfigurationError("credentials must be a kiiex_async.Credentials")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError("max_retries must be an int >= 0")
+        if read_http_method not in ("POST", "GET"):
+            raise ConfigurationError("read_http_method must be 'POST' or 'GET'")
+        try:
+            self._oms_id = _positive_id(oms_id, "oms_id")
+            self._configured_account_id = _optional_int(account_id, "account_id", minimum=1)
+        except InvalidInputError as exc:
+            raise ConfigurationError(str(exc)) from None
+        self._credentials = credentials
+        self._read_http: HttpMethod = read_http_method
+        self._transport = Transport(
+            base_url,
+            timeouts=Timeouts(
+                total=timeout,
+                connect=connect_timeout if connect_timeout is not None else timeout,
+                sock_read=timeout,
+            ),
+            rate_limit=rate_limit,
+            retry=RetryPolicy(attempts=max_retries + 1),
+            pool_size=pool_size,
+        )
+        self._account_id: int | None = self._configured_account_id
+        self._user_id: int | None = None
+        self._auth_lock = asyncio.Lock()
+        # Bumped after every login attempt; a coroutine that saw an older value knows
+        # someone else already (re)authenticated, and shares that outcome.
+        self._auth_epoch = 0
+        self._auth_failure: Exception | None = None
+        self._last_auth: AuthResult | None = None
+        self._pending_2fa: tuple[AuthResult, str | None] | None = None
+        self._instruments: list[Instrument] | None = None
+        self._closed = False
+
+    @classmethod
+    def staging(cls, *, credentials: Credentials | None = None, **kw: Any) -> KiiexClient:
+        """A client of KIIEX staging (``https://apstage.proxy.kiiex.io/ap``)."""
+        return cls(STAGING_URL, credentials=credentials, **kw)
+
+    @classmethod
+    def production(cls, *, credentials: Credentials | None = None, **kw: Any) -> KiiexClient:
+        """A client of KIIEX production (``https://alphaprod.proxy.kiiex.io/ap``)."""
+        return cls(PRODUCTION_URL, credentials=credentials, **kw)
+
+    def __repr__(self) -> str:
+        return (
+            f"<KiiexClient {self._transport.base_url!r} oms_id={self._oms_id} "
+            f"account_id={self._account_id} authenticated={self.is_authenticated}>"
+        )
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> KiiexClient:
+        await self._transport.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Log out (best effort, if a session exists) and close the connection pool."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._transport.has_session and not self._transport.closed:
+                with contextlib.suppress(KiiexError, TimeoutError):
+                    async with asyncio.timeout(_LOGOUT_TIMEOUT):
+                        await self._transport.call("LogOut", {}, retry=False)
+        finally:
+            await self._transport.aclose()
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The base URL calls go to (``<base_url>/<Method>``)."""
+        return self._transport.base_url
+
+    @property
+    def oms_id(self) -> int:
+        """The ``OMSId`` sent with every call."""
+        return self._oms_id
+
+    @property
+    def account_id(self) -> int | None:
+        """The default ``AccountId``: the configured one or the one authentication returned."""
+        return self._account_id
+
+    @property
+    def user_id(self) -> int | None:
+        """The logged-in user's id, once authenticated."""
+        return self._user_id
+
+    @property
+    def is_authenticated(self) -> bool:
+        """True while the client holds a session token."""
+        return self._transport.has_session
+
+    # -- authentication -------------------------------------------------------------------
+
+    def _require_credentials(self) -> Credentials:
+        if self._credentials is None:
+            raise ConfigurationError(
+                "this call needs credentials: pass credentials=Credentials(...) "
+                "(or Credentials.from_env())"
+            )
+        return self._credentials
+
+    async def authenticate(self) -> AuthResult:
+        """Log in now (API key, else username and password; 2FA via ``two_factor``).
+
+        Raises :class:`~kiiex_async.errors.TwoFactorRequiredError` when the exchange asks for
+        a 2FA code and ``credentials.two_factor`` is not set.  Concurrent callers share one
+        login.
+        """
+        self._require_credentials()
+        await self._refresh_session(self._auth_epoch)
+        assert self._last_auth is not None
+        return self._last_auth
+
+    async def _refresh_session(self, seen_epoch: int) -> None:
+        """Log in unless another coroutine already did so since ``seen_epoch``."""
+        async with self._auth_lock:
+            if self._auth_epoch != seen_epoch:
+                if self._transport.has_session:
+                    return
+                failure = self._auth_failure
+                if failure is not None:
+                    clone = _shared(failure)
+                    if clone is failure:
+                        raise failure
+                    raise clone from failure
+            try:
+                self._last_auth = await self._login()
+            except Exception as exc:
+                self._auth_failure = exc
+                raise
+            else:
+                self._auth_failure = None
+            finally:
+                self._auth_epoch += 1
+
+    def _login_payload(self, credentials: Credentials) -> dict[str, Any]:
+        """The JSON-body form of AuthenticateUser, signed with a fresh nonce."""
+        key, secret, user_id = credentials.api_key, credentials.api_secret, credentials.user_id
+        if key and secret and user_id:
+            nonce = make_nonce()
+            return {
+                "APIKey": key,
+                "Signature": sign(api_secret=secret, nonce=nonce, user_id=user_id, api_key=key),
+                "UserId": user_id,
+                "Nonce": nonce,
+            }
+        return {"UserName": credentials.username, "Password": credentials.password}
+
+    async def _authenticate_user_step(self) -> tuple[AuthResult, str | None, str | None]:
+        """Send AuthenticateUser; return (result, session token, pending 2FA token)."""
+        credentials = self._require_credentials()
+        data = await self._transport.call(
+            "AuthenticateUser", self._login_payload(credentials), use_session=False
+        )
+        result = self._decode("AuthenticateUser", data, AuthResult)
+        token = _wire.session_token(data)
+        if token is None and not result.requires_2fa:
+            raise AuthenticationError(
+                "AuthenticateUser: the exchange did not open a session"
+                + (f" ({result.errormsg})" if result.errormsg else ""),
+                method="AuthenticateUser",
+                errormsg=result.errormsg,
+            )
+        pending = _ci_get(data, "Pending2FaToken") or _ci_get(data, "TwoFAToken") or None
+        return result, token, pending if isinstance(pending, str) else None
+
+    async def _authenticate_2fa_step(
+        self, code: str, pending: str | None
+    ) -> tuple[AuthResult, str]:
+        headers = {"Pending2FaToken": pending} if pending else None
+        data = await self._transport.call(
+            "Authenticate2FA", {"Code": code}, headers=headers, use_session=False, retry=False
+        )
+        result = self._decode("Authenticate2FA", data, AuthResult)
+        token = _wire.session_token(data)
+        if token is None:
+            raise AuthenticationError(
+                "Authenticate2FA: the exchange did not open a session", method="Authenticate2FA"
+            )
+        return result, token
+
+    async def _login(self) -> AuthResult:
+        credentials = self._require_credentials()
+        self._pending_2fa = None
+        result, token, pending = await self._authenticate_user_step()
+        if token is None:
+            if credentials.two_factor is None:
+                raise TwoFactorRequiredError(
+                    "AuthenticateUser: the exchange asks for a 2FA code and "
+                    "credentials.two_factor is not set",
+                    method="AuthenticateUser",
+                )
+            code = await credentials.two_factor(result.two_fa_type or "Google")
+            second, token = await self._authenticate_2fa_step(_text(code, "2FA code"), pending)
+            result = _merge_auth(result, second)
+        await self._adopt_session(result, token)
+        return result
+
+    async def _adopt_session(self, result: AuthResult, token: str) -> None:
+        """Adopt the user and account of a successful login, then publish the token."""
+        user = result.user
+        user_id = (user.user_id if user is not None and user.user_id else None) or result.user_id
+        if not user_id and self._credentials is not None and self._credentials.user_id:
+            with contextlib.suppress(ValueError):
+                user_id = int(self._credentials.user_id)
+        account_id = self._configured_account_id
+        if account_id is None and user is not None and user.account_id:
+            account_id = user.account_id
+        if account_id is None:
+            # Asked before the token is published so no coroutine sees a session without
+            # an account.
+            payload: dict[str, Any] = {"OMSId": self._oms_id}
+            if user_id:
+                payload["UserId"] = user_id
+            data = await self._transport.call(
+                "GetUserAccounts", payload, headers={"aptoken": token}, use_session=False
+            )
+            accounts = _int_list("GetUserAccounts", data)
+            if not accounts:
+                raise ConfigurationError("the authenticated user has no account")
+            account_id = accounts[0]
+        self._user_id = user_id or None
+        self._account_id = account_id
+        self._transport.set_session_token(token)
+
+    async def authenticate_user(self) -> AuthResult:
+        """Send ``AuthenticateUser`` with the configured credentials (one step only).
+
+        If the exchange opens a session, the client is authenticated.  If it asks for 2FA,
+        the result has ``requires_2fa=True`` and :meth:`authenticate_2fa` completes the login.
+        """
+        self._require_credentials()
+        async with self._auth_lock:
+            try:
+                result, token, pending = await self._authenticate_user_step()
+                if token is None:
+                    self._pending_2fa = (result, pending)
+                else:
+                    self._pending_2fa = None
+                    await self._adopt_session(result, token)
+                    self._last_auth = result
+            except Exception as exc:
+                self._auth_failure = exc
+                raise
+            else:
+                self._auth_failure = None
+                return result
+            finally:
+                self._auth_epoch += 1
+
+    async def authenticate_2fa(self, code: str) -> AuthResult:
+        """Send ``Authenticate2FA`` with ``code`` after :meth:`authenticate_user` asked for it."""
+        code = _text(code, "code")
+        async with self._auth_lock:
+            if self._pending_2fa is None:
+                raise InvalidInputError("no pending 2FA login: call authenticate_user() first")
+            first, pending = self._pending_2fa
+            try:
+                second, token = await self._authenticate_2fa_step(code, pending)
+                result = _merge_auth(first, second)
+                await self._adopt_session(result, token)
+            except Exception as exc:
+                self._auth_failure = exc
+                raise
+            else:
+                self._pending_2fa = None
+                self._last_auth = result
+                self._auth_failure = None
+                return result
+            finally:
+                self._auth_epoch += 1
+
+    async def log_out(self) -> GenericResult:
+        """End the session (``LogOut``); a no-op success when there is no session."""
+        if not self._transport.has_session:
+            return GenericResult(result=True)
+        try:
+            data = await self._transport.call("LogOut", {}, retry=False)
+        finally:
+            self._transport.set_session_token(None)
+        return self._decode("LogOut", data, GenericResult)
+
+    # -- call plumbing --------------------------------------------------------------------
+
+    async def _public(self, method: str, payload: Mapping[str, Any]) -> Any:
+        return await self._transport.call(method, payload, http=self._read_http)
+
+    async def _private(
+        self, method: str, build: Callable[[], Mapping[str, Any]], *, write: bool = False
+    ) -> Any:
+        """Call a private method: lazy login, one shared re-login on errorcode 20 / 401.
+
+        ``build`` makes the payload after login (it may need the account id).
+        """
+        self._require_credentials()
+        for attempt in (1, 2):
+            epoch = self._auth_epoch
+            if not self._transport.has_session:
+                await self._refresh_session(epoch)
+                epoch = self._auth_epoch
+            payload = build()
+            try:
+                return await self._transport.call(
+                    method, payload, write=write, http="POST" if write else self._read_http
+                )
+            except AuthenticationError:
+                # "Not authorized" means the call was refused, so repeating it (even a
+                # write) cannot duplicate it.
+                if attempt == 2:
+                    raise
+                await self._refresh_session(epoch)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _account(self, account_id: int | None) -> int:
+        if account_id is not None:
+            return _positive_id(account_id, "account_id")
+        if self._account_id is None:
+            raise ConfigurationError("no account id: authentication returned none")
+        return self._account_id
+
+    def _decode(self, method: str, data: Any, cls: type[T], *, write: bool = False) -> T:
+        return _shaped(method, lambda: _wire.structure(data, cls), write=write)
+
+    def _decode_list(self, method: str, data: Any, cls: type[T]) -> list[T]:
+        return _shaped(method, lambda: _wire.structure_list(data, cls), write=False)
+
+    # -- system ---------------------------------------------------------------------------
+
+    async def ping(self) -> Pong:
+        """``Ping``: check the endpoint answers."""
+        return self._decode("Ping", await self._public("Ping", {}), Pong)
+
+    # -- user -----------------------------------------------------------------------------
+
+    async def get_user_accounts(self) -> list[int]:
+        """``GetUserAccounts``: the ids of the accounts of the logged-in user."""
+
+        def build() -> dict[str, Any]:
+            payload: dict[str, Any] = {"OMSId": self._oms_id}
+            if self._user_id is not None:
+                payload["UserId"] = self._user_id
+            return payload
+
+        return _int_list("GetUserAccounts", await self._private("GetUserAccounts", build))
+
+    async def get_user_info(self) -> UserInfo:
+        """``GetUserInfo``: the logged-in user."""
+
+        def build() -> dict[str, Any]:
+            payload: dict[str, Any] = {"OMSId": self._oms_id}
+            if self._user_id is not None:
+                payload["UserId"] = self._user_id
+            return payload
+
+        data = await self._private("GetUserInfo", build)
+        return self._decode("GetUserInfo", data, UserInfo)
+
+    # -- products and market data (public) ------------------------------------------------
+
+    async def get_products(self) -> list[Product]:
+        """``GetProducts``: every asset of the exchange."""
+        data = await self._public("GetProducts", {"OMSId": self._oms_id})
+        return self._decode_list("GetProducts", data, Product)
+
+    async def get_instruments(self) -> list[Instrument]:
+        """``GetInstruments``: every tradable pair (also refreshes :meth:`find_instrument`'s
+        cache)."""
+        data = await self._public("GetInstruments", {"OMSId": self._oms_id})
+        instruments = self._decode_list("GetInstruments", data, Instrument)
+        self._instruments = instruments
+        return instruments
+
+    async def get_instrument(self, instrument_id: int) -> Instrument:
+        """``GetInstrument``: one pair with its increments and minimum quantity."""
+        payload = {
+            "OMSId": self._oms_id,
+            "InstrumentId": _positive_id(instrument_id, "instrument_id"),
+        }
+        return self._decode(
+            "GetInstrument", await self._public("GetInstrument", payload), Instrument
+        )
+
+    async def find_instrument(self, a: str, b: str, *, refresh: bool = False) -> Instrument:
+        """The instrument trading symbols ``a`` and ``b`` in either orientation.
+
+        Instruments are fetched once and cached (``refresh=True`` fetches them again).
+        Raises :class:`~kiiex_async.errors.InvalidInputError` when there is none.
+        """
+        _text(a, "a")
+        _text(b, "b")
+        instruments = self._instruments
+        if instruments is None or refresh:
+            instruments = await self.get_instruments()
+        return pricing.find_instrument(instruments, a, b)
+
+    async def get_level1(self, instrument_id: int) -> Level1:
+        """``GetLevel1``: best bid/offer and daily statistics of one instrument."""
+        payload = {
+            "OMSId": self._oms_id,
+            "InstrumentId": _positive_id(instrument_id, "instrument_id"),
+        }
+        return self._decode("GetLevel1", await self._public("GetLevel1", payload), Level1)
+
+    async def get_level1_summary_min(
+        self,
+        instrument_ids: Sequence[int] | None = None,
+        *,
+        columns: Literal["node", "python"] = "node",
+    ) -> list[Level1Summary]:
+        """``GetLevel1SummaryMin``: last price and 24 h change of many instruments.
+
+        ``columns`` names the row layout (the two AlphaPoint SDKs disagree; see
+        :func:`kiiex_async._wire.parse_level1_summary`).
+        """
+        if columns not in ("node", "python"):
+            raise InvalidInputError("columns must be 'node' or 'python'")
+        payload: dict[str, Any] = {"OMSId": self._oms_id}
+        if instrument_ids is not None:
+            if isinstance(instrument_ids, str | bytes):
+                raise InvalidInputError("instrument_ids must be a sequence of ints")
+            ids = [_positive_id(i, "instrument id") for i in instrument_ids]
+            payload["InstrumentIds"] = "[" + ",".join(str(i) for i in ids) + "]"
+        data = await self._public("GetLevel1SummaryMin", payload)
+        return _shaped(
+            "GetLevel1SummaryMin",
+            lambda: _wire.parse_level1_summary(data, columns=columns),
+            write=False,
+        )
+
+    async def get_l2_snapshot(self, instrument_id: int, *, depth: int = 100) -> L2Snapshot:
+        """``GetL2Snapshot``: the order book, bids best first, asks best first."""
+        instrument_id = _positive_id(instrument_id, "instrument_id")
+        payload = {
+            "OMSId": self._oms_id,
+            "InstrumentId": instrument_id,
+            "Depth": _positive_id(depth, "depth"),
+        }
+        data = await self._public("GetL2Snapshot", payload)
+        return _shaped(
+            "GetL2Snapshot", lambda: _wire.parse_l2_snapshot(data, instrument_id), write=False
+        )
+
+    async def get_quote(
+        self,
+        instrument_id: int,
+        *,
+        side: Side,
+        base_quantity: Amount | None = None,
+        quote_amount: Amount | None = None,
+        depth: int = 100,
+    ) -> pricing.Quote:
+        """Price an order of ``side`` against the current book (``GetL2Snapshot``).
+
+        Pass exactly one of ``base_quantity`` / ``quote_amount``; see
+        :func:`kiiex_async.pricing.quote`.
+        """
+        side = _member(side, Side, "side", frozenset({Side.BUY, Side.SELL}))
+        if (base_quantity is None) == (quote_amount is None):
+            raise InvalidInputError("pass exactly one of base_quantity and quote_amount")
+        if base_quantity is not None:
+            base_quantity = pricing.check_amount(base_quantity, name="base_quantity")
+        if quote_amount is not None:
+            quote_amount = pricing.check_amount(quote_amount, name="quote_amount")
+        book = await self.get_l2_snapshot(instrument_id, depth=depth)
+        return pricing.quote(
+            book, side=side, base_quantity=base_quantity, quote_amount=quote_amount
+        )
+
+    # -- account --------------------------------------------------------------------------
+
+    async def get_account_positions(self, *, account_id: int | None = None) -> list[Position]:
+        """``GetAccountPositions``: the balance (``amount``, ``hold``) of every product."""
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {"OMSId": self._oms_id, "AccountId": self._account(account_id)}
+
+        data = await self._private("GetAccountPositions", build)
+        return self._decode_list("GetAccountPositions", data, Position)
+
+    # -- orders ---------------------------------------------------------------------------
+
+    async def send_order(
+        self,
+        instrument_id: int,
+        side: Side,
+        quantity: Amount | None = None,
+        *,
+        order_type: OrderType = OrderType.MARKET,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        limit_price: Amount | None = None,
+        value: Amount | None = None,
+        client_order_id: int = 0,
+        account_id: int | None = None,
+        post_only: bool = False,
+        stop_price: Amount | None = None,
+        instrument: Instrument | None = None,
+    ) -> SendOrderResult:
+        """``SendOrder`` (a WRITE: sent once, never retried after it may have arrived).
+
+        Amounts are ``Decimal`` (or ``int``/``str``), finite and > 0; floats are refused.
+        A market buy may give ``value`` (quote amount to spend) instead of ``quantity``.
+        Limit orders need ``limit_price``, stop orders ``stop_price``.  With ``instrument``
+        the quantity and prices are rounded down to its increments and checked against its
+        minimum.  ``"Accepted"`` means received, not filled: poll :meth:`get_order_status`.
+        Raises :class:`~kiiex_async.errors.UnknownOutcomeError` when the order may or may not
+        exist; reconcile with ``get_orders_history(client_order_id=...)``.
+        """
+        instrument_id = _positive_id(instrument_id, "instrument_id")
+        side = _member(side, Side, "side", frozenset({Side.BUY, Side.SELL}))
+        order_type = _member(order_type, OrderType, "order_type", _SUPPORTED_TYPES)
+        time_in_force = _member(time_in_force, TimeInForce, "time_in_force")
+        if time_in_force is TimeInForce.UNKNOWN:
+            raise InvalidInputError("time_in_force must not be UNKNOWN")
+        client_order_id = _client_order_id(client_order_id)
+        _optional_int(account_id, "account_id", minimum=1)
+        if not isinstance(post_only, bool):
+            raise InvalidInputError("post_only must be a bool")
+        qty: Decimal | None = None
+        spend: Decimal | None = None
+        if value is not None:
+            if order_type is not OrderType.MARKET or side is not Side.BUY:
+                raise InvalidInputError("value (an amount to spend) is only for market buys")
+            if quantity is not None:
+                raise InvalidInputError("pass quantity or value, not both")
+            spend = pricing.check_amount(value, name="value")
+        elif quantity is None:
+            raise InvalidInputError("quantity is required (or value, for a market buy)")
+        else:
+            qty = pricing.check_amount(quantity, name="quantity")
+        limit: Decimal | None = None
+        stop: Decimal | None = None
+        if order_type in _LIMIT_TYPES:
+            if limit_price is None:
+                raise InvalidInputError(f"a {order_type.name} order needs limit_price")
+            limit = pricing.check_amount(limit_price, name="limit_price")
+        elif limit_price is not None:
+            raise InvalidInputError(f"limit_price does not apply to a {order_type.name} order")
+        if order_type in _STOP_TYPES:
+            if stop_price is None:
+                raise InvalidInputError(f"a {order_type.name} order needs stop_price")
+            stop = pricing.check_amount(stop_price, name="stop_price")
+        elif stop_price is not None:
+            raise InvalidInputError(f"stop_price does not apply to a {order_type.name} order")
+        if post_only and order_type is not OrderType.LIMIT:
+            raise InvalidInputError("post_only applies to LIMIT orders only")
+        if instrument is not None:
+            if not isinstance(instrument, Instrument):
+                raise InvalidInputError("instrument must be an Instrument")
+            if instrument.instrument_id != instrument_id:
+                raise InvalidInputError(
+                    f"instrument is {instrument.instrument_id}, not instrument_id {instrument_id}"
+                )
+            if qty is not None:
+                qty = pricing.round_quantity(instrument, qty)
+            if limit is not None:
+                limit = pricing.round_price(instrument, limit, side=side)
+            if stop is not None:
+                stop = pricing.round_price(instrument, stop, side=side)
+
+        def build() -> dict[str, Any]:
+            return _order_payload(
+                oms_id=self._oms_id,
+                account_id=self._account(account_id),
+                instrument_id=instrument_id,
+                side=side,
+                order_type=order_type,
+                time_in_force=time_in_force,
+                client_order_id=client_order_id,
+                quantity=qty,
+                value=spend,
+                limit_price=limit,
+                stop_price=stop,
+                post_only=post_only,
+            )
+
+        data = await self._private("SendOrder", build, write=True)
+        return self._decode("SendOrder", data, SendOrderResult, write=True)
+
+    async def cancel_order(
+        self,
+        *,
+        order_id: int | None = None,
+        client_order_id: int | None = None,
+        account_id: int | None = None,
+    ) -> GenericResult:
+        """``CancelOrder`` by ``order_id`` or by ``client_order_id`` (a WRITE).
+
+        The answer only confirms receipt; check with :meth:`get_order_status`.
+        """
+        if (order_id is None) == (client_order_id is None):
+            raise InvalidInputError("pass exactly one of order_id and client_order_id")
+        if order_id is not None:
+            _positive_id(order_id, "order_id")
+        if client_order_id is not None:
+            _client_order_id(client_order_id)
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            payload: dict[str, Any] = {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+            }
+            if order_id is not None:
+                payload["OrderId"] = order_id
+            else:
+                payload["ClOrderId"] = client_order_id
+            return payload
+
+        data = await self._private("CancelOrder", build, write=True)
+        return self._decode("CancelOrder", data, GenericResult, write=True)
+
+    async def get_order_status(self, order_id: int, *, account_id: int | None = None) -> Order:
+        """``GetOrderStatus``: one order (the answer may be an object or a 1-element array)."""
+        order_id = _positive_id(order_id, "order_id")
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+                "OrderId": order_id,
+            }
+
+        data = await self._private("GetOrderStatus", build)
+        if isinstance(data, list):
+            orders = self._decode_list("GetOrderStatus", data, Order)
+            matching = [o for o in orders if o.order_id == order_id] or orders[:1]
+            if not matching:
+                raise NotFoundError(
+                    f"GetOrderStatus: order {order_id} not found",
+                    method="GetOrderStatus",
+                    errorcode=104,
+                )
+            return matching[0]
+        return self._decode("GetOrderStatus", data, Order)
+
+    async def get_open_orders(self, *, account_id: int | None = None) -> list[Order]:
+        """``GetOpenOrders``: the account's working orders."""
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {"OMSId": self._oms_id, "AccountId": self._account(account_id)}
+
+        data = await self._private("GetOpenOrders", build)
+        return self._decode_list("GetOpenOrders", data, Order)
+
+    async def get_orders_history(
+        self,
+        *,
+        account_id: int | None = None,
+        client_order_id: int | None = None,
+        instrument_id: int | None = None,
+        start_timestamp: int | None = None,
+        end_timestamp: int | None = None,
+        depth: int | None = None,
+        start_index: int | None = None,
+    ) -> list[Order]:
+        """``GetOrdersHistory``: past and present orders, filterable by ``client_order_id``."""
+        _optional_int(account_id, "account_id", minimum=1)
+        filters = {
+            "ClientOrderId": None if client_order_id is None else _client_order_id(client_order_id),
+            "InstrumentId": _optional_int(instrument_id, "instrument_id", minimum=1),
+            "StartTimestamp": _optional_int(start_timestamp, "start_timestamp"),
+            "EndTimestamp": _optional_int(end_timestamp, "end_timestamp"),
+            "Depth": _optional_int(depth, "depth", minimum=1),
+            "StartIndex": _optional_int(start_index, "start_index"),
+        }
+
+        def build() -> dict[str, Any]:
+            payload: dict[str, Any] = {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+            }
+            payload.update({k: v for k, v in filters.items() if v is not None})
+            return payload
+
+        data = await self._private("GetOrdersHistory", build)
+        return self._decode_list("GetOrdersHistory", data, Order)
+
+    async def get_order_history_by_order_id(self, order_id: int) -> list[Order]:
+        """``GetOrderHistoryByOrderId``: every revision of one order."""
+        order_id = _positive_id(order_id, "order_id")
+
+        def build() -> dict[str, Any]:
+            return {"OMSId": self._oms_id, "OrderId": order_id}
+
+        data = await self._private("GetOrderHistoryByOrderId", build)
+        return self._decode_list("GetOrderHistoryByOrderId", data, Order)
+
+    async def get_trades_history(
+        self,
+        *,
+        account_id: int | None = None,
+        instrument_id: int | None = None,
+        order_id: int | None = None,
+        trade_id: int | None = None,
+        start_timestamp: int | None = None,
+        end_timestamp: int | None = None,
+        depth: int | None = None,
+        start_index: int | None = None,
+    ) -> list[Trade]:
+        """``GetTradesHistory``: the account's executions (fills, with fees)."""
+        _optional_int(account_id, "account_id", minimum=1)
+        filters = {
+            "InstrumentId": _optional_int(instrument_id, "instrument_id", minimum=1),
+            "OrderId": _optional_int(order_id, "order_id", minimum=1),
+            "TradeId": _optional_int(trade_id, "trade_id", minimum=1),
+            "StartTimestamp": _optional_int(start_timestamp, "start_timestamp"),
+            "EndTimestamp": _optional_int(end_timestamp, "end_timestamp"),
+            "Depth": _optional_int(depth, "depth", minimum=1),
+            "StartIndex": _optional_int(start_index, "start_index"),
+        }
+
+        def build() -> dict[str, Any]:
+            payload: dict[str, Any] = {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+            }
+            payload.update({k: v for k, v in filters.items() if v is not None})
+            return payload
+
+        data = await self._private("GetTradesHistory", build)
+        return self._decode_list("GetTradesHistory", data, Trade)
+
+    # -- deposits -------------------------------------------------------------------------
+
+    async def create_deposit_ticket(
+        self,
+        product_id: int,
+        amount: Amount,
+        *,
+        account_id: int | None = None,
+        asset_name: str = "",
+        deposit_info: Mapping[str, str] | None = None,
+        asset_manager_id: int = 1,
+        operator_id: int = 1,
+    ) -> DepositTicketCreated:
+        """``CreateDepositTicket`` (a WRITE): ask for a (fiat) deposit to be credited."""
+        product_id = _positive_id(product_id, "product_id")
+        checked = pricing.check_amount(amount, name="amount")
+        _optional_int(account_id, "account_id", minimum=1)
+        asset_manager_id = _positive_id(asset_manager_id, "asset_manager_id")
+        operator_id = _positive_id(operator_id, "operator_id")
+        if not isinstance(asset_name, str):
+            raise InvalidInputError("asset_name must be a str")
+        if deposit_info is not None and not isinstance(deposit_info, Mapping):
+            raise InvalidInputError("deposit_info must be a mapping")
+        info = "" if deposit_info is None else _wire.dumps(deposit_info).decode()
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "OperatorId": operator_id,
+                "AccountId": self._account(account_id),
+                "AssetManagerId": asset_manager_id,
+                "AssetId": product_id,
+                "AssetName": asset_name,
+                "Amount": checked,
+                "Status": 0,
+                "DepositInfo": info,
+            }
+
+        data = await self._private("CreateDepositTicket", build, write=True)
+        return self._decode("CreateDepositTicket", data, DepositTicketCreated, write=True)
+
+    async def get_deposit_tickets(
+        self, *, account_id: int | None = None, operator_id: int = 1
+    ) -> list[DepositTicket]:
+        """``GetDepositTickets``: the account's deposit tickets."""
+        _optional_int(account_id, "account_id", minimum=1)
+        operator_id = _positive_id(operator_id, "operator_id")
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "OperatorId": operator_id,
+                "AccountId": self._account(account_id),
+            }
+
+        data = await self._private("GetDepositTickets", build)
+        return self._decode_list("GetDepositTickets", data, DepositTicket)
+
+    async def get_deposit_ticket(
+        self,
+        *,
+        request_code: str | None = None,
+        ticket_id: int | None = None,
+        account_id: int | None = None,
+    ) -> DepositTicket:
+        """``GetDepositTicket`` by ``request_code`` and/or ``ticket_id``."""
+        lookup = _ticket_lookup(request_code, ticket_id)
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {"OMSId": self._oms_id, "AccountId": self._account(account_id), **lookup}
+
+        data = await self._private("GetDepositTicket", build)
+        return self._decode("GetDepositTicket", data, DepositTicket)
+
+    async def get_deposit_info(
+        self, product_id: int, *, generate_new_key: bool = False, account_id: int | None = None
+    ) -> DepositInfo:
+        """``GetDepositInfo``: deposit addresses of a (crypto) product."""
+        product_id = _positive_id(product_id, "product_id")
+        if not isinstance(generate_new_key, bool):
+            raise InvalidInputError("generate_new_key must be a bool")
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+                "ProductId": product_id,
+                "GenerateNewKey": generate_new_key,
+            }
+
+        data = await self._private("GetDepositInfo", build)
+        return self._decode("GetDepositInfo", data, DepositInfo)
+
+    # -- withdrawals ----------------------------------------------------------------------
+
+    async def get_withdraw_template_types(
+        self, product_id: int, *, account_id: int | None = None
+    ) -> list[WithdrawTemplateType]:
+        """``GetWithdrawTemplateTypes``: the withdraw templates a product offers."""
+        product_id = _positive_id(product_id, "product_id")
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+                "ProductId": product_id,
+            }
+
+        data = await self._private("GetWithdrawTemplateTypes", build)
+        items = _ci_get(data, "TemplateTypes") if isinstance(data, Mapping) else data
+        return self._decode_list(
+            "GetWithdrawTemplateTypes", [] if items is None else items, WithdrawTemplateType
+        )
+
+    async def get_withdraw_template(
+        self,
+        product_id: int,
+        template_type: str,
+        *,
+        account_id: int | None = None,
+        account_provider_id: int | None = None,
+    ) -> WithdrawTemplate:
+        """``GetWithdrawTemplate``: the fields a withdrawal with ``template_type`` needs."""
+        product_id = _positive_id(product_id, "product_id")
+        template_type = _text(template_type, "template_type")
+        _optional_int(account_id, "account_id", minimum=1)
+        provider = _optional_int(account_provider_id, "account_provider_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            payload: dict[str, Any] = {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+                "ProductId": product_id,
+                "TemplateType": template_type,
+            }
+            if provider is not None:
+                payload["AccountProviderId"] = provider
+            return payload
+
+        data = await self._private("GetWithdrawTemplate", build)
+        return self._decode("GetWithdrawTemplate", data, WithdrawTemplate)
+
+    async def get_withdraw_fee(
+        self, product_id: int, amount: Amount, *, account_id: int | None = None
+    ) -> WithdrawFee:
+        """``GetWithdrawFee``: the fee a withdrawal of ``amount`` would cost."""
+        product_id = _positive_id(product_id, "product_id")
+        checked = pricing.check_amount(amount, name="amount")
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+                "ProductId": product_id,
+                "Amount": checked,
+            }
+
+        data = await self._private("GetWithdrawFee", build)
+        return self._decode("GetWithdrawFee", data, WithdrawFee)
+
+    async def create_withdraw_ticket(
+        self,
+        product_id: int,
+        amount: Amount,
+        *,
+        template_type: str,
+        template_form: Mapping[str, str],
+        account_id: int | None = None,
+    ) -> GenericResult:
+        """``CreateWithdrawTicket`` (a WRITE): ask for ``amount`` to leave the account.
+
+        ``template_form`` is sent as a JSON string.  The answer only confirms receipt:
+        follow the ticket with :meth:`get_withdraw_tickets`.
+        """
+        product_id = _positive_id(product_id, "product_id")
+        checked = pricing.check_amount(amount, name="amount")
+        template_type = _text(template_type, "template_type")
+        if not isinstance(template_form, Mapping):
+            raise InvalidInputError("template_form must be a mapping of field name to value")
+        form = _wire.dumps(template_form).decode()
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+                "ProductId": product_id,
+                "Amount": checked,
+                "TemplateType": template_type,
+                "TemplateForm": form,
+            }
+
+        data = await self._private("CreateWithdrawTicket", build, write=True)
+        return self._decode("CreateWithdrawTicket", data, GenericResult, write=True)
+
+    async def get_withdraw_tickets(
+        self, *, account_id: int | None = None, start_index: int = 0, limit: int = 200
+    ) -> list[WithdrawTicket]:
+        """``GetWithdrawTickets``: the account's withdraw tickets (index 0 is the oldest)."""
+        _optional_int(account_id, "account_id", minimum=1)
+        start = _optional_int(start_index, "start_index")
+        count = _positive_id(limit, "limit")
+
+        def build() -> dict[str, Any]:
+            return {
+                "OMSId": self._oms_id,
+                "AccountId": self._account(account_id),
+                "StartIndex": start,
+                "Limit": count,
+            }
+
+        data = await self._private("GetWithdrawTickets", build)
+        return self._decode_list("GetWithdrawTickets", data, WithdrawTicket)
+
+    async def get_withdraw_ticket(
+        self,
+        *,
+        request_code: str | None = None,
+        ticket_id: int | None = None,
+        account_id: int | None = None,
+    ) -> WithdrawTicket:
+        """``GetWithdrawTicket`` by ``request_code`` and/or ``ticket_id``."""
+        lookup = _ticket_lookup(request_code, ticket_id)
+        _optional_int(account_id, "account_id", minimum=1)
+
+        def build() -> dict[str, Any]:
+            return {"OMSId": self._oms_id, "AccountId": self._account(account_id), **lookup}
+
+        data = await self._private("GetWithdrawTicket", build)
+        return self._decode("GetWithdrawTicket", data, WithdrawTicket)
+
+
+def _shared(exc: Exception) -> Exception:
+    """A copy of another coroutine's login failure, so each waiter raises its own object."""
+    try:
+        return copy.copy(exc)
+    except Exception:
+        return exc
+
+
+def _ticket_lookup(request_code: str | None, ticket_id: int | None) -> dict[str, Any]:
+    if request_code is None and ticket_id is None:
+        raise InvalidInputError("pass request_code or ticket_id")
+    lookup: dict[str, Any] = {}
+    if request_code is not None:
+        lookup["RequestCode"] = _text(request_code, "request_code")
+    if ticket_id is not None:
+        lookup["TicketId"] = _positive_id(ticket_id, "ticket_id")
+    return lookup
+
+
+def _merge_auth(first: AuthResult, second: AuthResult) -> AuthResult:
+    """The result of a 2FA login: the second answer, completed by the first."""
+    return AuthResult(
+        authenticated=second.authenticated,
+        user=second.user if second.user is not None else first.user,
+        user_id=second.user_id if second.user_id is not None else first.user_id,
+        locked=second.locked,
+        requires_2fa=False,
+        two_fa_type=first.two_fa_type,
+        errormsg=second.errormsg,
+    )
+
+
+def _int_list(method: str, data: Any) -> list[int]:
+    if not isinstance(data, list):
+        raise DecodeError(
+            f"{method}: expected a JSON array, got {type(data).__name__}", method=method
+        )
+    result: list[int] = []
+    for item in data:
+        if isinstance(item, bool):
+            raise DecodeError(f"{method}: expected integers", method=method)
+        try:
+            number = int(item)
+        except (TypeError, ValueError):
+            raise DecodeError(f"{method}: expected integers", method=method) from None
+        if isinstance(item, Decimal) and not (item.is_finite() and number == item):
+            raise DecodeError(f"{method}: expected integers", method=method)
+        result.append(number)
+    return result
+
+
+def _shaped(method: str, convert: Callable[[], T], *, write: bool) -> T:
+    """Run ``convert`` on an answer that decoded as JSON; map a shape mismatch to an error.
+
+    After a write, an unreadable answer means the outcome is unknown.  The details of a
+    login answer are never shown: it carries the session token.
+    """
+    try:
+        return convert()
+    except Exception as exc:
+        if write:
+            raise UnknownOutcomeError(
+                f"{method}: the answer could not be read, so the outcome is unknown; "
+                "reconcile with the exchange before sending it again",
+                method=method,
+            ) from exc
+        if isinstance(exc, DecodeError) and exc.method is None:
+            raise DecodeError(f"{method}: {exc}", method=method) from None
+        if isinstance(exc, KiiexError):
+            raise
+        if method in _LOGIN_METHODS:
+            raise DecodeError(f"{method}: unexpected answer shape", method=method) from None
+        raise DecodeError(
+            f"{method}: unexpected answer shape ({type(exc).__name__}: {exc})", method=method
+        ) from exc

@@ -1,0 +1,770 @@
+"""Poll Level1 rates for many instruments over one client, inside its rate budget.
+
+``RatePoller`` asks the exchange for the top of book of every instrument once per
+``interval`` and fans each answer out to any number of subscribers::
+
+    async with KiiexClient(url) as client:
+        async with RatePoller(client, ["USDTCOPM", "USDCCOPM"], interval=1.0) as poller:
+            async for tick in poller:
+                print(tick.symbol, tick.bid, tick.ask, tick.stale)
+
+Every request goes through the client, so the poller shares its connection pool and rate
+limiter with every other call the application makes.
+
+How it behaves:
+
+- *Scheduling.*  Each polling unit (one instrument in ``BOOK`` mode, a batch of instruments in
+  ``LAST`` mode) polls on its own fixed grid ``origin + phase + k * interval``; ``phase`` is a
+  random offset in ``[0, jitter)`` so that hundreds of instruments do not fire at the same
+  instant.  A unit has at most one request in flight: when a poll outlasts the interval, the
+  slots it overran are skipped, never queued.
+- *Rate limit.*  An HTTP 429 closes one gate shared by every unit until ``Retry-After`` has
+  passed (or an exponential backoff when the server did not say); no unit sends a request
+  while it is closed, so the whole poller slows down, not just the unit that was refused.
+- *Failures.*  Any other error (5xx, timeouts, a bad instrument) backs off that unit alone with
+  jittered exponential delays; the other units keep their schedule.  Session expiry is the
+  client's business (it re-authenticates).
+- *Staleness.*  A rate older than ``stale_after`` is flagged ``stale``: by ``latest()``, and by
+  the ticks re-emitted at each slot while the instrument's polls keep failing.
+- *Fan-out.*  Each subscription has its own buffer holding at most one tick per instrument
+  (the newest): a slow consumer skips intermediate values instead of building a backlog, and
+  never slows the poller or the other subscribers.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import random
+import re
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Protocol
+
+import anyio
+import anyio.abc
+import attrs
+
+from .errors import InvalidInputError, KiiexError, RateLimitedError
+from .models import Instrument, Level1, Level1Summary
+
+__all__ = [
+    "PollerStats",
+    "RateMode",
+    "RatePoller",
+    "RateSource",
+    "RateTick",
+    "Subscription",
+]
+
+log = logging.getLogger(__name__)
+
+InstrumentSpec = int | str | Instrument
+
+_ZERO = Decimal(0)
+
+
+class RateSource(Protocol):
+    """What the poller needs from a client; ``KiiexClient`` provides it."""
+
+    async def get_instruments(self) -> list[Instrument]:
+        """All instruments (used once, to resolve symbols)."""
+        ...
+
+    async def get_level1(self, instrument_id: int) -> Level1:
+        """Top of book of one instrument."""
+        ...
+
+    async def get_level1_summary_min(
+        self, instrument_ids: Sequence[int] | None = None
+    ) -> list[Level1Summary]:
+        """Last price of many instruments in one call."""
+        ...
+
+
+class RateMode(enum.StrEnum):
+    """Which call the poller makes, and so which fields a tick carries."""
+
+    #: ``GetLevel1`` per instrument: bid, ask and last, plus the exchange timestamp.
+    BOOK = "book"
+    #: ``GetLevel1SummaryMin`` per batch of instruments: last price only (bid/ask are None).
+    LAST = "last"
+
+
+@attrs.frozen
+class RateTick:
+    """One instrument's rate as the poller saw it.
+
+    ``bid``/``ask``/``last`` are ``None`` when the exchange has none (empty side of the book,
+    never traded) or when the poller runs in ``RateMode.LAST`` (no bid/ask).  ``age`` is the
+    number of seconds between ``received_at`` and the moment this object was produced; ``stale``
+    is ``age > stale_after``.  ``changed`` is true when bid, ask, last or ``stale`` differ from
+    the previous tick the poller emitted for this instrument (always true for the first).
+    """
+
+    instrument_id: int
+    symbol: str
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    exchange_time: datetime | None
+    received_at: datetime
+    age: float = 0.0
+    stale: bool = False
+    changed: bool = True
+
+    @property
+    def mid(self) -> Decimal | None:
+        """Mid price, or ``None`` unless both bid and ask are known."""
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2
+
+
+@attrs.frozen
+class PollerStats:
+    """Counters of a poller's life so far (a snapshot)."""
+
+    #: Calls made to the client (one per unit poll).
+    requests: int = 0
+    #: Fresh rates received (one per instrument per successful poll).
+    rates: int = 0
+    #: Ticks fanned out to subscribers (fresh and stale).
+    emitted: int = 0
+    #: Calls that raised (429s included).
+    failures: int = 0
+    #: Calls refused with HTTP 429.
+    rate_limited: int = 0
+    #: Slots skipped because the previous poll of the unit outlasted the interval.
+    skipped: int = 0
+    #: Slots not polled because the 429 gate was closed or the unit was backing off.
+    deferred: int = 0
+
+
+@attrs.define(eq=False)
+class _Counters:
+    requests: int = 0
+    rates: int = 0
+    emitted: int = 0
+    failures: int = 0
+    rate_limited: int = 0
+    skipped: int = 0
+    deferred: int = 0
+
+
+@attrs.define(eq=False)
+class _Unit:
+    """What one polling task owns: its instruments, phase and backoff state."""
+
+    ids: tuple[int, ...]
+    phase: float
+    failures: int = 0
+    retry_at: float = 0.0
+
+
+@attrs.define(eq=False)
+class _State:
+    """The latest fresh rate of one instrument."""
+
+    instrument: Instrument
+    tick: RateTick | None = None
+    received: float = 0.0
+    emitted_key: tuple[object, ...] | None = None
+
+
+@attrs.frozen
+class _Quote:
+    instrument_id: int
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    exchange_time: datetime | None
+
+
+def _positive(value: Decimal) -> Decimal | None:
+    return value if value > _ZERO else None
+
+
+def _quote_from_level1(l1: Level1) -> _Quote:
+    ts = l1.time_stamp or l1.last_trade_time
+    return _Quote(
+        instrument_id=l1.instrument_id,
+        bid=_positive(l1.best_bid),
+        ask=_positive(l1.best_offer),
+        last=_positive(l1.last_traded_px),
+        exchange_time=datetime.fromtimestamp(ts / 1000, UTC) if ts > 0 else None,
+    )
+
+
+def _quote_from_summary(row: Level1Summary) -> _Quote:
+    return _Quote(
+        instrument_id=row.instrument_id,
+        bid=None,
+        ask=None,
+        last=_positive(row.last_traded_px),
+        exchange_time=None,
+    )
+
+
+def _backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait after the ``attempt``-th consecutive failure (1-based).
+
+    Exponential with "equal jitter": half the step is fixed, half random, so retries of many
+    units spread out while none retries immediately.
+    """
+    step = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 62))
+    return step / 2 + rng.uniform(0, step / 2)
+
+
+def _next_slot(start: float, interval: float, now: float) -> float:
+    """The first time ``start + k * interval`` (k >= 0) strictly after ``now``."""
+    if now < start:
+        return start
+    k = math.floor((now - start) / interval) + 1
+    slot = start + k * interval
+    # Guard against float rounding putting the slot at or before `now`.
+    return slot if slot > now else slot + interval
+
+
+_SEPARATORS = re.compile(r"[^0-9A-Z]")
+
+
+def _norm_symbol(symbol: str) -> str:
+    return _SEPARATORS.sub("", symbol.upper())
+
+
+def _resolve(specs: Sequence[InstrumentSpec], known: Sequence[Instrument]) -> list[Instrument]:
+    """Map ids, symbols (``"USDTCOPM"``, ``"usdt/copm"``) and instruments to instruments.
+
+    Keeps the caller's order and drops duplicates.  Raises ``InvalidInputError`` naming every
+    spec that matches no instrument.
+    """
+    by_id = {i.instrument_id: i for i in known}
+    by_symbol: dict[str, Instrument] = {}
+    for inst in known:
+        for name in (inst.symbol, inst.venue_symbol):
+            if name:
+                by_symbol.setdefault(_norm_symbol(name), inst)
+    out: dict[int, Instrument] = {}
+    unknown: list[str] = []
+    for spec in specs:
+        found: Instrument | None
+        if isinstance(spec, Instrument):
+            found = spec
+        elif isinstance(spec, bool):
+            found = None
+        elif isinstance(spec, int):
+            found = by_id.get(spec)
+        else:
+            text = str(spec)
+            found = by_symbol.get(_norm_symbol(text))
+            if found is None and text.strip().isdigit():
+                found = by_id.get(int(text))
+        if found is None:
+            unknown.append(repr(spec))
+        else:
+            out.setdefault(found.instrument_id, found)
+    if unknown:
+        raise InvalidInputError(f"unknown instrument(s): {', '.join(unknown)}")
+    return list(out.values())
+
+
+def _check_seconds(name: str, value: float, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"{name} must be a number of seconds, got {value!r}")
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or not math.isfinite(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidInputError(f"{name} must be finite and {bound}, got {value!r}")
+    return float(value)
+
+
+class Subscription:
+    """An independent stream of ticks from a ``RatePoller``.
+
+    Iterate it with ``async for``; use it as an async context manager (or call ``aclose()``)
+    to unsubscribe.  Its buffer holds at most one tick per instrument, the newest: when a new
+    tick arrives for an instrument whose previous tick was not read yet, it replaces it in
+    place (``dropped`` counts these).  ``maxsize`` > 0 further caps the number of instruments
+    buffered; beyond it the oldest waiting tick is discarded.  Iteration ends after the poller
+    stops and the buffer is drained.
+    """
+
+    def __init__(self, *, maxsize: int, changes_only: bool) -> None:
+        self._buffer: OrderedDict[int, RateTick] = OrderedDict()
+        self._maxsize = maxsize
+        self._changes_only = changes_only
+        self._closed = False
+        self._wakeup: anyio.Event | None = None
+        self._dropped = 0
+        self._delivered = 0
+
+    @property
+    def pending(self) -> int:
+        """Number of ticks waiting to be read."""
+        return len(self._buffer)
+
+    @property
+    def dropped(self) -> int:
+        """Ticks superseded by a newer tick (or evicted by ``maxsize``) before being read."""
+        return self._dropped
+
+    @property
+    def delivered(self) -> int:
+        """Ticks read from this subscription so far."""
+        return self._delivered
+
+    @property
+    def closed(self) -> bool:
+        """True once unsubscribed or once the poller stopped (buffered ticks stay readable)."""
+        return self._closed
+
+    def get_nowait(self) -> RateTick | None:
+        """The oldest waiting tick, or ``None`` when there is none (never waits)."""
+        if not self._buffer:
+            return None
+        _, tick = self._buffer.popitem(last=False)
+        self._delivered += 1
+        return tick
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> RateTick:
+        """The next tick; waits for one.  Ends when closed and drained."""
+        while not self._buffer:
+            if self._closed:
+                raise StopAsyncIteration
+            if self._wakeup is None or self._wakeup.is_set():
+                self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+        _, tick = self._buffer.popitem(last=False)
+        self._delivered += 1
+        return tick
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Unsubscribe now: waiting ticks are discarded and iteration ends."""
+        self._buffer.clear()
+        self._finish()
+
+    def _finish(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def _offer(self, tick: RateTick) -> None:
+        if self._closed or (self._changes_only and not tick.changed):
+            return
+        buffer = self._buffer
+        key = tick.instrument_id
+        if key in buffer:
+            self._dropped += 1
+        elif self._maxsize and len(buffer) >= self._maxsize:
+            buffer.popitem(last=False)
+            self._dropped += 1
+        buffer[key] = tick
+        self._wake()
+
+
+class RatePoller:
+    """Polls Level1 rates of many instruments through one client and fans them out.
+
+    ``client`` is a ``KiiexClient`` (anything implementing ``RateSource``); every request
+    goes through it, sharing its pool and rate limiter.  ``instruments`` are ids, symbols
+    (``"USDTCOPM"``; resolved with one ``get_instruments()`` call on start) or ``Instrument``
+    objects.
+
+    Options (seconds unless said):
+
+    - ``interval``: each instrument is polled once per interval.
+    - ``mode``: ``RateMode.BOOK`` (``GetLevel1``: bid, ask, last) or ``RateMode.LAST``
+      (``GetLevel1SummaryMin`` in batches of ``batch_size``: last price only).
+    - ``changes_only``: default of ``subscribe()``; emit only when bid/ask/last/stale change.
+    - ``stale_after``: age beyond which a rate is flagged stale (default ``3 * interval``).
+    - ``jitter``: width of the window the units' phases are drawn from (default
+      ``interval / 10``; at most ``interval``).
+    - ``backoff_base`` / ``backoff_cap``: per-unit backoff after a failure (default base
+      ``interval``), and of the shared gate after a 429 without ``Retry-After``.
+    - ``maxsize``: default of ``subscribe()`` (0: one tick per instrument, no other cap).
+    - ``seed``: makes phases and backoff jitter reproducible.
+
+    Use it as an async context manager from one task: entering resolves the instruments and
+    starts polling in a task group, leaving stops it and waits for every task.  ``aclose()``
+    stops polling early, from any task.
+    """
+
+    def __init__(
+        self,
+        client: RateSource,
+        instruments: Iterable[InstrumentSpec],
+        *,
+        interval: float,
+        mode: RateMode | str = RateMode.BOOK,
+        changes_only: bool = False,
+        stale_after: float | None = None,
+        jitter: float | None = None,
+        batch_size: int = 100,
+        backoff_base: float | None = None,
+        backoff_cap: float = 60.0,
+        maxsize: int = 0,
+        seed: int | None = None,
+    ) -> None:
+        self._client = client
+        self._specs: tuple[InstrumentSpec, ...] = tuple(instruments)
+        if not self._specs:
+            raise InvalidInputError("RatePoller needs at least one instrument")
+        self._interval = _check_seconds("interval", interval)
+        try:
+            self._mode = RateMode(mode)
+        except ValueError:
+            raise InvalidInputError(f"mode must be 'book' or 'last', got {mode!r}") from None
+        self._changes_only = changes_only
+        self._stale_after = (
+            3 * self._interval
+            if stale_after is None
+            else _check_seconds("stale_after", stale_after)
+        )
+        window = (
+            self._interval / 10
+            if jitter is None
+            else _check_seconds("jitter", jitter, allow_zero=True)
+        )
+        self._jitter = min(window, self._interval)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        self._batch_size = batch_size
+        self._backoff_base = (
+            self._interval if backoff_base is None else _check_seconds("backoff_base", backoff_base)
+        )
+        self._backoff_cap = max(_check_seconds("backoff_cap", backoff_cap), self._backoff_base)
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+            raise InvalidInputError(f"maxsize must be an int >= 0, got {maxsize!r}")
+        self._maxsize = maxsize
+        self._rng = random.Random(seed)
+
+        self._instruments: tuple[Instrument, ...] = ()
+        self._states: dict[int, _State] = {}
+        self._by_symbol: dict[str, int] = {}
+        self._units: list[_Unit] = []
+        self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._counters = _Counters()
+        self._gate_until = 0.0
+        self._rate_limit_streak = 0
+        self._phase = "new"  # new -> running -> stopped
+        self._tg: anyio.abc.TaskGroup | None = None
+        # Created on start: anyio primitives need a running event loop.
+        self._run_scope: anyio.CancelScope | None = None
+        self._stopped: anyio.Event | None = None
+
+    # -- public surface ------------------------------------------------------------------
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two polls of one instrument."""
+        return self._interval
+
+    @property
+    def mode(self) -> RateMode:
+        """Which call the poller makes."""
+        return self._mode
+
+    @property
+    def stale_after(self) -> float:
+        """Age in seconds beyond which a rate is flagged stale."""
+        return self._stale_after
+
+    @property
+    def instruments(self) -> tuple[Instrument, ...]:
+        """The resolved instruments, in the caller's order (empty before start)."""
+        return self._instruments
+
+    @property
+    def running(self) -> bool:
+        """True between start and stop."""
+        return self._phase == "running"
+
+    @property
+    def gate_open_in(self) -> float:
+        """Seconds until the 429 gate reopens (0 when open)."""
+        return max(0.0, self._gate_until - time.monotonic())
+
+    def stats(self) -> PollerStats:
+        """A snapshot of the poller's counters."""
+        return PollerStats(**attrs.asdict(self._counters))
+
+    def subscribe(
+        self, *, maxsize: int | None = None, changes_only: bool | None = None
+    ) -> Subscription:
+        """A new independent subscription, primed with the latest known rate of each instrument.
+
+        ``maxsize`` and ``changes_only`` default to the poller's settings.
+        """
+        size = self._maxsize if maxsize is None else maxsize
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidInputError(f"maxsize must be an int >= 0, got {size!r}")
+        sub = Subscription(
+            maxsize=size,
+            changes_only=self._changes_only if changes_only is None else changes_only,
+        )
+        for tick in self.snapshot():
+            sub._offer(tick)
+        if self._phase == "stopped":
+            sub._finish()
+        else:
+            self._subs.add(sub)
+        return sub
+
+    def __aiter__(self) -> Subscription:
+        """``async for tick in poller`` iterates a fresh default subscription."""
+        return self.subscribe()
+
+    def latest(self, instrument: InstrumentSpec) -> RateTick | None:
+        """The newest rate of ``instrument`` with its current age and stale flag.
+
+        ``None`` until a first rate arrived.  Raises ``InvalidInputError`` for an instrument the
+        poller does not poll.
+        """
+        state = self._states.get(self._key(instrument))
+        if state is None:
+            raise InvalidInputError(f"instrument {instrument!r} is not polled by this poller")
+        return self._aged(state, time.monotonic())
+
+    def snapshot(self) -> list[RateTick]:
+        """``latest()`` of every instrument that has a rate, in the instruments' order."""
+        now = time.monotonic()
+        out = []
+        for state in self._states.values():
+            tick = self._aged(state, now)
+            if tick is not None:
+                out.append(tick)
+        return out
+
+    async def __aenter__(self) -> RatePoller:
+        if self._phase != "new":
+            raise InvalidInputError("a RatePoller can be started only once")
+        await self._setup()
+        self._run_scope = anyio.CancelScope()
+        self._stopped = anyio.Event()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._phase = "running"
+        tg.start_soon(self._run, self._run_scope, self._stopped)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._stop()
+        tg, self._tg = self._tg, None
+        if tg is None:
+            return None
+        if isinstance(exc, Exception):
+            # The body's own error: stop polling and let it propagate as it is, not wrapped in
+            # an exception group.
+            await tg.__aexit__(None, None, None)
+            return None
+        return await tg.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        """Stop polling (from any task) and wait until every polling task has ended.
+
+        Subscriptions end once drained.  Leaving the ``async with`` block is still needed to
+        release the task group; it returns at once afterwards.
+        """
+        self._stop()
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _key(self, instrument: InstrumentSpec) -> int:
+        if isinstance(instrument, Instrument):
+            return instrument.instrument_id
+        if isinstance(instrument, int) and not isinstance(instrument, bool):
+            return instrument
+        if isinstance(instrument, str):
+            found = self._by_symbol.get(_norm_symbol(instrument))
+            if found is not None:
+                return found
+            if instrument.strip().isdigit():
+                return int(instrument)
+        raise InvalidInputError(f"instrument {instrument!r} is not polled by this poller")
+
+    def _aged(self, state: _State, now: float) -> RateTick | None:
+        if state.tick is None:
+            return None
+        age = max(0.0, now - state.received)
+        return attrs.evolve(state.tick, age=age, stale=age > self._stale_after)
+
+    async def _setup(self) -> None:
+        specs = self._specs
+        known: Sequence[Instrument] = ()
+        if not all(isinstance(s, Instrument) for s in specs):
+            known = await self._client.get_instruments()
+        instruments = _resolve(specs, known)
+        self._instruments = tuple(instruments)
+        self._states = {i.instrument_id: _State(i) for i in instruments}
+        for inst in instruments:
+            for name in (inst.symbol, inst.venue_symbol):
+                if name:
+                    self._by_symbol.setdefault(_norm_symbol(name), inst.instrument_id)
+        ids = [i.instrument_id for i in instruments]
+        size = 1 if self._mode is RateMode.BOOK else self._batch_size
+        self._units = [
+            _Unit(tuple(ids[n : n + size]), self._rng.uniform(0, self._jitter))
+            for n in range(0, len(ids), size)
+        ]
+
+    def _stop(self) -> None:
+        if self._phase == "stopped":
+            return
+        self._phase = "stopped"
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+        for sub in list(self._subs):
+            sub._finish()
+
+    async def _run(self, scope: anyio.CancelScope, stopped: anyio.Event) -> None:
+        try:
+            with scope:
+                async with anyio.create_task_group() as tg:
+                    origin = time.monotonic()
+                    for unit in self._units:
+                        tg.start_soon(self._run_unit, unit, origin + unit.phase)
+        finally:
+            stopped.set()
+
+    async def _run_unit(self, unit: _Unit, start: float) -> None:
+        interval = self._interval
+        slot = start
+        while True:
+            delay = slot - time.monotonic()
+            await anyio.sleep(delay if delay > 0 else 0)
+            now = time.monotonic()
+            if now < self._gate_until or now < unit.retry_at:
+                self._counters.deferred += 1
+                self._mark_stale(unit.ids, now)
+                slot = _next_slot(start, interval, now)
+                continue
+            await self._poll(unit)
+            now = time.monotonic()
+            nxt = _next_slot(start, interval, now)
+            # Slots that passed while the poll was in flight are dropped, not queued.
+            self._counters.skipped += max(0, round((nxt - slot) / interval) - 1)
+            slot = nxt
+
+    async def _fetch(self, unit: _Unit) -> list[_Quote]:
+        if self._mode is RateMode.BOOK:
+            return [_quote_from_level1(await self._client.get_level1(unit.ids[0]))]
+        rows = await self._client.get_level1_summary_min(list(unit.ids))
+        return [_quote_from_summary(r) for r in rows]
+
+    async def _poll(self, unit: _Unit) -> None:
+        counters = self._counters
+        counters.requests += 1
+        try:
+            quotes = await self._fetch(unit)
+        except RateLimitedError as exc:
+            counters.failures += 1
+            counters.rate_limited += 1
+            self._close_gate(exc.retry_after)
+            self._mark_stale(unit.ids, time.monotonic())
+            return
+        except KiiexError as exc:
+            counters.failures += 1
+            unit.failures += 1
+            now = time.monotonic()
+            wait = _backoff_delay(
+                unit.failures, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
+            )
+            unit.retry_at = now + wait
+            log.debug("poll of instrument(s) %s failed (%s); retry in %.2fs", unit.ids, exc, wait)
+            self._mark_stale(unit.ids, now)
+            return
+        unit.failures = 0
+        self._rate_limit_streak = 0
+        now = time.monotonic()
+        received_at = datetime.now(UTC)
+        wanted = set(unit.ids)
+        for quote in quotes:
+            if quote.instrument_id in wanted:
+                wanted.discard(quote.instrument_id)
+                self._accept(quote, now, received_at)
+        if wanted:
+            # The exchange left some of the batch out: they age like failed polls.
+            self._mark_stale(tuple(wanted), now)
+
+    def _close_gate(self, retry_after: float | None) -> None:
+        self._rate_limit_streak += 1
+        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+            wait = retry_after
+        else:
+            wait = _backoff_delay(
+                self._rate_limit_streak,
+                base=max(self._backoff_base, 1.0),
+                cap=self._backoff_cap,
+                rng=self._rng,
+            )
+        until = time.monotonic() + wait
+        if until > self._gate_until:
+            self._gate_until = until
+            log.warning("rate limited (HTTP 429): pausing all polls for %.2fs", wait)
+
+    def _accept(self, quote: _Quote, now: float, received_at: datetime) -> None:
+        state = self._states[quote.instrument_id]
+        self._counters.rates += 1
+        tick = RateTick(
+            instrument_id=quote.instrument_id,
+            symbol=state.instrument.symbol,
+            bid=quote.bid,
+            ask=quote.ask,
+            last=quote.last,
+            exchange_time=quote.exchange_time,
+            received_at=received_at,
+        )
+        state.received = now
+        state.tick = self._emit(state, tick)
+
+    def _mark_stale(self, ids: Iterable[int], now: float) -> None:
+        for instrument_id in ids:
+            state = self._states[instrument_id]
+            if state.tick is None:
+                continue
+            age = now - state.received
+            if age > self._stale_after:
+                self._emit(state, attrs.evolve(state.tick, age=age, stale=True))
+
+    def _emit(self, state: _State, tick: RateTick) -> RateTick:
+        key = (tick.bid, tick.ask, tick.last, tick.stale)
+        changed = key != state.emitted_key
+        state.emitted_key = key
+        if tick.changed != changed:
+            tick = attrs.evolve(tick, changed=changed)
+        self._counters.emitted += 1
+        for sub in list(self._subs):
+            sub._offer(tick)
+        return tick

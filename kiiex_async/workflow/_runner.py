@@ -1,0 +1,1356 @@
+"""The swap runner: drives a :class:`SwapRecord` through the state machine, doing the I/O.
+
+Rules it keeps (see the package docstring for the whole contract):
+
+* before every side-effecting call the intent is committed; its result is committed right
+  after, under a shielded cancel scope, so Ctrl-C never loses an answer that arrived;
+* an unknown write outcome is reconciled with the exchange at once (never resent blindly);
+  a swap resumed in an ``*_INTENT`` state reconciles before it would send again;
+* reads that fail are retried with jittered backoff until the step's time limit;
+* one runner per swap: a lease, renewed at every save and while polling.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
+
+import anyio
+import anyio.abc
+import attrs
+
+from .. import pricing
+from ..errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    DecodeError,
+    InsufficientFundsError,
+    InvalidInputError,
+    KiiexError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+    TransportError,
+    WorkflowError,
+)
+from ..models import (
+    DepositStatus,
+    DepositTicket,
+    Order,
+    OrderState,
+    Position,
+    Product,
+    Side,
+    Trade,
+    WithdrawStatus,
+    WithdrawTicket,
+)
+from ._errors import CheckpointError, SwapInterruptedError, SwapNotFoundError
+from ._ids import client_order_id_for, new_swap_id, swap_marker
+from ._machine import SwapEvent, SwapState, SwapStep, reopen, step_of, transition
+from ._planning import OrderPlan, check_funds, plan_order
+from ._reconcile import match_deposit_tickets, match_orders, match_withdraw_tickets
+from ._record import (
+    OrderProgress,
+    QuoteInfo,
+    SwapPlan,
+    SwapRecord,
+    TicketProgress,
+    TimelineEntry,
+    TradesSummary,
+    utcnow,
+)
+from ._request import SwapRequest
+from ._result import ProgressEvent, ProgressKind, SwapResult
+from ._store import DEFAULT_LEASE_TTL, CheckpointStore, Lease, LeaseOwner
+
+if TYPE_CHECKING:
+    from ..client import KiiexClient
+
+__all__ = ["CheckpointHook", "ProgressCallback", "SwapRun", "SwapWorkflow"]
+
+log = logging.getLogger("kiiex_async.workflow")
+
+T = TypeVar("T")
+
+#: Receives every :class:`ProgressEvent`; may be a plain function or a coroutine function.
+ProgressCallback = Callable[[ProgressEvent], Awaitable[None] | None]
+#: Called at every checkpoint boundary with a label (``"commit:ORDER_INTENT"``,
+#: ``"send:SendOrder"``, ``"sent:SendOrder"``...) and the record as committed so far.
+#: Exceptions propagate: crash tests use it to stop a run at an exact point.
+CheckpointHook = Callable[[str, SwapRecord], Awaitable[None] | None]
+
+_ZERO: Final = Decimal(0)
+#: A read failing with one of these is retried by the runner until the step's limit.
+_RETRYABLE: Final = (TransportError, ServerError, RateLimitedError, DecodeError)
+#: A write failing with one of these was certainly not applied.
+_DEFINITIVE: Final = (RejectedError, NotFoundError, AuthenticationError, InvalidInputError)
+_TICKET_PAGE: Final = 200
+
+
+def _available(positions: Sequence[Position], product_id: int, symbol: str) -> Position | None:
+    for position in positions:
+        if position.product_id == product_id or position.product_symbol.upper() == symbol:
+            return position
+    return None
+
+
+def _comment_of(form: dict[str, str]) -> str | None:
+    for key, value in form.items():
+        if key.lower() == "comment" and value:
+            return value
+    return None
+
+
+def _percent(value: Decimal) -> str:
+    return f"{value * 100:.4f}%"
+
+
+class _Runner:
+    """One run of one swap (private: :class:`SwapWorkflow` creates it)."""
+
+    def __init__(
+        self,
+        workflow: SwapWorkflow,
+        record: SwapRecord,
+        lease: Lease,
+        callbacks: Sequence[ProgressCallback],
+    ) -> None:
+        self.wf = workflow
+        self.client = workflow.client
+        self.store = workflow.store
+        self.record = record
+        self.lease = lease
+        self.callbacks = callbacks
+        #: The validation error ``run()`` re-raises as is (everything else is wrapped).
+        self.raised: BaseException | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def request(self) -> SwapRequest:
+        return self.record.request
+
+    @property
+    def plan(self) -> SwapPlan:
+        assert self.record.plan is not None
+        return self.record.plan
+
+    @property
+    def account_id(self) -> int:
+        return self.plan.account_id
+
+    async def emit(
+        self, kind: ProgressKind, message: str, data: dict[str, str] | None = None
+    ) -> None:
+        event = ProgressEvent(
+            swap_id=self.record.swap_id,
+            kind=kind,
+            state=self.record.state,
+            step=step_of(self.record.state),
+            message=message,
+            at=utcnow(),
+            data=data or {},
+        )
+        await self.wf._notify(self.callbacks, event)
+
+    async def hook(self, label: str) -> None:
+        hook = self.wf.on_checkpoint
+        if hook is not None:
+            outcome = hook(label, self.record)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async def _save(self, record: SwapRecord) -> None:
+        record = attrs.evolve(record, revision=self.record.revision + 1, updated_at=utcnow())
+        # A commit is never abandoned half-way: Ctrl-C waits for it, so the checkpoint
+        # always holds the last answer the exchange gave.
+        with anyio.CancelScope(shield=True):
+            self.lease = await self.store.save(record, self.lease, ttl=self.wf.lease_ttl)
+        self.record = record
+
+    async def commit(self, event: SwapEvent, note: str, **changes: Any) -> None:
+        """Apply ``event`` (pure transition), persist, then report it."""
+        state = transition(self.record.state, event)
+        entry = TimelineEntry(state=state, at=utcnow(), note=note)
+        await self._save(
+            attrs.evolve(
+                self.record, state=state, timeline=(*self.record.timeline, entry), **changes
+            )
+        )
+        log.info("swap %s: %s — %s", self.record.swap_id, state.value, note)
+        await self.emit(ProgressKind.STATE, note)
+        await self.hook(f"commit:{state.value}")
+
+    async def update(self, **changes: Any) -> None:
+        """Persist new facts without changing state (ticket status seen while polling)."""
+        await self._save(attrs.evolve(self.record, **changes))
+
+    async def stop(self, event: SwapEvent, step: SwapStep, reason: str, **changes: Any) -> None:
+        """End the swap FAILED or NEEDS_OPERATOR, remembering where and why."""
+        await self.commit(
+            event, reason, reason=reason, failed_step=step, stopped_at=self.record.state, **changes
+        )
+
+    async def fail(self, step: SwapStep, reason: str, **changes: Any) -> None:
+        await self.stop(SwapEvent.FAILED, step, reason, **changes)
+
+    async def escalate(self, step: SwapStep, reason: str, **changes: Any) -> None:
+        await self.stop(SwapEvent.ESCALATED, step, reason, **changes)
+
+    async def reject(self, step: SwapStep, exc: Exception) -> None:
+        """A check failed: FAILED; raised to the caller when nothing was sent yet."""
+        await self.fail(step, str(exc))
+        if not self.record.side_effects_started:
+            self.raised = exc
+            raise exc
+
+    async def keep_lease(self) -> None:
+        if self.lease.expires_at - time.time() < self.wf.lease_ttl / 2:
+            self.lease = await self.store.renew(self.lease, ttl=self.wf.lease_ttl)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.keep_lease()
+        await anyio.sleep(max(seconds, 0.0))
+
+    async def read(
+        self,
+        what: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        not_found_is_transient: bool = False,
+    ) -> T:
+        """A read, retried with jittered backoff on transient failures until the step's
+        time limit; then :class:`SwapInterruptedError` (the swap stays resumable)."""
+        limit = self.request.timeouts.step
+        deadline = anyio.current_time() + limit
+        delay = 0.05
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                transient = isinstance(exc, _RETRYABLE) or (
+                    not_found_is_transient and isinstance(exc, NotFoundError)
+                )
+                if not transient:
+                    raise
+                now = anyio.current_time()
+                if now >= deadline:
+                    raise SwapInterruptedError(
+                        f"{what} kept failing for {limit:g} s: {exc}",
+                        swap_id=self.record.swap_id,
+                        step=self._step_label(),
+                    ) from exc
+                wait = delay * random.uniform(0.5, 1.0)
+                if isinstance(exc, RateLimitedError) and exc.retry_after:
+                    wait = exc.retry_after
+                wait = min(wait, deadline - now, self.request.timeouts.max_poll)
+                await self.emit(ProgressKind.RETRY, f"{what} failed ({exc}); retrying")
+                await self.sleep(wait)
+                delay = min(delay * 2, self.request.timeouts.max_poll)
+
+    def _step_label(self) -> str | None:
+        step = step_of(self.record.state)
+        return step.label if step else None
+
+    async def find(self, what: str, fetch: Callable[[], Awaitable[list[T]]]) -> list[T]:
+        """Look for the result of a write, re-checking for ``reconcile_grace`` seconds
+        before concluding that there is none."""
+        deadline = anyio.current_time() + self.request.timeouts.reconcile_grace
+        while True:
+            found = await fetch()
+            remaining = deadline - anyio.current_time()
+            if found or remaining <= 0:
+                return found
+            await self.emit(ProgressKind.RECONCILE, f"{what}: nothing yet, looking again")
+            await self.sleep(min(0.2, remaining))
+
+    async def positions(self) -> list[Position]:
+        return await self.read(
+            "GetAccountPositions",
+            lambda: self.client.get_account_positions(account_id=self.account_id),
+        )
+
+    # -- driving --------------------------------------------------------------------------
+
+    async def drive(self) -> SwapResult:
+        handlers: dict[SwapState, Callable[[], Awaitable[None]]] = {
+            SwapState.CREATED: self.authenticate,
+            SwapState.AUTHENTICATED: self.fund,
+            SwapState.DEPOSIT_INTENT: self.reconcile_deposit,
+            SwapState.DEPOSIT_PENDING: self.poll_deposit,
+            SwapState.FUNDED: self.rate,
+            SwapState.QUOTED: self.order,
+            SwapState.ORDER_INTENT: self.reconcile_order,
+            SwapState.ORDER_PLACED: self.poll_order,
+            SwapState.ORDER_DONE: self.read_trades,
+            SwapState.TRADES_READ: self.confirm_positions,
+            SwapState.POSITIONS_CONFIRMED: self.withdraw,
+            SwapState.WITHDRAW_INTENT: self.reconcile_withdraw,
+            SwapState.WITHDRAW_PENDING: self.poll_withdraw,
+        }
+        if not self.record.state.is_terminal:
+            # Step 1 on every run: a resumed swap logs in again with this run's client.
+            await self.read("AuthenticateUser", self.client.authenticate)
+        while not self.record.state.is_terminal:
+            await handlers[self.record.state]()
+        return SwapResult.from_record(self.record)
+
+    # -- step 1: authenticate (and preflight: nothing is sent before these checks) --------
+
+    async def authenticate(self) -> None:
+        client, request = self.client, self.request
+        account_id = request.account_id or client.account_id
+        if account_id is None:
+            raise ConfigurationError("authentication returned no account id")
+        products = await self.read("GetProducts", client.get_products)
+        instruments = await self.read("GetInstruments", client.get_instruments)
+        try:
+            plan = self._resolve(account_id, products, instruments)
+        except InvalidInputError as exc:
+            await self.reject(SwapStep.AUTHENTICATE, exc)
+            return
+        self.record = attrs.evolve(self.record, plan=plan)
+        positions = await self.positions()
+        book = await self.read("GetL2Snapshot", lambda: client.get_l2_snapshot(plan.instrument_id))
+        from_position = _available(positions, plan.from_product_id, request.from_asset)
+        available = from_position.available if from_position else _ZERO
+        deposit = request.deposit.amount if request.deposit else _ZERO
+        try:
+            order = plan_order(request, plan, book)
+            check_funds(order, available + deposit, request.from_asset)
+        except (InvalidInputError, InsufficientFundsError) as exc:
+            await self.reject(SwapStep.AUTHENTICATE, exc)
+            return
+        before = {}
+        for product_id, symbol in (
+            (plan.from_product_id, request.from_asset),
+            (plan.to_product_id, request.to_asset),
+        ):
+            position = _available(positions, product_id, symbol)
+            before[symbol] = position.amount if position else _ZERO
+        side = "sells" if plan.side is Side.SELL else "buys"
+        await self.commit(
+            SwapEvent.AUTHENTICATED,
+            f"account {account_id}; {plan.instrument_symbol} {side} {plan.base_symbol}; "
+            f"{available} {request.from_asset} available, the order needs about {order.required}",
+            plan=plan,
+            balances_before=before,
+        )
+
+    def _resolve(
+        self, account_id: int, products: list[Product], instruments: list[Any]
+    ) -> SwapPlan:
+        request = self.request
+        by_symbol = {p.symbol.upper(): p for p in products}
+        for symbol in (request.from_asset, request.to_asset):
+            product = by_symbol.get(symbol)
+            if product is None or product.is_disabled:
+                known = ", ".join(sorted(by_symbol)) or "none"
+                raise InvalidInputError(f"unknown asset {symbol!r}: the exchange lists {known}")
+        source, target = by_symbol[request.from_asset], by_symbol[request.to_asset]
+        instrument = pricing.find_instrument(instruments, request.from_asset, request.to_asset)
+        if not instrument.is_active:
+            raise InvalidInputError(f"instrument {instrument.symbol} is not trading now")
+        if request.deposit is not None and not source.deposit_enabled:
+            raise InvalidInputError(f"deposits of {source.symbol} are disabled")
+        if request.withdrawal is not None and not target.withdraw_enabled:
+            raise InvalidInputError(f"withdrawals of {target.symbol} are disabled")
+        sells_base = instrument.product1 == source.product_id
+        return SwapPlan(
+            account_id=account_id,
+            instrument_id=instrument.instrument_id,
+            instrument_symbol=instrument.symbol,
+            base_symbol=instrument.product1_symbol.upper(),
+            quote_symbol=instrument.product2_symbol.upper(),
+            base_product_id=instrument.product1,
+            quote_product_id=instrument.product2,
+            from_product_id=source.product_id,
+            to_product_id=target.product_id,
+            side=Side.SELL if sells_base else Side.BUY,
+            quantity_increment=instrument.quantity_increment,
+            price_increment=instrument.price_increment,
+            minimum_quantity=instrument.minimum_quantity,
+            minimum_price=instrument.minimum_price,
+            from_tick_size=source.tick_size,
+            to_tick_size=target.tick_size,
+        )
+
+    # -- step 2: deposit, or check the balance --------------------------------------------
+
+    async def fund(self) -> None:
+        if self.request.deposit is None:
+            await self.check_balance(SwapEvent.BALANCE_CONFIRMED, SwapStep.FUND)
+            return
+        spec, plan = self.request.deposit, self.plan
+        amount = pricing.round_down(spec.amount, plan.from_tick_size)
+        if amount <= 0:
+            await self.reject(SwapStep.FUND, InvalidInputError("deposit amount rounds down to 0"))
+            return
+        tickets = await self.read(
+            "GetDepositTickets",
+            lambda: self.client.get_deposit_tickets(account_id=self.account_id),
+        )
+        info = dict(spec.deposit_info)
+        marker = None
+        if _comment_of(info) is None:
+            marker = swap_marker(self.record.swap_id)
+            info["Comment"] = marker
+        progress = TicketProgress(
+            product_id=plan.from_product_id,
+            asset=self.request.from_asset,
+            amount=amount,
+            marker=marker,
+            known_tickets=tuple(sorted({t.ticket_number for t in tickets})),
+            intent_at=utcnow(),
+            form=info,
+            attempts=1,
+        )
+        await self.commit(
+            SwapEvent.DEPOSIT_REQUESTED,
+            f"CreateDepositTicket {amount} {progress.asset} (marker {marker or 'none'})",
+            deposit=progress,
+        )
+        await self.send_deposit()
+
+    async def send_deposit(self) -> None:
+        progress = self.record.deposit
+        assert progress is not None
+        await self.hook("send:CreateDepositTicket")
+        try:
+            created = await self.client.create_deposit_ticket(
+                progress.product_id,
+                progress.amount,
+                account_id=self.account_id,
+                asset_name=progress.asset,
+                deposit_info=dict(progress.form),
+            )
+        except _DEFINITIVE as exc:
+            await self.fail(SwapStep.FUND, f"CreateDepositTicket refused: {exc}")
+            return
+        except Exception as exc:
+            await self.emit(ProgressKind.RECONCILE, f"CreateDepositTicket outcome unknown: {exc}")
+            await self.reconcile_deposit()
+            return
+        await self.hook("sent:CreateDepositTicket")
+        if not created.success or not created.request_code:
+            await self.fail(SwapStep.FUND, "CreateDepositTicket answered without success")
+            return
+        await self.commit(
+            SwapEvent.DEPOSIT_CREATED,
+            f"deposit ticket created (request code {created.request_code})",
+            deposit=attrs.evolve(progress, request_code=created.request_code),
+        )
+
+    async def reconcile_deposit(self) -> None:
+        progress = self.record.deposit
+        assert progress is not None
+
+        async def fetch() -> list[Any]:
+            tickets = await self.read(
+                "GetDepositTickets",
+                lambda: self.client.get_deposit_tickets(account_id=self.account_id),
+            )
+            return match_deposit_tickets(tickets, progress)
+
+        found = await self.find("deposit ticket", fetch)
+        if len(found) == 1:
+            ticket = found[0]
+            await self.commit(
+                SwapEvent.DEPOSIT_CREATED,
+                f"reconciled: deposit ticket {ticket.ticket_number} is this swap's",
+                deposit=attrs.evolve(
+                    progress,
+                    ticket_number=ticket.ticket_number,
+                    request_code=ticket.request_code or None,
+                    status=int(ticket.status),
+                ),
+            )
+        elif found:
+            numbers = ", ".join(str(t.ticket_number) for t in found)
+            await self.escalate(
+                SwapStep.FUND,
+                f"{len(found)} deposit tickets ({numbers}) match this swap's deposit of "
+                f"{progress.amount} {progress.asset}: decide which one is valid",
+            )
+        else:
+            await self._resend(SwapStep.FUND, "CreateDepositTicket", "deposit", progress)
+            if self.record.state is SwapState.DEPOSIT_INTENT:
+                await self.send_deposit()
+
+    async def _resend(
+        self, step: SwapStep, method: str, field: str, progress: TicketProgress | OrderProgress
+    ) -> None:
+        if progress.attempts >= self.wf.max_send_attempts:
+            await self.fail(
+                step,
+                f"{method} did not reach the exchange in {progress.attempts} attempts "
+                "(reconciliation found nothing)",
+            )
+            return
+        await self.commit(
+            SwapEvent.RESEND,
+            f"{method} never reached the exchange (reconciliation found nothing after "
+            f"{self.request.timeouts.reconcile_grace:g} s): sending it again",
+            **{field: attrs.evolve(progress, attempts=progress.attempts + 1)},
+        )
+
+    async def poll_deposit(self) -> None:
+        progress = self.record.deposit
+        assert progress is not None
+        timeouts = self.request.timeouts
+        deadline = anyio.current_time() + timeouts.deposit
+        interval = timeouts.deposit_poll
+        code = progress.request_code
+        number = None if code else progress.ticket_number
+
+        async def lookup() -> DepositTicket:
+            return await self.client.get_deposit_ticket(
+                request_code=code, ticket_id=number, account_id=self.account_id
+            )
+
+        while True:
+            ticket = await self.read("GetDepositTicket", lookup, not_found_is_transient=True)
+            if int(ticket.status) != progress.status or progress.ticket_number is None:
+                progress = attrs.evolve(
+                    progress, status=int(ticket.status), ticket_number=ticket.ticket_number
+                )
+                await self.update(deposit=progress)
+                await self.emit(
+                    ProgressKind.STATUS,
+                    f"deposit ticket {ticket.ticket_number}: {ticket.status.name}",
+                    {"ticket": str(ticket.ticket_number), "ticket_status": ticket.status.name},
+                )
+            if ticket.status.is_final:
+                if ticket.status is DepositStatus.FULLY_PROCESSED:
+                    await self.check_balance(SwapEvent.DEPOSIT_CREDITED, SwapStep.FUND)
+                else:
+                    await self.fail(
+                        SwapStep.FUND,
+                        f"deposit ticket {ticket.ticket_number} ended {ticket.status.name}"
+                        + (f": {ticket.reject_reason}" if ticket.reject_reason else ""),
+                    )
+                return
+            if anyio.current_time() >= deadline:
+                await self.escalate(
+                    SwapStep.FUND,
+                    f"deposit ticket {ticket.ticket_number} still {ticket.status.name} after "
+                    f"{timeouts.deposit:g} s; resume with reopen=True to keep waiting",
+                )
+                return
+            await self.sleep(interval)
+            interval = min(interval * 1.5, timeouts.max_poll)
+
+    async def check_balance(self, event: SwapEvent, step: SwapStep) -> None:
+        request, plan = self.request, self.plan
+        positions = await self.positions()
+        book = await self.read(
+            "GetL2Snapshot", lambda: self.client.get_l2_snapshot(plan.instrument_id)
+        )
+        position = _available(positions, plan.from_product_id, request.from_asset)
+        available = position.available if position else _ZERO
+        try:
+            order = plan_order(request, plan, book)
+            check_funds(order, available, request.from_asset)
+        except (InvalidInputError, InsufficientFundsError) as exc:
+            await self.reject(step, exc)
+            return
+        note = "deposit credited; " if event is SwapEvent.DEPOSIT_CREDITED else ""
+        await self.commit(
+            event,
+            f"{note}{available} {request.from_asset} available, the order needs about "
+            f"{order.required}",
+        )
+
+    # -- step 3: rate ---------------------------------------------------------------------
+
+    async def rate(self) -> None:
+        request, plan = self.request, self.plan
+        book = await self.read(
+            "GetL2Snapshot", lambda: self.client.get_l2_snapshot(plan.instrument_id)
+        )
+        positions = await self.positions()
+        position = _available(positions, plan.from_product_id, request.from_asset)
+        available = position.available if position else _ZERO
+        try:
+            order = plan_order(request, plan, book)
+            check_funds(order, available, request.from_asset)
+        except (InvalidInputError, InsufficientFundsError) as exc:
+            await self.reject(SwapStep.RATE, exc)
+            return
+        await self.commit(
+            SwapEvent.QUOTED,
+            self._describe_plan(order),
+            quote=QuoteInfo(
+                best_price=order.best_price,
+                expected_price=order.expected_price,
+                worst_price=order.worst_price,
+                expected_spend=order.expected_spend,
+                expected_receive=order.expected_receive,
+                slippage=order.slippage,
+                limit_price=order.limit_price,
+                taken_at=utcnow(),
+            ),
+            order=OrderProgress(
+                client_order_id=self.record.client_order_id,
+                instrument_id=plan.instrument_id,
+                side=order.side,
+                order_type=order.order_type,
+                time_in_force=order.time_in_force,
+                quantity=order.quantity,
+                value=order.value,
+                limit_price=order.limit_price,
+            ),
+        )
+
+    def _describe_plan(self, order: OrderPlan) -> str:
+        request = self.request
+        text = (
+            f"rate {order.expected_price} (best {order.best_price}): expect to spend "
+            f"{order.expected_spend} {request.from_asset} and receive {order.expected_receive} "
+            f"{request.to_asset}, slippage {_percent(order.slippage)}"
+        )
+        if order.limit_price is not None and request.max_slippage is not None:
+            text += f" (limit {_percent(request.max_slippage)}: price {order.limit_price})"
+        return text
+
+    # -- steps 4 and 5: order, poll it ----------------------------------------------------
+
+    async def order(self) -> None:
+        order = self.record.order
+        assert order is not None
+        amount = (
+            f"quantity {order.quantity}" if order.quantity is not None else f"value {order.value}"
+        )
+        price = f" limit {order.limit_price}" if order.limit_price is not None else ""
+        await self.commit(
+            SwapEvent.ORDER_REQUESTED,
+            f"SendOrder {order.side.name} {order.order_type.name} "
+            f"{order.time_in_force.name} {amount}{price} ClientOrderId {order.client_order_id}",
+            order=attrs.evolve(order, attempts=1, intent_at=utcnow()),
+        )
+        await self.send_order()
+
+    async def send_order(self) -> None:
+        order = self.record.order
+        assert order is not None
+        await self.hook("send:SendOrder")
+        try:
+            sent = await self.client.send_order(
+                order.instrument_id,
+                order.side,
+                order.quantity,
+                order_type=order.order_type,
+                time_in_force=order.time_in_force,
+                limit_price=order.limit_price,
+                value=order.value,
+                client_order_id=order.client_order_id,
+                account_id=self.account_id,
+            )
+        except _DEFINITIVE as exc:
+            await self.fail(SwapStep.ORDER, f"SendOrder refused: {exc}")
+            return
+        except Exception as exc:
+            await self.emit(ProgressKind.RECONCILE, f"SendOrder outcome unknown: {exc}")
+            await self.reconcile_order()
+            return
+        await self.hook("sent:SendOrder")
+        await self.commit(
+            SwapEvent.ORDER_ACCEPTED,
+            f"order {sent.order_id} accepted",
+            order=attrs.evolve(order, order_id=sent.order_id),
+        )
+
+    async def _orders_with_client_id(self) -> list[Order]:
+        order = self.record.order
+        assert order is not None
+        history = await self.read(
+            "GetOrdersHistory",
+            lambda: self.client.get_orders_history(
+                account_id=self.account_id,
+                client_order_id=order.client_order_id,
+                instrument_id=order.instrument_id,
+            ),
+        )
+        open_orders = await self.read(
+            "GetOpenOrders", lambda: self.client.get_open_orders(account_id=self.account_id)
+        )
+        return match_orders(
+            [*history, *open_orders],
+            client_order_id=order.client_order_id,
+            instrument_id=order.instrument_id,
+            account_id=self.account_id,
+        )
+
+    async def reconcile_order(self) -> None:
+        order = self.record.order
+        assert order is not None
+        found = await self.find("order", self._orders_with_client_id)
+        if len(found) == 1:
+            await self.commit(
+                SwapEvent.ORDER_ACCEPTED,
+                f"reconciled: order {found[0].order_id} carries ClientOrderId "
+                f"{order.client_order_id}",
+                order=attrs.evolve(order, order_id=found[0].order_id),
+            )
+        elif found:
+            ids = ", ".join(str(o.order_id) for o in found)
+            await self.escalate(
+                SwapStep.ORDER,
+                f"{len(found)} orders ({ids}) carry this swap's ClientOrderId "
+                f"{order.client_order_id}: check them on the exchange",
+            )
+        else:
+            await self._resend(SwapStep.ORDER, "SendOrder", "order", order)
+            if self.record.state is SwapState.ORDER_INTENT:
+                await self.send_order()
+
+    async def poll_order(self) -> None:
+        progress = self.record.order
+        assert progress is not None
+        assert progress.order_id is not None
+        order_id = progress.order_id
+        timeouts = self.request.timeouts
+        deadline = anyio.current_time() + timeouts.order
+        interval = timeouts.order_poll
+        seen: tuple[object, ...] = ()
+        while True:
+            order = await self.read(
+                "GetOrderStatus",
+                lambda: self.client.get_order_status(order_id, account_id=self.account_id),
+                not_found_is_transient=True,
+            )
+            progress = attrs.evolve(
+                progress,
+                order_state=order.order_state,
+                quantity_executed=order.quantity_executed,
+                gross_value_executed=order.gross_value_executed,
+                avg_price=order.avg_price,
+                reject_reason=order.reject_reason or order.cancel_reason,
+            )
+            if (order.order_state, order.quantity_executed) != seen:
+                seen = (order.order_state, order.quantity_executed)
+                await self.emit(
+                    ProgressKind.STATUS,
+                    f"order {order_id}: {order.order_state.name}, executed "
+                    f"{order.quantity_executed} of {order.orig_quantity or progress.quantity}",
+                    {
+                        "order_id": str(order_id),
+                        "order_state": order.order_state.name,
+                        "quantity_executed": str(order.quantity_executed),
+                    },
+                )
+            if order.order_state.is_final:
+                if order.quantity_executed > 0:
+                    full = order.order_state is OrderState.FULLY_EXECUTED
+                    partial = "" if full else " (partially filled)"
+                    await self.commit(
+                        SwapEvent.ORDER_FINISHED,
+                        f"order {order_id} {order.order_state.name}{partial}: executed "
+                        f"{order.quantity_executed} at {order.avg_price}",
+                        order=progress,
+                    )
+                else:
+                    why = f": {progress.reject_reason}" if progress.reject_reason else ""
+                    await self.fail(
+                        SwapStep.POLL_ORDER,
+                        f"order {order_id} ended {order.order_state.name} with nothing "
+                        f"executed{why}",
+                        order=progress,
+                    )
+                return
+            if anyio.current_time() >= deadline:
+                await self.escalate(
+                    SwapStep.POLL_ORDER,
+                    f"order {order_id} still {order.order_state.name} after "
+                    f"{timeouts.order:g} s (executed {order.quantity_executed}); it may still "
+                    "fill: check it on the exchange, or resume with reopen=True",
+                    order=progress,
+                )
+                return
+            await self.sleep(interval)
+            interval = min(interval * 1.5, timeouts.max_poll)
+
+    # -- step 6: trades -------------------------------------------------------------------
+
+    async def read_trades(self) -> None:
+        progress, plan = self.record.order, self.plan
+        assert progress is not None
+        assert progress.order_id is not None
+        order_id = progress.order_id
+        executed = progress.quantity_executed or _ZERO
+        timeouts = self.request.timeouts
+        deadline = anyio.current_time() + timeouts.step
+        interval = timeouts.order_poll
+        while True:
+            trades = await self.read(
+                "GetTradesHistory",
+                lambda: self.client.get_trades_history(
+                    account_id=self.account_id, instrument_id=plan.instrument_id, order_id=order_id
+                ),
+            )
+            unique = {(t.trade_id, t.execution_id): t for t in trades if t.order_id == order_id}
+            fills = sorted(unique.values(), key=lambda t: (t.trade_id, t.execution_id))
+            total = sum((t.quantity for t in fills), _ZERO)
+            if total == executed:
+                break
+            if anyio.current_time() >= deadline:
+                await self.escalate(
+                    SwapStep.TRADES,
+                    f"the fills of order {order_id} add up to {total}, but the order executed "
+                    f"{executed}",
+                )
+                return
+            await self.sleep(interval)
+            interval = min(interval * 1.5, timeouts.max_poll)
+        summary = await self._summarize(fills)
+        fees = ", ".join(f"{v} {k}" for k, v in sorted(summary.fees.items())) or "none"
+        await self.commit(
+            SwapEvent.TRADES_READ,
+            f"{len(fills)} fill(s): spent {summary.spent} {self.request.from_asset}, received "
+            f"{summary.received} {self.request.to_asset} at {summary.average_price}; fees {fees}",
+            trades=summary,
+        )
+
+    async def _summarize(self, fills: list[Trade]) -> TradesSummary:
+        plan = self.plan
+        base = sum((t.quantity for t in fills), _ZERO)
+        quote = sum((t.value if t.value else t.quantity * t.price for t in fills), _ZERO)
+        symbols = {plan.base_product_id: plan.base_symbol, plan.quote_product_id: plan.quote_symbol}
+        fees: dict[str, Decimal] = {}
+        for fill in fills:
+            if not fill.fee:
+                continue
+            if fill.fee_product_id not in symbols:
+                products = await self.read("GetProducts", self.client.get_products)
+                symbols.update({p.product_id: p.symbol.upper() for p in products})
+            symbol = symbols.get(fill.fee_product_id, f"#{fill.fee_product_id}")
+            fees[symbol] = fees.get(symbol, _ZERO) + fill.fee
+        sells_base = plan.side is Side.SELL
+        return TradesSummary(
+            trade_ids=tuple(sorted({t.trade_id for t in fills})),
+            base_quantity=base,
+            quote_value=quote,
+            spent=base if sells_base else quote,
+            received=quote if sells_base else base,
+            average_price=(quote / base) if base else _ZERO,
+            fees=fees,
+        )
+
+    # -- step 7: positions ----------------------------------------------------------------
+
+    async def confirm_positions(self) -> None:
+        request, plan, trades = self.request, self.plan, self.record.trades
+        assert trades is not None
+        positions = await self.positions()
+        after: dict[str, Decimal] = {}
+        for product_id, symbol in (
+            (plan.from_product_id, request.from_asset),
+            (plan.to_product_id, request.to_asset),
+        ):
+            position = _available(positions, product_id, symbol)
+            after[symbol] = position.amount if position else _ZERO
+        net = trades.received - trades.fees.get(request.to_asset, _ZERO)
+        before = self.record.balances_before.get(request.to_asset, _ZERO)
+        delta = after[request.to_asset] - before
+        note = f"{request.to_asset} balance {after[request.to_asset]} ({delta:+} since the start"
+        if delta == net:
+            note += ", as the fills say)"
+        else:
+            note += f"; the fills say {net:+}: other activity on the account?)"
+        await self.commit(SwapEvent.POSITIONS_CONFIRMED, note, balances_after=after)
+
+    # -- steps 8 and 9: withdrawal, poll it -----------------------------------------------
+
+    async def _withdraw_tickets(self) -> list[WithdrawTicket]:
+        tickets: list[WithdrawTicket] = []
+        start = 0
+        while True:
+            page = await self.read(
+                "GetWithdrawTickets",
+                functools.partial(
+                    self.client.get_withdraw_tickets,
+                    account_id=self.account_id,
+                    start_index=start,
+                    limit=_TICKET_PAGE,
+                ),
+            )
+            tickets.extend(page)
+            if len(page) < _TICKET_PAGE:
+                return tickets
+            start += len(page)
+
+    async def withdraw(self) -> None:
+        request, plan, trades = self.request, self.plan, self.record.trades
+        spec = request.withdrawal
+        if spec is None:
+            await self.commit(SwapEvent.NO_WITHDRAWAL, "swap completed (no withdrawal asked)")
+            return
+        assert trades is not None
+        net = trades.received - trades.fees.get(request.to_asset, _ZERO)
+        positions = await self.positions()
+        position = _available(positions, plan.to_product_id, request.to_asset)
+        available = position.available if position else _ZERO
+        amount = spec.amount if spec.amount is not None else net
+        amount = pricing.round_down(amount, plan.to_tick_size) if amount > 0 else _ZERO
+        fee = await self._withdraw_fee(amount) if amount > 0 else _ZERO
+        if spec.amount is None and available < amount + fee:
+            # "Everything received": leave room for a fee charged on top.
+            amount = pricing.round_down(max(min(amount, available - fee), _ZERO), plan.to_tick_size)
+        if amount <= 0:
+            await self.fail(SwapStep.WITHDRAW, f"nothing to withdraw ({available} available)")
+            return
+        if available < amount + fee:
+            await self.fail(
+                SwapStep.WITHDRAW,
+                f"insufficient {request.to_asset} to withdraw {amount} (fee {fee}): "
+                f"{available} available",
+            )
+            return
+        known = await self._withdraw_tickets()
+        form = dict(spec.form)
+        marker = None
+        if _comment_of(form) is None:
+            marker = swap_marker(self.record.swap_id)
+            form["Comment"] = marker
+        progress = TicketProgress(
+            product_id=plan.to_product_id,
+            asset=request.to_asset,
+            amount=amount,
+            marker=marker,
+            known_tickets=tuple(
+                sorted({t.ticket_number for t in known if t.asset_id == plan.to_product_id})
+            ),
+            intent_at=utcnow(),
+            template_type=spec.template_type,
+            form=form,
+            attempts=1,
+            fee=fee,
+        )
+        await self.commit(
+            SwapEvent.WITHDRAW_REQUESTED,
+            f"CreateWithdrawTicket {amount} {request.to_asset} ({spec.template_type}, fee {fee}, "
+            f"marker {marker or 'none'})",
+            withdrawal=progress,
+        )
+        await self.send_withdraw()
+
+    async def _withdraw_fee(self, amount: Decimal) -> Decimal:
+        try:
+            fee = await self.read(
+                "GetWithdrawFee",
+                lambda: self.client.get_withdraw_fee(
+                    self.plan.to_product_id, amount, account_id=self.account_id
+                ),
+            )
+        except ApiError:
+            return _ZERO
+        return fee.fee_amount
+
+    async def send_withdraw(self) -> None:
+        progress = self.record.withdrawal
+        assert progress is not None
+        await self.hook("send:CreateWithdrawTicket")
+        try:
+            await self.client.create_withdraw_ticket(
+                progress.product_id,
+                progress.amount,
+                template_type=progress.template_type,
+                template_form=dict(progress.form),
+                account_id=self.account_id,
+            )
+        except _DEFINITIVE as exc:
+            await self.fail(SwapStep.WITHDRAW, f"CreateWithdrawTicket refused: {exc}")
+            return
+        except Exception as exc:
+            await self.emit(ProgressKind.RECONCILE, f"CreateWithdrawTicket outcome unknown: {exc}")
+            await self.reconcile_withdraw()
+            return
+        await self.hook("sent:CreateWithdrawTicket")
+        await self._adopt_withdraw_ticket(after_success=True)
+
+    async def _adopt_withdraw_ticket(self, *, after_success: bool) -> None:
+        progress = self.record.withdrawal
+        assert progress is not None
+
+        async def fetch() -> list[WithdrawTicket]:
+            return match_withdraw_tickets(await self._withdraw_tickets(), progress)
+
+        found = await self.find("withdraw ticket", fetch)
+        if len(found) == 1:
+            ticket = found[0]
+            how = "created" if after_success else "reconciled: found"
+            await self.commit(
+                SwapEvent.WITHDRAW_CREATED,
+                f"{how} withdraw ticket {ticket.ticket_number} ({ticket.status.name})",
+                withdrawal=attrs.evolve(
+                    progress,
+                    ticket_number=ticket.ticket_number,
+                    request_code=ticket.request_code or None,
+                    status=int(ticket.status),
+                ),
+            )
+        elif found:
+            numbers = ", ".join(str(t.ticket_number) for t in found)
+            await self.escalate(
+                SwapStep.WITHDRAW,
+                f"{len(found)} withdraw tickets ({numbers}) match this swap's withdrawal of "
+                f"{progress.amount} {progress.asset}: decide which one is valid",
+            )
+        elif after_success:
+            await self.escalate(
+                SwapStep.WITHDRAW,
+                "CreateWithdrawTicket succeeded but no matching ticket is visible; check the "
+                "account's withdraw tickets",
+            )
+        else:
+            await self._resend(SwapStep.WITHDRAW, "CreateWithdrawTicket", "withdrawal", progress)
+            if self.record.state is SwapState.WITHDRAW_INTENT:
+                await self.send_withdraw()
+
+    async def reconcile_withdraw(self) -> None:
+        await self._adopt_withdraw_ticket(after_success=False)
+
+    async def poll_withdraw(self) -> None:
+        progress = self.record.withdrawal
+        assert progress is not None
+        assert progress.ticket_number is not None
+        ticket_id = progress.ticket_number
+        timeouts = self.request.timeouts
+        deadline = anyio.current_time() + timeouts.withdrawal
+        interval = timeouts.withdrawal_poll
+        while True:
+            ticket = await self.read(
+                "GetWithdrawTicket",
+                lambda: self.client.get_withdraw_ticket(
+                    ticket_id=ticket_id, account_id=self.account_id
+                ),
+                not_found_is_transient=True,
+            )
+            if int(ticket.status) != progress.status:
+                progress = attrs.evolve(progress, status=int(ticket.status))
+                await self.update(withdrawal=progress)
+                await self.emit(
+                    ProgressKind.STATUS,
+                    f"withdraw ticket {ticket_id}: {ticket.status.name}",
+                    {"ticket": str(ticket_id), "ticket_status": ticket.status.name},
+                )
+            if ticket.status.is_final:
+                if ticket.status is WithdrawStatus.FULLY_PROCESSED:
+                    await self.commit(
+                        SwapEvent.WITHDRAW_FINISHED,
+                        f"withdraw ticket {ticket_id} fully processed",
+                    )
+                else:
+                    await self.fail(
+                        SwapStep.POLL_WITHDRAW,
+                        f"withdraw ticket {ticket_id} ended {ticket.status.name}"
+                        + (f": {ticket.reject_reason}" if ticket.reject_reason else ""),
+                    )
+                return
+            if anyio.current_time() >= deadline:
+                await self.escalate(
+                    SwapStep.POLL_WITHDRAW,
+                    f"withdraw ticket {ticket_id} still {ticket.status.name} after "
+                    f"{timeouts.withdrawal:g} s; resume with reopen=True to keep waiting",
+                )
+                return
+            await self.sleep(interval)
+            interval = min(interval * 1.5, timeouts.max_poll)
+
+
+class SwapWorkflow:
+    """Runs swaps through KIIEX's nine steps, exactly once, resumable after any crash.
+
+    ``client`` is a :class:`~kiiex_async.KiiexClient` with credentials; ``store`` a
+    :class:`CheckpointStore` (:class:`SqliteCheckpointStore` by default in applications).
+    ``on_progress`` receives every :class:`ProgressEvent` of every run (a per-run callback
+    can be added to :meth:`run` / :meth:`resume`; :meth:`stream` gives an async iterator).
+    ``on_checkpoint`` is a test seam: it is awaited at every checkpoint boundary and its
+    exceptions propagate.  ``max_send_attempts`` bounds how often a write proven never to
+    have arrived is sent again.  One workflow can run many swaps concurrently.
+    """
+
+    def __init__(
+        self,
+        client: KiiexClient,
+        store: CheckpointStore,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_checkpoint: CheckpointHook | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        max_send_attempts: int = 3,
+    ) -> None:
+        if not isinstance(store, CheckpointStore):
+            raise ConfigurationError("store must implement kiiex_async.workflow.CheckpointStore")
+        if not (isinstance(lease_ttl, int | float) and math.isfinite(lease_ttl) and lease_ttl > 0):
+            raise ConfigurationError("lease_ttl must be a positive number of seconds")
+        if isinstance(max_send_attempts, bool) or not (
+            isinstance(max_send_attempts, int) and max_send_attempts >= 1
+        ):
+            raise ConfigurationError("max_send_attempts must be an int >= 1")
+        self.client = client
+        self.store = store
+        self.on_progress = on_progress
+        self.on_checkpoint = on_checkpoint
+        self.lease_ttl = float(lease_ttl)
+        self.max_send_attempts = max_send_attempts
+
+    def __repr__(self) -> str:
+        return f"<SwapWorkflow client={self.client!r} store={type(self.store).__name__}>"
+
+    async def _notify(self, callbacks: Sequence[ProgressCallback], event: ProgressEvent) -> None:
+        for callback in callbacks:
+            try:
+                outcome = callback(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                # A broken display must not break a money movement.
+                log.exception("progress callback failed (ignored)")
+
+    def _callbacks(self, extra: ProgressCallback | None) -> list[ProgressCallback]:
+        return [cb for cb in (self.on_progress, extra) if cb is not None]
+
+    async def create(self, request: SwapRequest, *, swap_id: str | None = None) -> str:
+        """Register a swap (state CREATED) without running it; return its id.
+
+        With an explicit ``swap_id`` this is idempotent: the same id and request return the
+        existing swap, the same id with another request raises :class:`WorkflowError`.
+        """
+        if not isinstance(request, SwapRequest):
+            raise InvalidInputError("request must be a SwapRequest")
+        swap_id = new_swap_id() if swap_id is None else swap_id
+        if not isinstance(swap_id, str) or not swap_id.strip():
+            raise InvalidInputError("swap_id must be a non-empty string")
+        existing = await self.store.get(swap_id)
+        if existing is None:
+            now = utcnow()
+            record = SwapRecord(
+                swap_id=swap_id,
+                request=request,
+                client_order_id=client_order_id_for(swap_id),
+                created_at=now,
+                updated_at=now,
+                timeline=(TimelineEntry(SwapState.CREATED, now, request.describe()),),
+            )
+            try:
+                await self.store.create(record)
+                return swap_id
+            except CheckpointError:
+                existing = await self.store.get(swap_id)
+                if existing is None:
+                    raise
+        if existing.request != request:
+            raise WorkflowError(
+                f"swap {swap_id} already exists with another request "
+                f"({existing.request.describe()})",
+                swap_id=swap_id,
+            )
+        return swap_id
+
+    async def run(
+        self,
+        request: SwapRequest,
+        *,
+        swap_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SwapResult:
+        """Run a swap to a terminal state and return its :class:`SwapResult`.
+
+        Raises, before anything is sent, :class:`~kiiex_async.errors.InvalidInputError`
+        (unknown asset, amount under the instrument minimum, book too thin or beyond the
+        slippage limit) or :class:`~kiiex_async.errors.InsufficientFundsError`; the swap is
+        recorded FAILED.  Raises :class:`SwapInterruptedError` when the exchange stayed
+        unreachable past a step's limit, and :class:`SwapLockedError` when another runner
+        holds the swap: the checkpoint is consistent, :meth:`resume` continues.
+        """
+        swap_id = await self.create(request, swap_id=swap_id)
+        return await self._execute(swap_id, self._callbacks(on_progress), reopened=False)
+
+    async def resume(
+        self,
+        swap_id: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        reopen: bool = False,
+    ) -> SwapResult:
+        """Continue a swap from its last checkpoint (after a crash, Ctrl-C or a deploy).
+
+        It logs in again and, in an ``*_INTENT`` state, reconciles with the exchange before
+        it would send anything.  A terminal swap is returned as it is, except that
+        ``reopen=True`` resumes a NEEDS_OPERATOR swap where it stopped (after an operator
+        settled the question, or to keep waiting for a ticket).
+        """
+        return await self._execute(swap_id, self._callbacks(on_progress), reopened=reopen)
+
+    def stream(self, request: SwapRequest, *, swap_id: str | None = None) -> SwapRun:
+        """Run a swap while iterating its progress::
+
+            async with workflow.stream(request) as run:
+                async for event in run:
+                    print(event)
+            result = run.result
+
+        Leaving the block early cancels the run; its checkpoint stays consistent.
+        """
+
+        async def start(callback: ProgressCallback) -> SwapResult:
+            return await self.run(request, swap_id=swap_id, on_progress=callback)
+
+        return SwapRun(start)
+
+    def stream_resume(self, swap_id: str, *, reopen: bool = False) -> SwapRun:
+        """Like :meth:`stream`, for :meth:`resume`."""
+
+        async def start(callback: ProgressCallback) -> SwapResult:
+            return await self.resume(swap_id, on_progress=callback, reopen=reopen)
+
+        return SwapRun(start)
+
+    async def get(self, swap_id: str) -> SwapResult | None:
+        """The current result of a swap (any state), or ``None``."""
+        record = await self.store.get(swap_id)
+        return None if record is None else SwapResult.from_record(record)
+
+    async def list(self) -> list[SwapResult]:
+        """Every swap of the store, oldest first."""
+        return [SwapResult.from_record(r) for r in await self.store.list()]
+
+    async def _execute(
+        self, swap_id: str, callbacks: Sequence[ProgressCallback], *, reopened: bool
+    ) -> SwapResult:
+        owner = LeaseOwner.current()
+        lease = await self.store.acquire(swap_id, owner, ttl=self.lease_ttl)
+        try:
+            record = await self.store.get(swap_id)
+            if record is None:  # pragma: no cover - acquire() already checked
+                raise SwapNotFoundError(f"no swap {swap_id!r}", swap_id=swap_id)
+            runner = _Runner(self, record, lease, callbacks)
+            if reopened and record.state is SwapState.NEEDS_OPERATOR:
+                target = reopen(record.state, record.stopped_at)
+                entry = TimelineEntry(target, utcnow(), "reopened by the operator")
+                await runner._save(
+                    attrs.evolve(
+                        record,
+                        state=target,
+                        reason=None,
+                        failed_step=None,
+                        stopped_at=None,
+                        timeline=(*record.timeline, entry),
+                    )
+                )
+            try:
+                result = await runner.drive()
+            except WorkflowError:
+                raise
+            except KiiexError as exc:
+                if exc is runner.raised:
+                    raise
+                step = step_of(runner.record.state)
+                raise SwapInterruptedError(
+                    f"swap {swap_id} interrupted in state {runner.record.state.value}: {exc}. "
+                    "The checkpoint is consistent: resume it once the cause is fixed",
+                    swap_id=swap_id,
+                    step=step.label if step else None,
+                ) from exc
+            finally:
+                lease = runner.lease
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.store.release(lease)
+                except Exception:
+                    log.warning("could not release the lease of swap %s", swap_id)
+        await self._notify(
+            callbacks,
+            ProgressEvent(
+                swap_id=swap_id,
+                kind=ProgressKind.FINISHED,
+                state=result.state,
+                step=None,
+                message=result.reason or result.state.value.lower(),
+                at=utcnow(),
+                result=result,
+            ),
+        )
+        return result
+
+
+class SwapRun:
+    """A running swap as an async iterator of :class:`ProgressEvent` (see
+    :meth:`SwapWorkflow.stream`).  ``result`` is set once the iteration ended."""
+
+    def __init__(self, start: Callable[[ProgressCallback], Awaitable[SwapResult]]) -> None:
+        self._start = start
+        self._result: SwapResult | None = None
+        self._error: BaseException | None = None
+        self._surfaced = False
+        self._done = False
+        self._send, self._receive = anyio.create_memory_object_stream[ProgressEvent](math.inf)
+        self._group: anyio.abc.TaskGroup | None = None
+
+    async def __aenter__(self) -> Self:
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._main)
+        return self
+
+    async def _main(self) -> None:
+        async with self._send:
+            try:
+                self._result = await self._start(self._send.send)
+            except Exception as exc:
+                self._error = exc
+            finally:
+                self._done = True
+
+    def __aiter__(self) -> AsyncIterator[ProgressEvent]:
+        return self
+
+    async def __anext__(self) -> ProgressEvent:
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            if self._error is not None and not self._surfaced:
+                self._surfaced = True
+                raise self._error from None
+            raise StopAsyncIteration from None
+
+    @property
+    def result(self) -> SwapResult:
+        """The swap's result; raises the run's error if it failed, or
+        :class:`WorkflowError` if it has not finished."""
+        if self._error is not None:
+            raise self._error
+        if self._result is None:
+            raise WorkflowError("the swap has not finished")
+        return self._result
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._group is not None
+        if not self._done:
+            self._group.cancel_scope.cancel()
+        try:
+            await self._group.__aexit__(exc_type, exc, tb)
+        finally:
+            self._receive.close()
+        if exc_type is None and self._error is not None and not self._surfaced:
+            self._surfaced = True
+            raise self._error
+        return None

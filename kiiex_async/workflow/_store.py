@@ -1,0 +1,554 @@
+"""Checkpoint stores: the :class:`CheckpointStore` protocol, SQLite and in-memory versions.
+
+Guarantees every store gives the runner:
+
+* a save is atomic (all of the record or none of it) and durable when it returns;
+* a save is *fenced*: it succeeds only for the lease holder and only on top of the revision
+  the holder last saw, so a runner whose lease was taken over cannot overwrite its successor;
+* one runner per swap: :meth:`CheckpointStore.acquire` grants a lease (owner id, pid, host,
+  expiry).  A lease may be taken over once it expired, or at once when its holder ran on this
+  host and its process is gone (a SIGKILLed run can be resumed immediately).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Protocol, Self, TypeVar, runtime_checkable
+
+import anyio.to_thread
+import attrs
+
+from ._errors import (
+    CheckpointError,
+    CheckpointSchemaError,
+    LeaseLostError,
+    SwapLockedError,
+    SwapNotFoundError,
+)
+from ._record import RECORD_VERSION, SwapRecord, decode_record, encode_record
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CheckpointStore",
+    "Lease",
+    "LeaseOwner",
+    "MemoryCheckpointStore",
+    "SqliteCheckpointStore",
+    "lease_is_free",
+    "pid_alive",
+]
+
+#: Version of the SQLite layout (table ``meta``, key ``schema_version``).
+SCHEMA_VERSION: Final = 1
+#: Default lease time-to-live in seconds; the runner renews it at every save and poll.
+DEFAULT_LEASE_TTL: Final = 30.0
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class LeaseOwner:
+    """Who runs a swap: a random owner id plus the process id and host name."""
+
+    owner_id: str
+    pid: int
+    host: str
+
+    @classmethod
+    def current(cls) -> LeaseOwner:
+        """A new owner id for this process."""
+        return cls(owner_id=uuid.uuid4().hex, pid=os.getpid(), host=socket.gethostname())
+
+    def describe(self) -> str:
+        """``"<owner id> (pid 123 on host)"``."""
+        return f"{self.owner_id} (pid {self.pid} on {self.host})"
+
+
+@attrs.frozen
+class Lease:
+    """The right to run one swap until ``expires_at`` (epoch seconds)."""
+
+    swap_id: str
+    owner: LeaseOwner
+    expires_at: float
+
+
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists on this host and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # The state letter follows the parenthesised command name, which may contain spaces.
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def lease_is_free(
+    holder: LeaseOwner | None,
+    expires_at: float | None,
+    *,
+    me: LeaseOwner,
+    now: float,
+    alive: Callable[[int], bool] = pid_alive,
+) -> bool:
+    """Decide (purely, given ``now`` and ``alive``) whether ``me`` may take a lease."""
+    if holder is None or expires_at is None:
+        return True
+    if holder.owner_id == me.owner_id:
+        return True
+    if expires_at <= now:
+        return True
+    return holder.host == me.host and not alive(holder.pid)
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Where swaps are checkpointed.  All methods are coroutines; see the module docstring."""
+
+    async def create(self, record: SwapRecord) -> None:
+        """Insert a new swap (revision 0); raise :class:`CheckpointError` if it exists."""
+
+    async def get(self, swap_id: str) -> SwapRecord | None:
+        """The swap's last committed record, or ``None``."""
+
+    async def list(self) -> list[SwapRecord]:
+        """Every swap, oldest first."""
+
+    async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
+        """Take the swap's lease or raise :class:`SwapLockedError` / :class:`SwapNotFoundError`."""
+
+    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease; raise :class:`LeaseLostError` if it was taken over."""
+
+    async def save(self, record: SwapRecord, lease: Lease, *, ttl: float) -> Lease:
+        """Atomically replace the record (its ``revision`` must be the stored one + 1) and
+        renew the lease; raise :class:`LeaseLostError` if the lease is not ours any more."""
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (no error if it was already lost)."""
+
+    async def aclose(self) -> None:
+        """Release resources (files)."""
+
+
+class _Row:
+    """A stored swap: the encoded record and its lease (shared by both stores' logic)."""
+
+    __slots__ = ("expires", "holder", "record", "revision", "version")
+
+    def __init__(
+        self,
+        record: str,
+        revision: int,
+        version: int,
+        holder: LeaseOwner | None,
+        expires: float | None,
+    ) -> None:
+        self.record = record
+        self.revision = revision
+        self.version = version
+        self.holder = holder
+        self.expires = expires
+
+
+def _check_version(swap_id: str, version: int) -> None:
+    if version != RECORD_VERSION:
+        raise CheckpointSchemaError(
+            f"swap {swap_id} was checkpointed with record version {version}; this "
+            f"kiiex_async reads version {RECORD_VERSION}: use the matching kiiex_async",
+            swap_id=swap_id,
+        )
+
+
+def _acquire_row(row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float) -> Lease:
+    if row is None:
+        raise SwapNotFoundError(f"no swap {swap_id!r} in the checkpoint store", swap_id=swap_id)
+    now = time.time()
+    if not lease_is_free(row.holder, row.expires, me=owner, now=now):
+        assert row.holder is not None
+        assert row.expires is not None
+        raise SwapLockedError(
+            f"swap {swap_id} is being run by {row.holder.describe()}; its lease expires in "
+            f"{row.expires - now:.0f} s",
+            swap_id=swap_id,
+            holder=row.holder.describe(),
+            expires_in=row.expires - now,
+        )
+    return Lease(swap_id=swap_id, owner=owner, expires_at=now + ttl)
+
+
+def _check_held(row: _Row | None, lease: Lease) -> None:
+    if row is None or row.holder is None or row.holder.owner_id != lease.owner.owner_id:
+        raise LeaseLostError(
+            f"the lease on swap {lease.swap_id} was taken over by another runner",
+            swap_id=lease.swap_id,
+        )
+
+
+def _check_revision(row: _Row, record: SwapRecord) -> None:
+    if record.revision != row.revision + 1:
+        raise CheckpointError(
+            f"stale save of swap {record.swap_id}: revision {record.revision} on top of "
+            f"{row.revision}",
+            swap_id=record.swap_id,
+        )
+
+
+class MemoryCheckpointStore:
+    """A :class:`CheckpointStore` in memory (tests, throw-away runs).
+
+    Records are kept encoded, exactly as SQLite keeps them, so that what a test resumes
+    from went through the same codec.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, _Row] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def create(self, record: SwapRecord) -> None:
+        """Insert a new swap; see :meth:`CheckpointStore.create`."""
+        if record.swap_id in self._rows:
+            raise CheckpointError(f"swap {record.swap_id} already exists", swap_id=record.swap_id)
+        self._rows[record.swap_id] = _Row(
+            encode_record(record), record.revision, record.version, None, None
+        )
+
+    async def get(self, swap_id: str) -> SwapRecord | None:
+        """See :meth:`CheckpointStore.get`."""
+        row = self._rows.get(swap_id)
+        if row is None:
+            return None
+        _check_version(swap_id, row.version)
+        return decode_record(row.record)
+
+    async def list(self) -> list[SwapRecord]:
+        """See :meth:`CheckpointStore.list`."""
+        records = [decode_record(row.record) for row in self._rows.values()]
+        return sorted(records, key=lambda r: (r.created_at, r.swap_id))
+
+    async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
+        """See :meth:`CheckpointStore.acquire`."""
+        row = self._rows.get(swap_id)
+        lease = _acquire_row(row, swap_id, owner, ttl)
+        assert row is not None
+        row.holder, row.expires = owner, lease.expires_at
+        return lease
+
+    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
+        """See :meth:`CheckpointStore.renew`."""
+        row = self._rows.get(lease.swap_id)
+        _check_held(row, lease)
+        assert row is not None
+        row.expires = time.time() + ttl
+        return attrs.evolve(lease, expires_at=row.expires)
+
+    async def save(self, record: SwapRecord, lease: Lease, *, ttl: float) -> Lease:
+        """See :meth:`CheckpointStore.save`."""
+        row = self._rows.get(record.swap_id)
+        _check_held(row, lease)
+        assert row is not None
+        _check_revision(row, record)
+        row.record, row.revision = encode_record(record), record.revision
+        row.expires = time.time() + ttl
+        return attrs.evolve(lease, expires_at=row.expires)
+
+    async def release(self, lease: Lease) -> None:
+        """See :meth:`CheckpointStore.release`."""
+        row = self._rows.get(lease.swap_id)
+        if (
+            row is not None
+            and row.holder is not None
+            and row.holder.owner_id == lease.owner.owner_id
+        ):
+            row.holder, row.expires = None, None
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def expire_leases(self) -> None:
+        """Make every lease expired (tests: simulate a runner that vanished)."""
+        for row in self._rows.values():
+            if row.expires is not None:
+                row.expires = 0.0
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS swaps (
+    swap_id TEXT PRIMARY KEY,
+    schema_version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL,
+    lease_owner TEXT,
+    lease_pid INTEGER,
+    lease_host TEXT,
+    lease_expires REAL
+);
+"""
+
+
+class SqliteCheckpointStore:
+    """The default :class:`CheckpointStore`: one SQLite file holding many swaps.
+
+    WAL journal, ``synchronous=FULL`` (an intent is on disk before the call it announces),
+    one transaction per save.  The file's ``meta.schema_version`` is checked when it is
+    opened and every row carries the record version.  Records are JSON with money as decimal
+    strings; no credential or session token is ever written.  Blocking SQLite calls run in a
+    worker thread (``anyio.to_thread``) so a slow disk never stalls the event loop.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise CheckpointError(f"cannot open checkpoint file {self.path}: {exc}") from exc
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        db = self._db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                tables = {
+                    r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+                if "meta" in tables:
+                    row = db.execute(
+                        "SELECT value FROM meta WHERE key = 'schema_version'"
+                    ).fetchone()
+                    found = row[0] if row else None
+                    if found != str(SCHEMA_VERSION):
+                        raise CheckpointSchemaError(
+                            f"checkpoint file {self.path} has schema version {found}; this "
+                            f"kiiex_async needs version {SCHEMA_VERSION}. Use the kiiex_async "
+                            "version that wrote it, or another file"
+                        )
+                elif tables:
+                    raise CheckpointSchemaError(
+                        f"{self.path} is an SQLite file but not a kiiex_async checkpoint store"
+                    )
+                else:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            raise CheckpointError(f"{self.path} is not a usable checkpoint file: {exc}") from exc
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            with self._lock:
+                try:
+                    return fn(self._db)
+                except sqlite3.DatabaseError as exc:
+                    raise CheckpointError(f"checkpoint store {self.path}: {exc}") from exc
+
+        return await anyio.to_thread.run_sync(call)
+
+    @staticmethod
+    def _transaction(db: sqlite3.Connection, fn: Callable[[], T]) -> T:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn()
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    @staticmethod
+    def _row(db: sqlite3.Connection, swap_id: str) -> _Row | None:
+        found = db.execute(
+            "SELECT record, revision, schema_version, lease_owner, lease_pid, lease_host, "
+            "lease_expires FROM swaps WHERE swap_id = ?",
+            (swap_id,),
+        ).fetchone()
+        if found is None:
+            return None
+        record, revision, version, owner, pid, host, expires = found
+        holder = None if owner is None else LeaseOwner(owner_id=owner, pid=pid, host=host)
+        return _Row(record, revision, version, holder, expires)
+
+    async def create(self, record: SwapRecord) -> None:
+        """See :meth:`CheckpointStore.create`."""
+        text = encode_record(record)
+
+        def insert(db: sqlite3.Connection) -> None:
+            try:
+                db.execute(
+                    "INSERT INTO swaps (swap_id, schema_version, state, revision, created_at, "
+                    "updated_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.swap_id,
+                        record.version,
+                        record.state.value,
+                        record.revision,
+                        record.created_at.isoformat(),
+                        record.updated_at.isoformat(),
+                        text,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise CheckpointError(
+                    f"swap {record.swap_id} already exists", swap_id=record.swap_id
+                ) from None
+
+        await self._run(insert)
+
+    async def get(self, swap_id: str) -> SwapRecord | None:
+        """See :meth:`CheckpointStore.get`."""
+        row = await self._run(lambda db: self._row(db, swap_id))
+        if row is None:
+            return None
+        _check_version(swap_id, row.version)
+        return decode_record(row.record)
+
+    async def list(self) -> list[SwapRecord]:
+        """See :meth:`CheckpointStore.list`."""
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT swap_id, schema_version, record FROM swaps ORDER BY created_at, swap_id"
+            ).fetchall()
+        )
+        records = []
+        for swap_id, version, text in rows:
+            _check_version(swap_id, version)
+            records.append(decode_record(text))
+        return records
+
+    async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
+        """See :meth:`CheckpointStore.acquire`."""
+
+        def take(db: sqlite3.Connection) -> Lease:
+            def body() -> Lease:
+                lease = _acquire_row(self._row(db, swap_id), swap_id, owner, ttl)
+                db.execute(
+                    "UPDATE swaps SET lease_owner = ?, lease_pid = ?, lease_host = ?, "
+                    "lease_expires = ? WHERE swap_id = ?",
+                    (owner.owner_id, owner.pid, owner.host, lease.expires_at, swap_id),
+                )
+                return lease
+
+            return self._transaction(db, body)
+
+        return await self._run(take)
+
+    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
+        """See :meth:`CheckpointStore.renew`."""
+
+        def extend(db: sqlite3.Connection) -> Lease:
+            expires = time.time() + ttl
+            cur = db.execute(
+                "UPDATE swaps SET lease_expires = ? WHERE swap_id = ? AND lease_owner = ?",
+                (expires, lease.swap_id, lease.owner.owner_id),
+            )
+            if cur.rowcount != 1:
+                _check_held(None, lease)
+            return attrs.evolve(lease, expires_at=expires)
+
+        return await self._run(extend)
+
+    async def save(self, record: SwapRecord, lease: Lease, *, ttl: float) -> Lease:
+        """See :meth:`CheckpointStore.save`."""
+        text = encode_record(record)
+
+        def write(db: sqlite3.Connection) -> Lease:
+            def body() -> Lease:
+                row = self._row(db, record.swap_id)
+                _check_held(row, lease)
+                assert row is not None
+                _check_revision(row, record)
+                expires = time.time() + ttl
+                db.execute(
+                    "UPDATE swaps SET schema_version = ?, state = ?, revision = ?, "
+                    "updated_at = ?, record = ?, lease_expires = ? WHERE swap_id = ?",
+                    (
+                        record.version,
+                        record.state.value,
+                        record.revision,
+                        record.updated_at.isoformat(),
+                        text,
+                        expires,
+                        record.swap_id,
+                    ),
+                )
+                return attrs.evolve(lease, expires_at=expires)
+
+            return self._transaction(db, body)
+
+        return await self._run(write)
+
+    async def release(self, lease: Lease) -> None:
+        """See :meth:`CheckpointStore.release`."""
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE swaps SET lease_owner = NULL, lease_pid = NULL, lease_host = NULL, "
+                "lease_expires = NULL WHERE swap_id = ? AND lease_owner = ?",
+                (lease.swap_id, lease.owner.owner_id),
+            )
+        )
+
+    async def aclose(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,25 @@
+"""The public face of the package: what `from kiiex_async import ...` offers."""
+
+import kiiex_async
+import kiiex_async.models
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """`__all__` is sorted and every name in it exists."""
+    for module in (kiiex_async, kiiex_async.models):
+        names = module.__all__
+        assert names == sorted(names)
+        missing = [n for n in names if not hasattr(module, n)]
+        assert missing == []
+
+
+def test_public_members_are_exported() -> None:
+    """Every public class or function defined in the package root is in `__all__`."""
+    public = {
+        name
+        for name, value in vars(kiiex_async).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", "").startswith("kiiex_async")
+        and callable(value)
+    }
+    assert public <= set(kiiex_async.__all__)

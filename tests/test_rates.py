@@ -1,0 +1,493 @@
+"""RatePoller: scheduling, rate gate, per-instrument isolation, fan-out, staleness, lifetime.
+
+The first tests drive the poller with a tiny in-memory client (a spy that records every
+call); the last ones run it over a real ``KiiexClient`` against the simulator on 127.0.0.1.
+No assertion depends on how fast the machine is: waits are condition-based with generous
+timeouts, and the rate-gate test checks an invariant of the request log, not a duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from kiiex_async.errors import InvalidInputError, NotFoundError, RateLimitedError, ServerError
+from kiiex_async.models import Instrument, Level1, Level1Summary
+from kiiex_async.rates import (
+    RateMode,
+    RatePoller,
+    RateTick,
+    Subscription,
+    _backoff_delay,
+    _next_slot,
+    _resolve,
+)
+
+WAIT = 20.0  # generous: a loaded 2-core CI machine must never time these out
+
+INSTRUMENTS = [
+    Instrument(1, "USDTCOPM", 1, "USDT", 3, "COPM"),
+    Instrument(2, "USDCCOPM", 2, "USDC", 3, "COPM"),
+    Instrument(3, "USDCUSDT", 2, "USDC", 1, "USDT"),
+]
+
+Behaviour = Callable[[int, int], Level1 | Exception]
+
+
+def counting(instrument_id: int, n: int) -> Level1:
+    """Level1 whose prices move on every call: last = n, bid = n, ask = n + 1."""
+    return Level1(
+        instrument_id,
+        best_bid=Decimal(n),
+        best_offer=Decimal(n + 1),
+        last_traded_px=Decimal(n),
+        time_stamp=1_700_000_000_000 + n,
+    )
+
+
+class FakeClient:
+    """In-memory stand-in for ``KiiexClient`` that logs every call (a spy)."""
+
+    def __init__(self, behaviour: Behaviour = counting, *, delay: float = 0.0) -> None:
+        self.behaviour = behaviour
+        self.delay = delay
+        self.calls: list[tuple[float, int]] = []  # (start time, instrument id)
+        self.counts: Counter[int] = Counter()
+        self.instrument_calls = 0
+        self.summary_calls: list[list[int]] = []
+        self.in_flight: Counter[int] = Counter()
+        self.max_in_flight = 0
+        self.raised_429_at: list[float] = []
+
+    async def get_instruments(self) -> list[Instrument]:
+        self.instrument_calls += 1
+        await anyio.lowlevel.checkpoint()
+        return list(INSTRUMENTS)
+
+    async def get_level1(self, instrument_id: int) -> Level1:
+        # Recorded before the first await: the log shows when the poller decided to send.
+        self.calls.append((time.monotonic(), instrument_id))
+        self.counts[instrument_id] += 1
+        n = self.counts[instrument_id]
+        self.in_flight[instrument_id] += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight[instrument_id])
+        try:
+            if self.delay:
+                await anyio.sleep(self.delay)
+            else:
+                await anyio.lowlevel.checkpoint()
+            result = self.behaviour(instrument_id, n)
+        finally:
+            self.in_flight[instrument_id] -= 1
+        if isinstance(result, RateLimitedError):
+            self.raised_429_at.append(time.monotonic())
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def get_level1_summary_min(
+        self, instrument_ids: Sequence[int] | None = None
+    ) -> list[Level1Summary]:
+        ids = list(instrument_ids or [])
+        self.summary_calls.append(ids)
+        await anyio.lowlevel.checkpoint()
+        # Instrument 3 is "unknown" to this exchange: left out of the answer.
+        return [
+            Level1Summary(i, f"SYM{i}", Decimal(100 + i), Decimal(0), Decimal(0), Decimal(0))
+            for i in ids
+            if i != 3
+        ]
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """Wait until ``predicate()`` holds (checked every few ms), or fail the test."""
+    with anyio.fail_after(WAIT):
+        # Polling, not an Event: the conditions span the spy, the poller and subscribers.
+        while not predicate():  # noqa: ASYNC110
+            await anyio.sleep(0.005)
+
+
+async def next_tick(sub: Subscription) -> RateTick:
+    """The next tick of ``sub``, or fail the test."""
+    with anyio.fail_after(WAIT):
+        return await anext(sub)
+
+
+def no_other_tasks(before: set[asyncio.Task[object]]) -> bool:
+    """True when no task exists besides those that existed at ``before``."""
+    return asyncio.all_tasks() <= before
+
+
+# -- pure parts ---------------------------------------------------------------------------
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    """Backoff after the n-th failure lies in [step/2, step], step = min(cap, base * 2**(n-1))."""
+    rng = random.Random(7)
+    for attempt, step in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (10, 10.0), (500, 10.0)]:
+        delays = [_backoff_delay(attempt, base=0.5, cap=10.0, rng=rng) for _ in range(200)]
+        assert all(step / 2 <= d <= step for d in delays)
+        assert len(set(delays)) > 100  # jittered, not constant
+
+
+def test_next_slot_is_on_the_grid_and_strictly_in_the_future() -> None:
+    """The next slot after `now` lies on start + k*interval and skips every missed slot."""
+    assert _next_slot(10.0, 1.0, 5.0) == 10.0
+    assert _next_slot(10.0, 1.0, 10.0) == 11.0
+    assert _next_slot(10.0, 1.0, 13.5) == 14.0
+    assert _next_slot(0.0, 0.1, 0.3) > 0.3
+    for now in (0.0, 0.7, 12.345, 1e6 + 0.01):
+        slot = _next_slot(0.0, 0.25, now)
+        assert now < slot <= now + 0.25 + 1e-9
+        assert abs(slot / 0.25 - round(slot / 0.25)) < 1e-6
+
+
+def test_resolve_accepts_ids_symbols_and_instruments_in_order() -> None:
+    """Ids, symbols (any case/separator), digit strings and Instrument objects resolve."""
+    got = _resolve(["usdc/copm", 1, INSTRUMENTS[2], "USDTCOPM", "3"], INSTRUMENTS)
+    assert [i.instrument_id for i in got] == [2, 1, 3]
+
+
+def test_resolve_names_every_unknown_instrument() -> None:
+    """Unknown symbols and ids raise InvalidInputError naming each of them."""
+    with pytest.raises(InvalidInputError, match=r"'BTCUSD'.*99"):
+        _resolve(["BTCUSD", 1, 99], INSTRUMENTS)
+    with pytest.raises(InvalidInputError):
+        _resolve([True], INSTRUMENTS)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"interval": 0},
+        {"interval": float("nan")},
+        {"interval": -1},
+        {"interval": 1, "stale_after": 0},
+        {"interval": 1, "mode": "depth"},
+        {"interval": 1, "batch_size": 0},
+        {"interval": 1, "maxsize": -1},
+        {"interval": 1, "jitter": -0.1},
+    ],
+)
+def test_invalid_options_are_refused(kwargs: dict[str, object]) -> None:
+    """Bad intervals, staleness, modes, batch sizes and buffer sizes raise InvalidInputError."""
+    with pytest.raises(InvalidInputError):
+        RatePoller(FakeClient(), [1], **kwargs)  # type: ignore[arg-type]
+
+
+def test_poller_needs_instruments() -> None:
+    """An empty instrument list is refused."""
+    with pytest.raises(InvalidInputError):
+        RatePoller(FakeClient(), [], interval=1)
+
+
+def _tick(instrument_id: int, last: int) -> RateTick:
+    from datetime import UTC, datetime
+
+    return RateTick(
+        instrument_id, f"S{instrument_id}", None, None, Decimal(last), None, datetime.now(UTC)
+    )
+
+
+def test_subscription_keeps_only_the_newest_tick_per_instrument() -> None:
+    """A new tick for a buffered instrument replaces it in place; maxsize evicts the oldest."""
+    sub = Subscription(maxsize=2, changes_only=False)
+    sub._offer(_tick(1, 1))
+    sub._offer(_tick(2, 1))
+    sub._offer(_tick(1, 2))  # replaces instrument 1's tick, keeps its place in line
+    assert sub.pending == 2
+    assert sub.dropped == 1
+    sub._offer(_tick(3, 1))  # over maxsize: instrument 1 (oldest) is evicted
+    assert [(t.instrument_id, t.last) for t in iter(sub.get_nowait, None)] == [
+        (2, Decimal(1)),
+        (3, Decimal(1)),
+    ]
+    assert sub.dropped == 2
+    assert sub.delivered == 2
+
+
+# -- the poller over a fake client ---------------------------------------------------------
+
+
+async def test_ticks_carry_bid_ask_last_times_and_symbol() -> None:
+    """BOOK ticks hold Decimal bid/ask/last, the exchange time, receive time and the symbol."""
+
+    def book(instrument_id: int, n: int) -> Level1:
+        if instrument_id == 2:  # empty book, never traded
+            return Level1(instrument_id)
+        return counting(instrument_id, n)
+
+    client = FakeClient(book)
+    async with RatePoller(client, ["usdt-copm", 2], interval=0.01) as poller:
+        sub = poller.subscribe()
+        seen: dict[int, RateTick] = {}
+        while len(seen) < 2:
+            tick = await next_tick(sub)
+            seen[tick.instrument_id] = tick
+        assert [i.symbol for i in poller.instruments] == ["USDTCOPM", "USDCCOPM"]
+    one, two = seen[1], seen[2]
+    assert one.symbol == "USDTCOPM"
+    assert isinstance(one.bid, Decimal)
+    assert one.ask == one.bid + 1
+    assert one.last == one.bid
+    assert one.mid == one.bid + Decimal("0.5")
+    assert one.exchange_time is not None
+    assert one.exchange_time.timestamp() > 1_700_000_000
+    assert one.received_at.tzinfo is not None
+    assert not one.stale
+    assert (two.bid, two.ask, two.last, two.mid, two.exchange_time) == (None,) * 5
+    assert client.instrument_calls == 1
+
+
+async def test_instrument_objects_need_no_lookup() -> None:
+    """Passing Instrument objects skips get_instruments() entirely."""
+    client = FakeClient()
+    async with RatePoller(client, INSTRUMENTS[:2], interval=0.01) as poller:
+        await wait_until(lambda: poller.latest(2) is not None)
+        assert poller.latest("USDTCOPM") is not None
+        with pytest.raises(InvalidInputError):
+            poller.latest(3)
+    assert client.instrument_calls == 0
+
+
+async def test_fast_subscriber_sees_every_change_slow_one_the_newest() -> None:
+    """Fan-out: a fast consumer gets every tick; a slow one gets the newest, skipping the rest."""
+    client = FakeClient()
+    async with RatePoller(client, [1], interval=0.01) as poller:
+        fast = poller.subscribe()
+        slow = poller.subscribe()
+        fast_seen: list[Decimal | None] = []
+
+        async def consume_fast() -> None:
+            async for tick in fast:
+                fast_seen.append(tick.last)
+                if len(fast_seen) >= 40:
+                    return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume_fast)
+            first = await next_tick(slow)
+            # The slow consumer dawdles while the poller keeps going.
+            await wait_until(lambda: len(fast_seen) >= 25)
+            second = await next_tick(slow)  # does not wait: the newest tick is buffered
+            newest = poller.latest(1)
+    assert fast_seen == [Decimal(n) for n in range(1, 41)]
+    assert newest is not None
+    assert second.last == newest.last
+    assert first.last is not None
+    assert second.last is not None
+    assert second.last - first.last >= 20
+    assert slow.dropped >= 20
+    assert fast.dropped == 0
+
+
+async def test_rate_limit_pauses_every_instrument_until_retry_after() -> None:
+    """A 429 on one instrument stops all instruments' requests until Retry-After has passed."""
+    retry_after = 0.6
+
+    def limited(instrument_id: int, n: int) -> Level1 | Exception:
+        if instrument_id == 1 and n == 5:
+            return RateLimitedError("GetLevel1: HTTP 429", retry_after=retry_after)
+        return counting(instrument_id, n)
+
+    client = FakeClient(limited)
+    async with RatePoller(client, [1, 2, 3], interval=0.01, stale_after=60) as poller:
+        await wait_until(lambda: bool(client.raised_429_at))
+        t429 = client.raised_429_at[0]
+        await wait_until(lambda: client.calls[-1][0] > t429 + retry_after)
+        await wait_until(lambda: min(client.counts.values()) >= 10)
+        stats = poller.stats()
+    during = [(t, i) for t, i in client.calls if t429 < t < t429 + retry_after]
+    assert during == []
+    # The other instruments were being polled before the 429, and all resumed after it.
+    assert all(any(t < t429 and i == n for t, i in client.calls) for n in (2, 3))
+    assert {i for t, i in client.calls if t > t429} == {1, 2, 3}
+    assert stats.rate_limited == 1
+    assert stats.deferred >= 1
+
+
+async def test_one_failing_instrument_does_not_stop_the_others() -> None:
+    """An instrument that keeps failing backs off alone; the others keep ticking, fresh."""
+
+    def broken(instrument_id: int, n: int) -> Level1 | Exception:
+        if instrument_id == 2:
+            return ServerError("GetLevel1: HTTP 503", status=503)
+        return counting(instrument_id, n)
+
+    client = FakeClient(broken)
+    async with RatePoller(client, [1, 2, 3], interval=0.01, stale_after=60) as poller:
+        await wait_until(lambda: min(client.counts[1], client.counts[3]) >= 40)
+        assert poller.latest(2) is None
+        ticks = [poller.latest(1), poller.latest(3)]
+        stats = poller.stats()
+    assert all(t is not None and not t.stale for t in ticks)
+    # Exponential backoff: far fewer attempts for the broken instrument.
+    assert 1 <= client.counts[2] < 40
+    assert stats.failures == client.counts[2]
+
+
+async def test_rate_goes_stale_when_polls_keep_failing() -> None:
+    """After stale_after without a fresh rate, latest() and re-emitted ticks are flagged stale."""
+
+    def once(instrument_id: int, n: int) -> Level1 | Exception:
+        if n == 1:
+            return counting(instrument_id, n)
+        return NotFoundError("GetLevel1: Resource Not Found", errorcode=104)
+
+    client = FakeClient(once)
+    async with RatePoller(client, [1], interval=0.01, stale_after=0.1, backoff_cap=0.05) as poller:
+        sub = poller.subscribe()
+        fresh = await next_tick(sub)
+        stale = await next_tick(sub)
+        latest = poller.latest(1)
+    assert not fresh.stale
+    assert stale.stale
+    assert stale.changed
+    assert stale.age > 0.1
+    assert stale.last == fresh.last == Decimal(1)
+    assert latest is not None
+    assert latest.stale
+    assert latest.age >= stale.age
+
+
+async def test_changes_only_emits_when_bid_ask_or_last_move() -> None:
+    """In change-only mode repeated identical rates are not emitted; other subscribers see all."""
+    script = [1, 1, 1, 2, 2, 3]
+
+    def steps(instrument_id: int, n: int) -> Level1:
+        return counting(instrument_id, script[min(n, len(script)) - 1])
+
+    client = FakeClient(steps)
+    async with RatePoller(client, [1], interval=0.01, changes_only=True, stale_after=60) as poller:
+        changes = poller.subscribe()
+        everything = poller.subscribe(changes_only=False, maxsize=0)
+        seen = [(await next_tick(changes)).last for _ in range(3)]
+        await wait_until(lambda: client.counts[1] >= 15)
+        assert changes.get_nowait() is None
+        assert everything.pending == 1  # coalesced, but present
+    assert seen == [Decimal(1), Decimal(2), Decimal(3)]
+
+
+async def test_slow_polls_are_skipped_not_queued() -> None:
+    """A poll longer than the interval skips the missed slots; one request in flight per unit."""
+    client = FakeClient(delay=0.05)
+    async with RatePoller(client, [1, 2], interval=0.01) as poller:
+        await wait_until(lambda: min(client.counts.values(), default=0) >= 4)
+        stats = poller.stats()
+    assert client.max_in_flight == 1
+    # Every completed poll overran at least 4 slots; queued slots would show up as requests.
+    assert stats.skipped >= 4 * (stats.requests - 2)
+
+
+async def test_last_mode_batches_through_level1_summary_min() -> None:
+    """LAST mode polls GetLevel1SummaryMin in batches; ticks have last only."""
+    client = FakeClient()
+    extra = [Instrument(i, f"SYM{i}", 1, "A", 2, "B") for i in range(4, 9)]
+    instruments = [*INSTRUMENTS, *extra]
+    async with RatePoller(client, instruments, interval=0.01, mode="last", batch_size=3) as poller:
+        assert poller.mode is RateMode.LAST
+        await wait_until(lambda: all(poller.latest(i) is not None for i in (1, 2, 4, 5, 6, 7, 8)))
+        tick = poller.latest(5)
+        assert poller.latest(3) is None  # left out of every answer
+    assert client.calls == []
+    assert all(len(ids) <= 3 for ids in client.summary_calls)
+    assert set().union(*client.summary_calls) == set(range(1, 9))
+    assert tick is not None
+    assert (tick.bid, tick.ask, tick.last, tick.exchange_time) == (None, None, Decimal(105), None)
+
+
+async def test_subscribe_is_primed_with_the_latest_rates() -> None:
+    """A late subscriber first receives the current rate of every instrument."""
+    async with RatePoller(FakeClient(), [1, 2], interval=0.01) as poller:
+        await wait_until(lambda: None not in (poller.latest(1), poller.latest(2)))
+        late = poller.subscribe()
+        assert late.pending == 2
+
+
+async def test_leaving_the_block_cancels_every_task() -> None:
+    """Leaving the block (even while requests hang) leaves no task behind."""
+    before = asyncio.all_tasks()
+
+    def hang_on_2(instrument_id: int, n: int) -> Level1:
+        return counting(instrument_id, n)
+
+    client = FakeClient(hang_on_2)
+    hanging = anyio.Event()
+    original = client.get_level1
+
+    async def get_level1(instrument_id: int) -> Level1:
+        if instrument_id == 2:
+            hanging.set()
+            await anyio.sleep_forever()
+        return await original(instrument_id)
+
+    client.get_level1 = get_level1  # type: ignore[method-assign]
+    with anyio.CancelScope() as scope:
+        async with RatePoller(client, [1, 2], interval=0.01) as poller:
+            sub = poller.subscribe()
+            await next_tick(sub)
+            with anyio.fail_after(WAIT):
+                await hanging.wait()
+            scope.cancel()
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    assert not poller.running
+    assert no_other_tasks(before)
+
+
+async def test_aclose_ends_subscriptions_and_tasks() -> None:
+    """aclose() from another task stops polling and ends every subscriber's iteration."""
+    before = asyncio.all_tasks()
+    received: list[int] = []
+    async with RatePoller(FakeClient(), [1, 2, 3], interval=0.01) as poller:
+        started = anyio.Event()
+
+        async def consume() -> None:
+            async for tick in poller:
+                received.append(tick.instrument_id)
+                started.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            tg.start_soon(consume)
+            with anyio.fail_after(WAIT):
+                await started.wait()
+            await poller.aclose()
+        assert not poller.running
+        assert received
+        await poller.aclose()  # idempotent
+    assert no_other_tasks(before)
+
+
+async def test_an_error_in_the_body_propagates_unwrapped() -> None:
+    """An exception raised inside the block comes out as itself, and polling stops."""
+    before = asyncio.all_tasks()
+
+    async def failing_body() -> None:
+        async with RatePoller(FakeClient(), [1], interval=0.01) as poller:
+            await next_tick(poller.subscribe())
+            raise LookupError("boom")
+
+    with pytest.raises(LookupError, match="boom"):
+        await failing_body()
+    assert no_other_tasks(before)
+
+
+async def test_a_poller_starts_only_once() -> None:
+    """Re-entering a poller raises; subscribing after it stopped gives an ended subscription."""
+    poller = RatePoller(FakeClient(), [1], interval=0.01)
+    async with poller:
+        pass
+    with pytest.raises(InvalidInputError):
+        async with poller:
+            pass
+    with pytest.raises(StopAsyncIteration):
+        await anext(poller.subscribe())
