@@ -170,22 +170,29 @@ async def run(report: Report, url: str, *, quick: bool) -> dict[int, float]:
     return await run_concurrency(report, url, total=1000, reps=7)
 
 
-async def profile_client(url: str, *, n: int, html: str | None = None) -> str:
-    """Profile ``n`` sequential ``get_level1`` calls with pyinstrument; the text report."""
+async def profile_client(url: str, *, n: int, concurrency: int = 1, html: str | None = None) -> str:
+    """Profile ``n`` ``get_level1`` calls (``concurrency`` in flight) with pyinstrument.
+
+    The whole thread is sampled (``async_mode="disabled"``), so the event loop's own work
+    and aiohttp's protocol callbacks are attributed too, not only the awaiting coroutine.
+    Returns the text report (and writes an HTML one to ``html`` if given).
+    """
     from pyinstrument import Profiler
 
     async with AsyncExitStack() as stack:
         client = await open_client(stack, url)
-        for _ in range(100):
-            await client.get_level1(INSTRUMENT_ID)
-        profiler = Profiler(interval=0.0001, async_mode="disabled")
+
+        async def call() -> object:
+            return await client.get_level1(INSTRUMENT_ID)
+
+        await run_concurrently(call, max(200, concurrency * 4), concurrency)
+        profiler = Profiler(interval=0.0002, async_mode="disabled")
         profiler.start()
-        for _ in range(n):
-            await client.get_level1(INSTRUMENT_ID)
+        await run_concurrently(call, n, concurrency)
         profiler.stop()
     if html:
         await asyncio.to_thread(Path(html).write_text, profiler.output_html())
-    return profiler.output_text(unicode=True, color=False, show_all=False)
+    return str(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
 async def run_capacity(report: Report, url: str, *, quick: bool) -> None:

@@ -59,6 +59,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-calls", type=int, default=3000, help="calls profiled (default 3000)"
     )
+    parser.add_argument(
+        "--profile-concurrency",
+        type=int,
+        default=1,
+        help="calls in flight while profiling (default 1: sequential)",
+    )
     parser.add_argument("--profile-html", type=Path, help="also write the profile as HTML here")
     args = parser.parse_args(argv)
     only = [name.strip() for item in args.only for name in item.split(",") if name.strip()]
@@ -147,7 +153,10 @@ async def _run(args: argparse.Namespace) -> int:
 
                         html = str(args.profile_html) if args.profile_html else None
                         profile_text = await profile_client(
-                            sim.url, n=args.profile_calls, html=html
+                            sim.url,
+                            n=args.profile_calls,
+                            concurrency=args.profile_concurrency,
+                            html=html,
                         )
 
                     await guarded("profile", profile)

@@ -6,7 +6,15 @@ from decimal import Decimal
 
 import attrs
 
-from .enums import ChangeReason, MakerTaker, OrderState, OrderType, Side, TradeDirection
+from .enums import (
+    ChangeReason,
+    MakerTaker,
+    OrderState,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradeDirection,
+)
 
 __all__ = ["Order", "SendOrderResult", "Trade"]
 
@@ -48,7 +56,7 @@ class Order:
     reject_reason: str = ""
     cancel_reason: str = ""
     orig_order_id: int = 0
-    time_in_force: int = 0
+    time_in_force: TimeInForce = TimeInForce.UNKNOWN
     stop_price: Decimal = _ZERO
     oms_id: int = 1
 
