@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "Op",
     "Ratio",
     "Report",
     "SimProcess",
@@ -103,9 +104,14 @@ class Ratio:
 
     def line(self) -> str:
         """The machine-readable line ``ratio <name>: <value>`` plus the verdict."""
-        tail = f"  [{self.verdict} target {self.op} {self.target:g}]" if self.target else ""
+        tail = (
+            f"  [{self.verdict} target {self.op} {self.target:g}]"
+            if self.target is not None
+            else ""
+        )
         note = f"  ({self.note})" if self.note else ""
-        return f"ratio {self.name}: {self.value:.2f}{tail}{note}"
+        value = f"{self.value:.3f}" if abs(self.value) < 100 else f"{self.value:.1f}"
+        return f"ratio {self.name}: {value}{tail}{note}"
 
 
 @dataclass
@@ -130,12 +136,23 @@ class Report:
         self.scalars[name] = value
 
     def ratio(
-        self, name: str, value: float, target: float | None = None, op: Op = "<=", note: str = ""
+        self,
+        name: str,
+        value: float,
+        target: float | None = None,
+        op: Op = "<=",
+        note: str = "",
+        *,
+        quiet: bool = False,
     ) -> Ratio:
-        """Record a headline ratio and print its line at once (so partial runs still show it)."""
+        """Record a headline ratio and print its line at once (so partial runs still show it).
+
+        ``quiet`` records without printing (for figures another module already printed).
+        """
         r = Ratio(name, value, target, op, note)
         self.ratios.append(r)
-        print(r.line(), flush=True)
+        if not quiet:
+            print(r.line(), flush=True)
         return r
 
     def skip(self, section: str, reason: str) -> None:

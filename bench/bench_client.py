@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -218,3 +220,41 @@ async def run_capacity(report: Report, url: str, *, quick: bool) -> None:
     finally:
         await floor.aclose()
     report.scalar("sim.capacity_rps", best)
+    await _bench_sim_script(report, quick=quick)
+
+
+async def _bench_sim_script(report: Report, *, quick: bool) -> None:
+    """The simulator helper's own benchmark (``bench/bench_sim.py``), run as its CLI.
+
+    It pins the simulator and its load generators to separate CPUs, so its figure is the
+    simulator's capacity on one core, not shared with the client as above.
+    """
+    script = Path(__file__).with_name("bench_sim.py")
+    if not script.exists():
+        report.skip("sim.bench_sim", "bench/bench_sim.py is not present")
+        return
+    seconds = "2" if quick else "5"
+    samples: list[float] = []
+    per_cpu: list[float] = []
+    for _ in range(1 if quick else 3):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            "--seconds",
+            seconds,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        text = out.decode(errors="replace")
+        rps = re.search(r"sim_level1_rps:\s*([0-9.]+)", text)
+        if proc.returncode != 0 or not rps:
+            raise RuntimeError(f"bench/bench_sim.py failed ({proc.returncode}): {text[-500:]}")
+        samples.append(float(rps.group(1)))
+        cpu = re.search(r"requests per server CPU-second:\s*([0-9.]+)", text)
+        if cpu:
+            per_cpu.append(float(cpu.group(1)))
+    report.add("sim.bench_sim.level1_rps", Stats("req/s", tuple(samples)))
+    if per_cpu:
+        report.add("sim.bench_sim.req_per_server_cpu_s", Stats("req/cpu-s", tuple(per_cpu)))

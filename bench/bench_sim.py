@@ -72,7 +72,7 @@ def main() -> None:
 
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu = cpus[0] if cpus else None
-    client_cpus = cpus[1:] or [None]
+    client_cpus: list[int | None] = [*cpus[1:]] or [None]
     clients = args.clients or max(1, len(client_cpus))
 
     server = subprocess.Popen(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._common import Report
+    from ._common import Op, Report
 
 __all__ = ["SECTIONS", "main"]
 
@@ -201,7 +201,20 @@ async def _rates(report: Report, *, quick: bool) -> None:
         return
     figures = await bench_rates.run(quick)
     for name, value in figures.items():
-        report.scalar(f"rates.{name}", float(value))
+        target = next((t for prefix, t in _RATES_TARGETS.items() if name.startswith(prefix)), None)
+        if target is not None:
+            report.ratio(name, float(value), target[0], target[1], quiet=True)
+        elif "_vs_" in name or name.endswith("_intervals"):
+            report.ratio(name, float(value), quiet=True)
+        else:
+            report.scalar(f"rates.{name}", float(value))
+
+
+# Targets of the RatePoller figures (bench_rates.py prints them; repeated in the summary).
+_RATES_TARGETS: dict[str, tuple[float, Op]] = {
+    "rates_throughput_vs_aiohttp_n": (0.85, ">="),
+    "rates_freshness_p99_intervals": (1.2, "<="),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

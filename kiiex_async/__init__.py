@@ -1,6 +1,7 @@
 """kiiex_async: a typed asyncio SDK for KIIEX (AlphaPoint APEX)."""
 
 from .auth import Credentials
+from .client import PRODUCTION_URL, STAGING_URL, KiiexClient
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -25,6 +26,8 @@ from .errors import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "PRODUCTION_URL",
+    "STAGING_URL",
     "ApiError",
     "AuthenticationError",
     "BelowMinimumError",
@@ -34,6 +37,7 @@ __all__ = [
     "DecodeError",
     "InsufficientFundsError",
     "InvalidInputError",
+    "KiiexClient",
     "KiiexError",
     "NotFoundError",
     "RateLimitedError",

@@ -59,6 +59,7 @@ __all__ = [
     "Transport",
     "interpret_response",
     "parse_retry_after",
+    "query_params",
     "retry_wait",
     "translate_errors",
 ]

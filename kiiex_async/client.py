@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from enum import IntEnum
@@ -64,6 +65,8 @@ __all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "KiiexClient"]
 STAGING_URL: Final = "https://apstage.proxy.kiiex.io/ap"
 #: KIIEX production HTTP base URL (includes the ``/ap`` segment).
 PRODUCTION_URL: Final = "https://alphaprod.proxy.kiiex.io/ap"
+
+log = logging.getLogger("kiiex_async.client")
 
 T = TypeVar("T")
 E = TypeVar("E", bound=IntEnum)
@@ -337,6 +340,7 @@ class KiiexClient:
                     if clone is failure:
                         raise failure
                     raise clone from failure
+            log.info("logging in to %s", self._transport.base_url)
             try:
                 self._last_auth = await self._login()
             except Exception as exc:

@@ -178,13 +178,8 @@ class _State:
     emitted_key: tuple[object, ...] | None = None
 
 
-@attrs.frozen
-class _Quote:
-    instrument_id: int
-    bid: Decimal | None
-    ask: Decimal | None
-    last: Decimal | None
-    exchange_time: datetime | None
+#: (instrument id, bid, ask, last, exchange time): one instrument's answer, before it is a tick.
+_Quote = tuple[int, Decimal | None, Decimal | None, Decimal | None, datetime | None]
 
 
 def _positive(value: Decimal) -> Decimal | None:
@@ -193,23 +188,17 @@ def _positive(value: Decimal) -> Decimal | None:
 
 def _quote_from_level1(l1: Level1) -> _Quote:
     ts = l1.time_stamp or l1.last_trade_time
-    return _Quote(
-        instrument_id=l1.instrument_id,
-        bid=_positive(l1.best_bid),
-        ask=_positive(l1.best_offer),
-        last=_positive(l1.last_traded_px),
-        exchange_time=datetime.fromtimestamp(ts / 1000, UTC) if ts > 0 else None,
+    return (
+        l1.instrument_id,
+        _positive(l1.best_bid),
+        _positive(l1.best_offer),
+        _positive(l1.last_traded_px),
+        datetime.fromtimestamp(ts / 1000, UTC) if ts > 0 else None,
     )
 
 
 def _quote_from_summary(row: Level1Summary) -> _Quote:
-    return _Quote(
-        instrument_id=row.instrument_id,
-        bid=None,
-        ask=None,
-        last=_positive(row.last_traded_px),
-        exchange_time=None,
-    )
+    return (row.instrument_id, None, None, _positive(row.last_traded_px), None)
 
 
 def _backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -294,6 +283,9 @@ class Subscription:
     place (``dropped`` counts these).  ``maxsize`` > 0 further caps the number of instruments
     buffered; beyond it the oldest waiting tick is discarded.  Iteration ends after the poller
     stops and the buffer is drained.
+
+    Create one with ``RatePoller.subscribe()``.  The poller holds subscriptions weakly, so one
+    that its consumer dropped (``break`` out of ``async for tick in poller``) simply goes away.
     """
 
     def __init__(self, *, maxsize: int, changes_only: bool) -> None:
@@ -411,6 +403,10 @@ class RatePoller:
     Use it as an async context manager from one task: entering resolves the instruments and
     starts polling in a task group, leaving stops it and waits for every task.  ``aclose()``
     stops polling early, from any task.
+
+    ``KiiexClient`` retries reads itself, a 429 included (that one call waits out its
+    ``Retry-After``); the poller sees what remains after those retries.  For the first 429 to
+    pause every instrument at once, give the poller a client built with ``max_retries=0``.
     """
 
     def __init__(
@@ -466,7 +462,10 @@ class RatePoller:
         self._states: dict[int, _State] = {}
         self._by_symbol: dict[str, int] = {}
         self._units: list[_Unit] = []
-        self._subs: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        # Weak: a subscription its consumer dropped (``break`` out of ``async for tick in
+        # poller``) is collected instead of being fed forever.  A tuple, rebuilt on change,
+        # because it is iterated on every tick.
+        self._subs: tuple[weakref.ref[Subscription], ...] = ()
         self._counters = _Counters()
         self._gate_until = 0.0
         self._rate_limit_streak = 0
@@ -531,7 +530,7 @@ class RatePoller:
         if self._phase == "stopped":
             sub._finish()
         else:
-            self._subs.add(sub)
+            self._subs = (*(weakref.ref(s) for s in self._live_subs()), weakref.ref(sub))
         return sub
 
     def __aiter__(self) -> Subscription:
@@ -582,9 +581,10 @@ class RatePoller:
         tg, self._tg = self._tg, None
         if tg is None:
             return None
-        if isinstance(exc, Exception):
+        if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
             # The body's own error: stop polling and let it propagate as it is, not wrapped in
-            # an exception group.
+            # an exception group.  (A cancellation goes to the task group, which knows whether
+            # it came from a crashed polling task.)
             await tg.__aexit__(None, None, None)
             return None
         return await tg.__aexit__(exc_type, exc, tb)
@@ -645,8 +645,9 @@ class RatePoller:
         self._phase = "stopped"
         if self._run_scope is not None:
             self._run_scope.cancel()
-        for sub in list(self._subs):
+        for sub in self._live_subs():
             sub._finish()
+        self._subs = ()
 
     async def _run(self, scope: anyio.CancelScope, stopped: anyio.Event) -> None:
         try:
@@ -709,10 +710,13 @@ class RatePoller:
         self._rate_limit_streak = 0
         now = time.monotonic()
         received_at = datetime.now(UTC)
+        if len(unit.ids) == 1 and len(quotes) == 1 and quotes[0][0] == unit.ids[0]:
+            self._accept(quotes[0], now, received_at)
+            return
         wanted = set(unit.ids)
         for quote in quotes:
-            if quote.instrument_id in wanted:
-                wanted.discard(quote.instrument_id)
+            if quote[0] in wanted:
+                wanted.discard(quote[0])
                 self._accept(quote, now, received_at)
         if wanted:
             # The exchange left some of the batch out: they age like failed polls.
@@ -735,36 +739,49 @@ class RatePoller:
             log.warning("rate limited (HTTP 429): pausing all polls for %.2fs", wait)
 
     def _accept(self, quote: _Quote, now: float, received_at: datetime) -> None:
-        state = self._states[quote.instrument_id]
+        instrument_id, bid, ask, last, exchange_time = quote
+        state = self._states[instrument_id]
         self._counters.rates += 1
+        key = (bid, ask, last, False)
         tick = RateTick(
-            instrument_id=quote.instrument_id,
+            instrument_id=instrument_id,
             symbol=state.instrument.symbol,
-            bid=quote.bid,
-            ask=quote.ask,
-            last=quote.last,
-            exchange_time=quote.exchange_time,
+            bid=bid,
+            ask=ask,
+            last=last,
+            exchange_time=exchange_time,
             received_at=received_at,
+            changed=key != state.emitted_key,
         )
         state.received = now
-        state.tick = self._emit(state, tick)
+        state.tick = tick
+        self._emit(state, key, tick)
 
     def _mark_stale(self, ids: Iterable[int], now: float) -> None:
         for instrument_id in ids:
             state = self._states[instrument_id]
-            if state.tick is None:
+            tick = state.tick
+            if tick is None:
                 continue
             age = now - state.received
             if age > self._stale_after:
-                self._emit(state, attrs.evolve(state.tick, age=age, stale=True))
+                key = (tick.bid, tick.ask, tick.last, True)
+                changed = key != state.emitted_key
+                self._emit(state, key, attrs.evolve(tick, age=age, stale=True, changed=changed))
 
-    def _emit(self, state: _State, tick: RateTick) -> RateTick:
-        key = (tick.bid, tick.ask, tick.last, tick.stale)
-        changed = key != state.emitted_key
+    def _emit(self, state: _State, key: tuple[object, ...], tick: RateTick) -> None:
         state.emitted_key = key
-        if tick.changed != changed:
-            tick = attrs.evolve(tick, changed=changed)
         self._counters.emitted += 1
-        for sub in list(self._subs):
-            sub._offer(tick)
-        return tick
+        prune = False
+        for ref in self._subs:
+            sub = ref()
+            if sub is None or sub._closed:
+                prune = True
+            else:
+                sub._offer(tick)
+        if prune:
+            self._subs = tuple(weakref.ref(s) for s in self._live_subs())
+
+    def _live_subs(self) -> list[Subscription]:
+        subs = (ref() for ref in self._subs)
+        return [s for s in subs if s is not None and not s._closed]

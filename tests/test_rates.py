@@ -9,11 +9,16 @@ timeouts, and the rate-gate test checks an invariant of the request log, not a d
 from __future__ import annotations
 
 import asyncio
+import gc
+import importlib.util
 import random
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -601,3 +606,79 @@ async def test_sim_unknown_instrument_fails_alone() -> None:
     assert 1 <= spy.counts[99] < 25
     # Every completed request for it failed (one may still have been in flight).
     assert spy.counts[99] - 1 <= stats.failures <= spy.counts[99]
+
+
+# -- structure and the example ---------------------------------------------------------------
+
+
+async def test_a_crashing_poll_task_propagates_and_stops_everything() -> None:
+    """A bug in a polling task (not a KiiexError) ends the block with that error, no leaks."""
+    before = asyncio.all_tasks()
+
+    def buggy(instrument_id: int, n: int) -> Level1 | Exception:
+        if instrument_id == 2 and n == 3:
+            return TypeError("bug")
+        return counting(instrument_id, n)
+
+    async def body() -> None:
+        async with RatePoller(FakeClient(buggy), [1, 2], interval=0.01):
+            await anyio.sleep_forever()
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        await body()
+    assert info.group_contains(TypeError, match="bug", depth=None)
+    assert no_other_tasks(before)
+
+
+async def test_a_dropped_subscription_is_released() -> None:
+    """The poller holds subscriptions weakly: one its consumer dropped is garbage collected."""
+    async with RatePoller(FakeClient(), [1], interval=0.01) as poller:
+        async for _tick in poller:
+            break
+        sub = poller.subscribe()
+        ref = weakref.ref(sub)
+        await next_tick(sub)
+        del sub
+        gc.collect()
+        assert ref() is None
+        kept = poller.subscribe()
+        await next_tick(kept)  # the poller still feeds live subscribers
+
+
+def _load_example() -> Any:
+    path = Path(__file__).resolve().parent.parent / "examples" / "rate_bot.py"
+    spec = importlib.util.spec_from_file_location("rate_bot_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_cross_rate_needs_two_fresh_mids() -> None:
+    """The bot's USDT/USDC cross rate is mid(USDTCOPM)/mid(USDCCOPM), None if a leg is unusable."""
+    bot = _load_example()
+    from datetime import UTC, datetime
+
+    def leg(bid: str, ask: str, *, stale: bool = False) -> RateTick:
+        return RateTick(
+            1, "X", Decimal(bid), Decimal(ask), None, None, datetime.now(UTC), stale=stale
+        )
+
+    assert bot.cross_rate(leg("4039", "4041"), leg("3999", "4001")) == Decimal("1.01")
+    assert bot.cross_rate(leg("4039", "4041"), leg("3999", "4001", stale=True)) is None
+    assert bot.cross_rate(None, leg("3999", "4001")) is None
+
+
+async def test_example_bot_runs_against_the_simulator_and_exits_cleanly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """examples/rate_bot.py starts the simulator, watches both legs and stops on time."""
+    bot = _load_example()
+    before = asyncio.all_tasks()
+    alerts = await bot.run(None, seconds=1.0, threshold=Decimal("0.0001"), interval=0.05)
+    out = capsys.readouterr().out
+    assert isinstance(alerts, int)
+    assert "embedded simulator" in out
+    assert "done:" in out
+    assert no_other_tasks(before)

@@ -14,6 +14,7 @@ from kiiex_async.sim._exchange import (
     Exchange,
     ExchangeError,
     InsufficientBalance,
+    Order,
     OrderRequest,
 )
 
@@ -54,7 +55,7 @@ def order(
     client_id: int = 0,
     post_only: bool = False,
     now: float = T0 + 1,
-):
+) -> Order:
     request = OrderRequest(
         instrument_id=instrument,
         side=side,
@@ -378,9 +379,7 @@ def test_failed_or_rejected_withdrawal_releases_the_hold(
     status: str, code: int, path_len: int
 ) -> None:
     """withdraw_fail_probability=1 ends tickets Failed/Rejected and gives the hold back."""
-    ex = make(
-        withdraw_fail_probability=1.0, withdraw_fail_status=status, withdraw_step_seconds=1.0
-    )
+    ex = make(withdraw_fail_probability=1.0, withdraw_fail_status=status, withdraw_step_seconds=1.0)
     ticket = ex.create_withdraw_ticket(
         account_id=1,
         user_id=1,

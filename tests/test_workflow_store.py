@@ -8,11 +8,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import attrs
 import pytest
 
@@ -137,7 +137,7 @@ async def test_live_pid_on_another_host_waits_for_expiry(store: CheckpointStore)
     await store.acquire(record.swap_id, remote, ttl=0.05)
     with pytest.raises(SwapLockedError):
         await store.acquire(record.swap_id, LeaseOwner.current(), ttl=TTL)
-    time.sleep(0.06)
+    await anyio.sleep(0.06)
     await store.acquire(record.swap_id, LeaseOwner.current(), ttl=TTL)
 
 
@@ -221,7 +221,7 @@ async def test_sqlite_schema_version_mismatch_is_a_clear_error(tmp_path: Path) -
     db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(CheckpointSchemaError, match="schema version 99.*needs version 1"):
+    with pytest.raises(CheckpointSchemaError, match=r"schema version 99.*needs version 1"):
         SqliteCheckpointStore(path)
 
 

@@ -3,6 +3,7 @@ simulator's own books (never the workflow's word)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -82,16 +83,25 @@ def swap_orders(sim: Simulator, swap_id: str) -> list[Any]:
     return [o for o in sim.exchange.orders.values() if o.client_order_id == cid]
 
 
+def _comment(text: str) -> object:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data.get("Comment") if isinstance(data, dict) else None
+
+
 def swap_withdrawals(sim: Simulator, swap_id: str) -> list[Any]:
-    """The simulator's withdraw tickets whose form carries the swap's marker."""
+    """The simulator's withdraw tickets whose form's Comment is the swap's marker."""
     marker = swap_marker(swap_id)
-    return [t for t in sim.exchange.withdraw_tickets.values() if marker in t.template_form]
+    tickets = sim.exchange.withdraw_tickets.values()
+    return [t for t in tickets if _comment(t.template_form) == marker]
 
 
 def swap_deposits(sim: Simulator, swap_id: str) -> list[Any]:
-    """The simulator's deposit tickets whose info carries the swap's marker."""
+    """The simulator's deposit tickets whose info's Comment is the swap's marker."""
     marker = swap_marker(swap_id)
-    return [t for t in sim.exchange.deposit_tickets.values() if marker in t.deposit_info]
+    return [t for t in sim.exchange.deposit_tickets.values() if _comment(t.deposit_info) == marker]
 
 
 def _symbol(sim: Simulator, product_id: int) -> str:

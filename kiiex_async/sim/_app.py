@@ -222,8 +222,8 @@ def _tsms(value: int) -> int:
 
 
 def _window(p: Params) -> tuple[int | None, int | None]:
-    start = p.integer("StartTimestamp", 0) or p.integer("StartTimeStamp", 0)
-    end = p.integer("EndTimestamp", 0) or p.integer("EndTimeStamp", 0)
+    start = p.integer("StartTimestamp", 0)
+    end = p.integer("EndTimestamp", 0)
     return (_tsms(start) if start else None, _tsms(end) if end else None)
 
 
@@ -781,6 +781,20 @@ class SimApp:
             [render.deposit_ticket(t, ex) for t in _page(found, call.params, limit_key="Limit")]
         )
 
+    def get_deposits(self, call: Call) -> Reply:
+        """Deposits of the account as ccxt reads them (``TicketStatus`` names)."""
+        account_id = self._account(call)
+        ex = self.exchange
+        found = [t for t in ex.deposit_tickets.values() if t.account_id == account_id]
+        return _ok([render.deposit_row(t, ex) for t in found])
+
+    def get_withdraws(self, call: Call) -> Reply:
+        """Withdrawals of the account as ccxt reads them (``TicketStatus`` names)."""
+        account_id = self._account(call)
+        ex = self.exchange
+        found = [t for t in ex.withdraw_tickets.values() if t.account_id == account_id]
+        return _ok([render.withdraw_row(t, ex) for t in found])
+
     def get_deposit_ticket(self, call: Call) -> Reply:
         """One deposit ticket by ``RequestCode`` or ``TicketId`` (errorcode 104)."""
         p = call.params
@@ -1095,6 +1109,8 @@ _METHODS: dict[str, _Method] = dict(
         _m("GetDepositTickets", SimApp.get_deposit_tickets),
         _m("GetDepositTicket", SimApp.get_deposit_ticket),
         _m("GetDepositInfo", SimApp.get_deposit_info),
+        _m("GetDeposits", SimApp.get_deposits),
+        _m("GetWithdraws", SimApp.get_withdraws),
         _m("GetWithdrawTemplateTypes", SimApp.get_withdraw_template_types),
         _m("GetWithdrawTemplate", SimApp.get_withdraw_template),
         _m("GetWithdrawFee", SimApp.get_withdraw_fee),

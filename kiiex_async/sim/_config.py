@@ -153,6 +153,14 @@ def _users(value: Iterable[DemoUser]) -> tuple[DemoUser, ...]:
     return tuple(value)
 
 
+def _products(value: Iterable[ProductSpec]) -> tuple[ProductSpec, ...]:
+    return tuple(value)
+
+
+def _instruments(value: Iterable[InstrumentSpec]) -> tuple[InstrumentSpec, ...]:
+    return tuple(value)
+
+
 def _probability(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ConfigurationError(f"{attribute.name} must be within [0, 1], got {value!r}")
@@ -179,9 +187,9 @@ class SimConfig:
 
     seed: int = 0
     users: tuple[DemoUser, ...] = attrs.field(default=(DemoUser(),), converter=_users)
-    products: tuple[ProductSpec, ...] = attrs.field(default=DEFAULT_PRODUCTS, converter=tuple)
+    products: tuple[ProductSpec, ...] = attrs.field(default=DEFAULT_PRODUCTS, converter=_products)
     instruments: tuple[InstrumentSpec, ...] = attrs.field(
-        default=DEFAULT_INSTRUMENTS, converter=tuple
+        default=DEFAULT_INSTRUMENTS, converter=_instruments
     )
     book_levels: int = 10
     spread_bps: Decimal = attrs.field(default=Decimal(10), converter=_decimal)

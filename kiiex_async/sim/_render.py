@@ -27,6 +27,7 @@ from ._exchange import (
 from ._json import dumps_text
 
 __all__ = [
+    "deposit_row",
     "deposit_ticket",
     "generic",
     "instrument",
@@ -38,6 +39,7 @@ __all__ = [
     "product",
     "ticks",
     "trade",
+    "withdraw_row",
     "withdraw_ticket",
 ]
 
@@ -440,6 +442,68 @@ def position(ex: Exchange, account_id: int, spec: ProductSpec, now: float) -> di
         "NotionalHoldAmount": hold * rate,
         "NotionalRate": rate,
         "TotalDayTransferNotional": ZERO,
+    }
+
+
+DEPOSIT_STATUS_NAMES = (
+    "New", "AdminProcessing", "Accepted", "Rejected", "SystemProcessing", "FullyProcessed",
+    "Failed", "Pending", "Confirmed", "AmlProcessing", "AmlAccepted", "AmlRejected", "AmlFailed",
+    "LimitsAccepted", "LimitsRejected",
+)  # fmt: skip
+WITHDRAW_STATUS_NAMES = (
+    "New", "AdminProcessing", "Accepted", "Rejected", "SystemProcessing", "FullyProcessed",
+    "Failed", "Pending", "Pending2Fa", "AutoAccepted", "Delayed", "UserCanceled",
+    "AdminCanceled", "AmlProcessing", "AmlAccepted", "AmlRejected", "AmlFailed",
+    "LimitsAccepted", "LimitsRejected", "Submitted", "Confirmed", "ManuallyConfirmed",
+    "Confirmed2Fa",
+)  # fmt: skip
+
+
+def deposit_row(t: DepositTicket, ex: Exchange) -> dict[str, Any]:
+    """A ``GetDeposits`` row (PascalCase, ``TicketStatus`` as a name, as ccxt sees it)."""
+    spec = ex.products[t.product_id]
+    return {
+        "OMSId": 1,
+        "DepositId": t.ticket_number,
+        "AccountId": t.account_id,
+        "SubAccountId": 0,
+        "ProductId": t.product_id,
+        "Amount": t.amount,
+        "LastUpdateTimeStamp": ticks(int(t.updated_at * 1000)),
+        "ProductType": spec.product_type,
+        "TicketStatus": DEPOSIT_STATUS_NAMES[t.status],
+        "DepositInfo": t.deposit_info,
+        "DepositCode": t.request_code,
+        "TicketNumber": t.ticket_number,
+        "NotionalProductId": 1,
+        "NotionalValue": t.amount * ex.notional_rate(t.product_id),
+        "FeeAmount": t.fee,
+    }
+
+
+def withdraw_row(t: WithdrawTicket, ex: Exchange) -> dict[str, Any]:
+    """A ``GetWithdraws`` row (``TicketStatus`` as a name, ``TemplateForm`` JSON text)."""
+    spec = ex.products[t.product_id]
+    return {
+        "Amount": t.amount,
+        "FeeAmount": t.fee,
+        "NotionalValue": t.amount * ex.notional_rate(t.product_id),
+        "WithdrawId": t.ticket_number,
+        "AssetManagerId": 1,
+        "AccountId": t.account_id,
+        "AssetId": t.product_id,
+        "TemplateForm": t.template_form,
+        "TemplateFormType": t.template_type,
+        "omsId": 1,
+        "TicketStatus": WITHDRAW_STATUS_NAMES[t.status],
+        "TicketNumber": t.ticket_number,
+        "WithdrawTransactionDetails": "",
+        "WithdrawType": "Withdraw",
+        "WithdrawCode": t.request_code,
+        "AssetType": spec.product_type,
+        "Reaccepted": False,
+        "NotionalProductId": 1,
+        "LastUpdateTimeStamp": ticks(int(t.updated_at * 1000)),
     }
 
 

@@ -85,8 +85,9 @@ T = TypeVar("T")
 
 #: Receives every :class:`ProgressEvent`; may be a plain function or a coroutine function.
 ProgressCallback = Callable[[ProgressEvent], Awaitable[None] | None]
-#: Called at every checkpoint boundary with a label (``"commit:ORDER_INTENT"``,
-#: ``"send:SendOrder"``, ``"sent:SendOrder"``...) and the record as committed so far.
+#: Called at every checkpoint boundary with a label and the record as committed so far:
+#: ``"start:<STATE>"`` when a run begins, ``"commit:<STATE>"`` after each commit,
+#: ``"send:<Method>"`` / ``"sent:<Method>"`` just before / after a side-effecting call.
 #: Exceptions propagate: crash tests use it to stop a run at an exact point.
 CheckpointHook = Callable[[str, SwapRecord], Awaitable[None] | None]
 
@@ -300,6 +301,7 @@ class _Runner:
             SwapState.WITHDRAW_PENDING: self.poll_withdraw,
         }
         if not self.record.state.is_terminal:
+            await self.hook(f"start:{self.record.state.value}")
             # Step 1 on every run: a resumed swap logs in again with this run's client.
             await self.read("AuthenticateUser", self.client.authenticate)
         while not self.record.state.is_terminal:
@@ -1347,7 +1349,8 @@ class SwapRun:
         if not self._done:
             self._group.cancel_scope.cancel()
         try:
-            await self._group.__aexit__(exc_type, exc, tb)
+            # The body's own exception (if any) propagates as is, not wrapped in a group.
+            await self._group.__aexit__(None, None, None)
         finally:
             self._receive.close()
         if exc_type is None and self._error is not None and not self._surfaced:

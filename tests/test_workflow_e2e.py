@@ -1,0 +1,596 @@
+"""End-to-end swaps against the simulator on 127.0.0.1 with the real client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+from workflow_support import (
+    FAST,
+    assert_ledger,
+    balances,
+    full_request,
+    make_client,
+    sim_config,
+    swap_orders,
+    swap_withdrawals,
+)
+
+from kiiex_async.errors import (
+    BelowMinimumError,
+    InsufficientFundsError,
+    InvalidInputError,
+    WorkflowError,
+)
+from kiiex_async.models import DepositStatus, OrderState, WithdrawStatus
+from kiiex_async.sim import DemoUser, Fault, Simulator
+from kiiex_async.sim._exchange import OrderRequest
+from kiiex_async.workflow import (
+    AmountSide,
+    DepositSpec,
+    LeaseOwner,
+    MemoryCheckpointStore,
+    ProgressEvent,
+    ProgressKind,
+    SqliteCheckpointStore,
+    SwapInterruptedError,
+    SwapLockedError,
+    SwapRecord,
+    SwapRequest,
+    SwapState,
+    SwapStep,
+    SwapWorkflow,
+    WithdrawSpec,
+    client_order_id_for,
+)
+
+D = Decimal
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(sim_config()) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def store() -> MemoryCheckpointStore:
+    return MemoryCheckpointStore()
+
+
+@pytest.fixture
+async def workflow(sim: Simulator, store: MemoryCheckpointStore) -> AsyncIterator[SwapWorkflow]:
+    async with make_client(sim) as client:
+        yield SwapWorkflow(client, store)
+
+
+async def test_all_nine_steps_complete_and_the_ledger_adds_up(
+    sim: Simulator, workflow: SwapWorkflow
+) -> None:
+    """Deposit, sell, fills, positions and withdrawal: COMPLETED, numbers match the books."""
+    initial = balances(sim)
+    result = await workflow.run(full_request())
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert result.ok
+    assert result.spent == D("100")
+    assert result.received > 0
+    assert result.fees["COPM"] > 0
+    assert result.net_received == result.received - result.fees["COPM"]
+    assert result.average_price == result.received / result.spent
+    assert result.client_order_id == client_order_id_for(result.swap_id)
+    assert result.order_state is OrderState.FULLY_EXECUTED
+    assert result.deposit_status is DepositStatus.FULLY_PROCESSED
+    assert result.withdrawal_status is WithdrawStatus.FULLY_PROCESSED
+    assert result.withdrawal_amount == result.net_received
+    assert result.quote is not None and result.quote.expected_receive == result.received
+    states = [entry.state for entry in result.timeline]
+    assert states == [
+        SwapState.CREATED,
+        SwapState.AUTHENTICATED,
+        SwapState.DEPOSIT_INTENT,
+        SwapState.DEPOSIT_PENDING,
+        SwapState.FUNDED,
+        SwapState.QUOTED,
+        SwapState.ORDER_INTENT,
+        SwapState.ORDER_PLACED,
+        SwapState.ORDER_DONE,
+        SwapState.TRADES_READ,
+        SwapState.POSITIONS_CONFIRMED,
+        SwapState.WITHDRAW_INTENT,
+        SwapState.WITHDRAW_PENDING,
+        SwapState.COMPLETED,
+    ]
+    assert all(entry.at.tzinfo is not None for entry in result.timeline)
+    assert "COMPLETED" in result.summary()
+    assert_ledger(sim, initial, [result])
+    assert balances(sim)["COPM"] == 0
+
+
+@pytest.mark.parametrize(
+    ("from_asset", "to_asset", "amount", "side", "slippage"),
+    [
+        ("USDT", "COPM", "250", AmountSide.SPEND, None),  # sell base, spend exact
+        ("USDT", "COPM", "400000", AmountSide.RECEIVE, None),  # sell base, sized from L2
+        ("USDC", "USDT", "75.5", AmountSide.SPEND, "0.01"),  # sell base, protected
+        ("USDT", "USDC", "80", AmountSide.SPEND, None),  # buy base by Value
+        ("USDT", "USDC", "80", AmountSide.SPEND, "0.01"),  # buy base, protected, spend <= X
+        ("USDT", "USDC", "42.5", AmountSide.RECEIVE, "0.005"),  # buy base, exact quantity
+    ],
+)
+async def test_both_orientations_and_both_amount_sides(
+    sim: Simulator,
+    workflow: SwapWorkflow,
+    from_asset: str,
+    to_asset: str,
+    amount: str,
+    side: AmountSide,
+    slippage: str | None,
+) -> None:
+    """Buying or selling the base, spend- or receive-exact, market or protected: each
+    completes with the documented meaning of the amount."""
+    initial = balances(sim)
+    request = SwapRequest(
+        from_asset,
+        to_asset,
+        D(amount),
+        amount_side=side,
+        max_slippage=None if slippage is None else D(slippage),
+        timeouts=FAST,
+    )
+    result = await workflow.run(request)
+    assert result.state is SwapState.COMPLETED, result.reason
+    order = swap_orders(sim, result.swap_id)[0]
+    if slippage is None:
+        assert order.order_type == 1  # market
+    else:
+        assert (order.order_type, order.time_in_force) == (2, 3)  # limit + IOC
+    if side is AmountSide.SPEND:
+        assert result.spent <= D(amount)
+        if order.side == 1:
+            assert result.spent == D(amount)  # selling the base: the quantity is exact
+    else:
+        if order.side == 0:
+            assert result.received == D(amount)  # buying the base: the quantity is exact
+        else:
+            assert result.received >= D(amount)  # sized from the book, rounded up
+    assert_ledger(sim, initial, [result])
+
+
+async def test_protected_order_never_fills_beyond_the_limit(sim: Simulator) -> None:
+    """When the book moves after the rate step, the Limit + IOC order fills only within the
+    slippage limit; the swap completes, partially filled, with what it got."""
+    config = sim_config(
+        users=(DemoUser(), DemoUser(user_id=2, account_id=2, username="whale", api_key="k2"))
+    )
+    async with Simulator(config) as whale_sim, make_client(whale_sim) as client:
+        initial = balances(whale_sim)
+
+        def eat_bids(label: str, record: SwapRecord) -> None:
+            if label == "send:SendOrder":
+                # Someone else sells into the bids just before our order arrives.
+                whale_sim.exchange.send_order(
+                    OrderRequest(instrument_id=1, side=1, order_type=1, quantity=D("5000")),
+                    account_id=2,
+                    user_id=2,
+                    now=whale_sim.now(),
+                )
+
+        workflow = SwapWorkflow(client, MemoryCheckpointStore(), on_checkpoint=eat_bids)
+        request = SwapRequest("USDT", "COPM", D("3000"), max_slippage=D("0.0015"), timeouts=FAST)
+        result = await workflow.run(request)
+        assert result.state is SwapState.COMPLETED, result.reason
+        assert result.partially_filled
+        assert result.order_state is OrderState.CANCELED
+        assert result.quote is not None and result.quote.limit_price is not None
+        order = swap_orders(whale_sim, result.swap_id)[0]
+        fills = [t for t in whale_sim.exchange.trades if t.order_id == order.order_id]
+        assert fills and all(t.price >= result.quote.limit_price for t in fills)
+        assert result.spent < D("3000")
+        assert_ledger(whale_sim, initial, [result])
+
+
+async def test_validation_errors_are_raised_before_any_side_effect(
+    sim: Simulator, workflow: SwapWorkflow, store: MemoryCheckpointStore
+) -> None:
+    """Unknown asset, below minimum, insufficient balance, slippage beyond the limit: typed
+    errors from run(), the swap recorded FAILED, and nothing sent to the exchange."""
+    cases = [
+        (SwapRequest("USDT", "DOGE", D("10"), timeouts=FAST), InvalidInputError, "unknown asset"),
+        (SwapRequest("USDT", "COPM", D("0.5"), timeouts=FAST), BelowMinimumError, "minimum"),
+        (SwapRequest("USDT", "COPM", D("20000"), timeouts=FAST), InsufficientFundsError, "20000"),
+        (
+            SwapRequest("USDT", "COPM", D("9000"), max_slippage=D("0.0001"), timeouts=FAST),
+            InvalidInputError,
+            "slippage",
+        ),
+        (
+            SwapRequest("COP", "COPM", D("10"), timeouts=FAST),
+            InvalidInputError,
+            "no instrument",
+        ),
+    ]
+    for request, error, message in cases:
+        with pytest.raises(error, match=message):
+            await workflow.run(request)
+    records = await store.list()
+    assert [r.state for r in records] == [SwapState.FAILED] * len(cases)
+    assert all(r.failed_step is SwapStep.AUTHENTICATE for r in records)
+    assert sim.exchange.orders == {} or all(
+        o.client_order_id == 0 for o in sim.exchange.orders.values()
+    )
+    assert sim.exchange.deposit_tickets == {}
+    assert sim.exchange.withdraw_tickets == {}
+
+
+def test_request_validation_is_pure() -> None:
+    """Same asset twice, amount <= 0, floats, bad slippage: InvalidInputError at once."""
+    with pytest.raises(InvalidInputError, match="itself"):
+        SwapRequest("usdt", "USDT", D("1"))
+    for amount in (D("0"), D("-1"), D("NaN"), 1.5, "abc"):
+        with pytest.raises(InvalidInputError):
+            SwapRequest("USDT", "COPM", amount)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="max_slippage"):
+        SwapRequest("USDT", "COPM", D("1"), max_slippage=D("1.5"))
+    with pytest.raises(InvalidInputError):
+        WithdrawSpec("")
+    with pytest.raises(InvalidInputError):
+        DepositSpec(D("0"))
+    request = SwapRequest(" usdt ", "copm", "12.50", amount_side=AmountSide.RECEIVE)
+    assert (request.from_asset, request.to_asset, request.amount) == ("USDT", "COPM", D("12.50"))
+    assert request.amount_asset == "COPM"
+    assert request.describe() == "receive 12.50 COPM for USDT"
+
+
+async def test_insufficient_balance_with_a_deposit_counts_the_deposit(
+    sim: Simulator, workflow: SwapWorkflow
+) -> None:
+    """Balance + deposit must cover the order before the deposit ticket is created."""
+    request = full_request(amount=D("10040"), deposit=DepositSpec(D("30")), withdrawal=None)
+    with pytest.raises(InsufficientFundsError):
+        await workflow.run(request)
+    assert sim.exchange.deposit_tickets == {}
+    result = await workflow.run(full_request(amount=D("10040"), deposit=DepositSpec(D("50"))))
+    assert result.state is SwapState.COMPLETED, result.reason
+
+
+async def test_progress_stream_reports_states_statuses_and_the_result(
+    workflow: SwapWorkflow,
+) -> None:
+    """stream() yields a STATE event per committed state, live STATUS while polling, and a
+    final FINISHED event carrying the result; on_progress sees the same events."""
+    seen: list[ProgressEvent] = []
+    workflow.on_progress = seen.append
+    async with workflow.stream(full_request()) as run:
+        events = [event async for event in run]
+    assert run.result.state is SwapState.COMPLETED
+    assert events == seen
+    kinds = [e.kind for e in events]
+    assert kinds[-1] is ProgressKind.FINISHED
+    assert events[-1].result == run.result
+    assert kinds.count(ProgressKind.STATE) == len(run.result.timeline) - 1
+    statuses = [e for e in events if e.kind is ProgressKind.STATUS]
+    assert {e.data.get("order_state") for e in statuses} >= {"FULLY_EXECUTED"}
+    assert {e.data.get("ticket_status") for e in statuses} >= {"FULLY_PROCESSED"}
+    assert all(e.swap_id == run.result.swap_id for e in events)
+    assert "[5/9 poll_order]" in str(next(e for e in events if e.data.get("order_state")))
+
+
+async def test_progress_stream_raises_a_validation_error(workflow: SwapWorkflow) -> None:
+    """A request refused before any side effect surfaces from the iteration."""
+
+    async def consume() -> None:
+        async with workflow.stream(full_request(amount=D("12000"), deposit=None)) as run:
+            async for _event in run:
+                pass
+
+    with pytest.raises(InsufficientFundsError):
+        await consume()
+
+
+async def test_a_broken_progress_callback_does_not_break_the_swap(
+    workflow: SwapWorkflow, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Exceptions from on_progress are logged and ignored; the swap completes."""
+
+    def broken(event: ProgressEvent) -> None:
+        raise RuntimeError("display crashed")
+
+    result = await workflow.run(full_request(withdrawal=None), on_progress=broken)
+    assert result.state is SwapState.COMPLETED
+    assert "progress callback failed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [
+        ("SendOrder", "drop_after"),
+        ("SendOrder", "error_after"),
+        ("SendOrder", "malformed_after"),
+        ("SendOrder", "drop_before"),
+        ("SendOrder", "error"),
+        ("CreateWithdrawTicket", "drop_after"),
+        ("CreateWithdrawTicket", "error_after"),
+        ("CreateWithdrawTicket", "drop_before"),
+        ("CreateDepositTicket", "drop_after"),
+        ("CreateDepositTicket", "drop_before"),
+    ],
+)
+async def test_unknown_write_outcomes_are_reconciled_not_retried(
+    sim: Simulator, workflow: SwapWorkflow, method: str, kind: str
+) -> None:
+    """A lost answer after (or before) the exchange applied a write is settled by asking
+    the exchange: exactly one order / ticket results, and the timeline says so."""
+    initial = balances(sim)
+    sim.faults.inject(Fault(method, kind, times=1))
+    result = await workflow.run(full_request())
+    assert result.state is SwapState.COMPLETED, result.reason
+    notes = " | ".join(entry.note for entry in result.timeline)
+    if kind.endswith("_after"):
+        assert "reconciled" in notes
+    else:
+        assert "never reached the exchange" in notes
+    assert_ledger(sim, initial, [result])
+    assert len(swap_orders(sim, result.swap_id)) == 1
+    assert len(swap_withdrawals(sim, result.swap_id)) == 1
+
+
+async def test_duplicate_orders_with_the_client_order_id_need_an_operator(
+    sim: Simulator, workflow: SwapWorkflow
+) -> None:
+    """Two orders carrying the swap's ClientOrderId: NEEDS_OPERATOR, nothing more sent."""
+    swap_id = "dup-orders"
+    cid = client_order_id_for(swap_id)
+
+    async def intruder(label: str, record: SwapRecord) -> None:
+        if label == "send:SendOrder":
+            sim.exchange.send_order(
+                OrderRequest(
+                    instrument_id=1, side=1, order_type=1, quantity=D("1"), client_order_id=cid
+                ),
+                account_id=1,
+                user_id=1,
+                now=sim.now(),
+            )
+
+    workflow.on_checkpoint = intruder
+    sim.faults.inject(Fault("SendOrder", "drop_after", times=1))
+    result = await workflow.run(full_request(), swap_id=swap_id)
+    assert result.state is SwapState.NEEDS_OPERATOR
+    assert result.failed_step is SwapStep.ORDER
+    assert "2 orders" in (result.reason or "")
+    assert len(swap_orders(sim, swap_id)) == 2
+    assert sim.exchange.withdraw_tickets == {}
+
+
+async def test_ambiguous_withdraw_tickets_without_marker_need_an_operator(
+    sim: Simulator, workflow: SwapWorkflow
+) -> None:
+    """With the user's own Comment (no marker) and two identical new tickets after a lost
+    answer, the swap stops NEEDS_OPERATOR instead of guessing."""
+
+    async def twin(label: str, record: SwapRecord) -> None:
+        if label == "send:CreateWithdrawTicket":
+            assert record.withdrawal is not None
+            sim.exchange.create_withdraw_ticket(
+                account_id=1,
+                user_id=1,
+                product_id=3,
+                amount=record.withdrawal.amount,
+                template_type="Standard",
+                template_form='{"Comment":"payout 42","ExternalAddress":"0xfeedbeef"}',
+                now=sim.now(),
+            )
+
+    workflow.on_checkpoint = twin
+    sim.faults.inject(Fault("CreateWithdrawTicket", "drop_after", times=1))
+    spec = WithdrawSpec(
+        "Standard", {"ExternalAddress": "0xfeedbeef", "Comment": "payout 42"}, amount=D("1000")
+    )
+    result = await workflow.run(full_request(withdrawal=spec, deposit=None))
+    assert result.state is SwapState.NEEDS_OPERATOR, result.reason
+    assert result.failed_step is SwapStep.WITHDRAW
+    assert "2 withdraw tickets" in (result.reason or "")
+    assert len(sim.exchange.withdraw_tickets) == 2
+
+
+async def test_withdrawal_without_marker_is_found_by_amount_and_time(
+    sim: Simulator, workflow: SwapWorkflow
+) -> None:
+    """With the user's own Comment, a lost answer is matched by product, amount, template
+    and time window: one ticket, adopted."""
+    sim.faults.inject(Fault("CreateWithdrawTicket", "drop_after", times=1))
+    spec = WithdrawSpec("Standard", {"ExternalAddress": "0xfeedbeef", "Comment": "payout 43"})
+    result = await workflow.run(full_request(withdrawal=spec))
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert len(sim.exchange.withdraw_tickets) == 1
+    assert "reconciled" in result.timeline[-2].note
+
+
+async def test_session_expiry_mid_swap_is_survived(sim: Simulator, workflow: SwapWorkflow) -> None:
+    """Sessions expiring before the order, while polling and before the withdrawal are
+    re-established by the client; the swap completes with one order."""
+    initial = balances(sim)
+    expired: list[str] = []
+
+    def expire(label: str, record: SwapRecord) -> None:
+        if label in ("commit:QUOTED", "commit:ORDER_PLACED", "commit:POSITIONS_CONFIRMED"):
+            assert sim.expire_sessions() >= 1
+            expired.append(label)
+
+    workflow.on_checkpoint = expire
+    sim.faults.inject(Fault("GetWithdrawTicket", "expire_session", times=1))
+    result = await workflow.run(full_request())
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert len(expired) == 3
+    assert_ledger(sim, initial, [result])
+
+
+async def test_cancellation_leaves_a_consistent_checkpoint_and_resume_completes(
+    sim: Simulator, store: MemoryCheckpointStore
+) -> None:
+    """Ctrl-C (cancellation) while polling the order: the checkpoint holds the order id;
+    a fresh client resumes and completes without a second order."""
+    initial = balances(sim)
+    swap_id = "cancelled"
+    async with make_client(sim) as client:
+        with anyio.CancelScope() as scope:
+
+            def cancel(label: str, record: SwapRecord) -> None:
+                if label == "commit:ORDER_PLACED":
+                    scope.cancel()
+
+            await SwapWorkflow(client, store, on_checkpoint=cancel).run(
+                full_request(), swap_id=swap_id
+            )
+        assert scope.cancelled_caught
+    record = await store.get(swap_id)
+    assert record is not None and record.state is SwapState.ORDER_PLACED
+    async with make_client(sim) as client:
+        result = await SwapWorkflow(client, store).resume(swap_id)
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert_ledger(sim, initial, [result])
+
+
+async def test_cancel_while_send_order_is_in_flight_then_resume(
+    sim: Simulator, store: MemoryCheckpointStore
+) -> None:
+    """Cancelled while SendOrder is in flight (the exchange applies it after we left): the
+    resumed swap's grace re-check finds the late order instead of sending another."""
+    initial = balances(sim)
+    swap_id = "in-flight"
+    sim.faults.inject(Fault("SendOrder", "latency", times=1, delay=0.6))
+    request = full_request(timeouts=attrs.evolve(FAST, reconcile_grace=2.0))
+    # The first client stays open: a LogOut would void the session the late order uses.
+    async with make_client(sim) as first, make_client(sim) as second:
+        with anyio.move_on_after(0.3):
+            await SwapWorkflow(first, store).run(request, swap_id=swap_id)
+        record = await store.get(swap_id)
+        assert record is not None and record.state is SwapState.ORDER_INTENT
+        assert swap_orders(sim, swap_id) == []  # still in the simulator's latency
+        result = await SwapWorkflow(second, store).resume(swap_id)
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert "reconciled" in " ".join(e.note for e in result.timeline)
+    assert_ledger(sim, initial, [result])
+
+
+async def test_a_second_runner_is_locked_out(
+    sim: Simulator, workflow: SwapWorkflow, store: MemoryCheckpointStore
+) -> None:
+    """While a live lease is held, run()/resume() of the same swap raise SwapLockedError."""
+    swap_id = await workflow.create(full_request())
+    await store.acquire(swap_id, LeaseOwner.current(), ttl=30)
+    with pytest.raises(SwapLockedError):
+        await workflow.resume(swap_id)
+    assert swap_orders(sim, swap_id) == []
+
+
+async def test_run_is_idempotent_for_a_given_swap_id(
+    sim: Simulator, workflow: SwapWorkflow
+) -> None:
+    """Running the same swap id twice returns the finished swap; another request with that
+    id is refused."""
+    first = await workflow.run(full_request(), swap_id="payout-1")
+    second = await workflow.run(full_request(), swap_id="payout-1")
+    assert second == first
+    assert len(swap_orders(sim, "payout-1")) == 1
+    with pytest.raises(WorkflowError, match="another request"):
+        await workflow.run(full_request(amount=D("7")), swap_id="payout-1")
+
+
+async def test_poll_timeout_needs_an_operator_and_reopen_continues(
+    store: MemoryCheckpointStore,
+) -> None:
+    """A withdrawal still pending at its limit stops NEEDS_OPERATOR; reopening later keeps
+    polling it to completion (no second ticket)."""
+    async with Simulator(sim_config(withdraw_step_seconds=1000.0)) as slow_sim:
+        initial = balances(slow_sim)
+        async with make_client(slow_sim) as client:
+            workflow = SwapWorkflow(client, store)
+            request = full_request(timeouts=attrs.evolve(FAST, withdrawal=0.1))
+            result = await workflow.run(request)
+            assert result.state is SwapState.NEEDS_OPERATOR
+            assert result.failed_step is SwapStep.POLL_WITHDRAW
+            assert "reopen" in (result.reason or "")
+            assert (await workflow.resume(result.swap_id)).state is SwapState.NEEDS_OPERATOR
+            slow_sim.advance(5000)
+            done = await workflow.resume(result.swap_id, reopen=True)
+        assert done.state is SwapState.COMPLETED, done.reason
+        assert done.timeline[-2].note == "reopened by the operator"
+        assert_ledger(slow_sim, initial, [done])
+
+
+async def test_rejected_deposit_and_failed_withdrawal_end_failed() -> None:
+    """A rejected deposit ticket or a failed withdrawal ticket end the swap FAILED with the
+    step and the exchange's reason."""
+    async with Simulator(sim_config(deposit_reject_probability=1.0)) as rejecting:
+        async with make_client(rejecting) as client:
+            result = await SwapWorkflow(client, MemoryCheckpointStore()).run(full_request())
+        assert result.state is SwapState.FAILED
+        assert result.failed_step is SwapStep.FUND
+        assert "REJECTED" in (result.reason or "")
+        assert rejecting.exchange.orders == {} or not swap_orders(rejecting, result.swap_id)
+    async with Simulator(sim_config(withdraw_fail_probability=1.0)) as failing:
+        initial = balances(failing)
+        async with make_client(failing) as client:
+            result = await SwapWorkflow(client, MemoryCheckpointStore()).run(full_request())
+        assert result.state is SwapState.FAILED
+        assert result.failed_step is SwapStep.POLL_WITHDRAW
+        assert result.withdrawal_status is WithdrawStatus.FAILED
+        assert_ledger(failing, initial, [result])
+
+
+async def test_reads_failing_past_the_step_limit_interrupt_and_resume_recovers(
+    sim: Simulator, store: MemoryCheckpointStore
+) -> None:
+    """A read that keeps failing past the step limit raises SwapInterruptedError with a
+    consistent checkpoint; once the exchange is back, resume completes."""
+    initial = balances(sim)
+    sim.faults.inject(Fault("GetOrderStatus", "error", status=503))
+    request = full_request(timeouts=attrs.evolve(FAST, step=0.3))
+    async with make_client(sim, max_retries=0) as client:
+        workflow = SwapWorkflow(client, store)
+        with pytest.raises(SwapInterruptedError, match="GetOrderStatus kept failing") as info:
+            await workflow.run(request, swap_id="flaky")
+        assert info.value.swap_id == "flaky"
+        assert (await store.get("flaky")).state is SwapState.ORDER_PLACED  # type: ignore[union-attr]
+        sim.faults.clear()
+        result = await workflow.resume("flaky")
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert_ledger(sim, initial, [result])
+
+
+async def test_no_secret_reaches_the_checkpoint_file(sim: Simulator, tmp_path: Path) -> None:
+    """The SQLite file (and its WAL) never contains the API secret, password or any session
+    token the exchange issued during the swap."""
+    tokens: list[str] = []
+    create = sim._app.sessions.create
+
+    def recording(*args: Any, **kwargs: Any) -> str:
+        token = create(*args, **kwargs)
+        tokens.append(token)
+        return token
+
+    sim._app.sessions.create = recording  # type: ignore[method-assign]
+    path = tmp_path / "swaps.sqlite3"
+    async with SqliteCheckpointStore(path) as store, make_client(sim) as client:
+        workflow = SwapWorkflow(client, store)
+        sim.faults.inject(Fault("SendOrder", "expire_session", times=1))
+        result = await workflow.run(full_request())
+        assert result.state is SwapState.COMPLETED
+        raw = _read_all(tmp_path)
+    assert len(tokens) >= 2  # the first login and the re-login after expiry
+    secrets = [sim.demo.api_secret, sim.demo.password, *tokens]
+    for secret in secrets:
+        assert secret.encode() not in raw
+    assert sim.demo.api_key.encode() not in raw
+    assert result.swap_id.encode() in raw
+
+
+def _read_all(directory: Path) -> bytes:
+    """Every byte of every file in ``directory`` (the database and its WAL)."""
+    return b"".join(p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file())
