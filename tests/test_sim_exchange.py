@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from kiiex_async.sim import DemoUser, SimConfig
+from kiiex_async.sim import _render as render
 from kiiex_async.sim._exchange import (
     BUY,
     SELL,
@@ -472,3 +473,17 @@ def test_state_of_another_version_is_refused() -> None:
     """from_state refuses data of an unknown schema version."""
     with pytest.raises(ValueError, match="version"):
         Exchange.from_state(SimConfig(), {"version": 99}, now=T0)
+
+
+def test_l2_snapshot_aggregates_orders_at_one_price() -> None:
+    """L2 rows sum the orders resting at a price: quantity, order count, distinct accounts."""
+    ex = make()
+    order(ex, SELL, LIMIT, account=1, qty="5", price="4002")
+    rows = render.l2_snapshot(ex.markets[1], depth=2)
+    asks = [r for r in rows if r[9] == 1]
+    assert [(r[6], r[8], r[5], r[1]) for r in asks] == [
+        (D(4002), D(2505), 2, 2),
+        (D(4004), D(2500), 1, 1),
+    ]
+    level1 = render.level1(ex.markets[1], int(T0 * 1000))
+    assert (level1["AskQty"], level1["AskOrderCt"]) == (D(2505), 2)

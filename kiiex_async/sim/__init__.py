@@ -1,10 +1,34 @@
 """A local, AlphaPoint-compatible KIIEX exchange: for tests, demos and users' own CI.
 
-``async with Simulator() as sim:`` serves ``sim.url`` (``http://127.0.0.1:<port>/ap``) with
-the demo user ``sim.demo``; :func:`serve` runs it standalone (``kiiex sim``).  The exchange
-logic is pure (``sim.exchange``), faults are injected with :class:`Fault` /
-:func:`parse_fault_spec`, and state can live in a JSON file.  This package imports only
-``kiiex_async.auth`` and ``kiiex_async.errors`` from the SDK, and writes its JSON by hand.
+::
+
+    from kiiex_async.sim import Simulator, SimConfig, Fault
+
+    async with Simulator(SimConfig(seed=1)) as sim:
+        sim.url                  # "http://127.0.0.1:<port>/ap"
+        sim.credentials_kwargs   # Credentials(**...) logs in as the demo user
+        sim.faults.inject(Fault("SendOrder", "drop_after", times=1))
+        sim.advance(10)          # simulated time: tickets advance, mids drift
+        sim.exchange.balance(1, "USDT")   # (amount, hold)
+
+:func:`serve` runs it standalone (``kiiex sim``; also ``python -m kiiex_async.sim``).
+
+Wire behaviour: ``/ap/<Method>`` and ``/AP/<Method>`` (prefix, method and request keys
+case-insensitive), POST with a JSON body or GET with a query string for every method,
+numbers or numeric strings accepted.  Answers are the bare AlphaPoint payload with HTTP
+200 -- PascalCase objects, camelCase tickets with an int ``Status`` -- including the
+generic ``{"result","errormsg","errorcode","detail"}`` error object, ``Not Authorized``
+(errorcode 20) and a failed login (``{"Authenticated":false,...}``).  Only an unknown
+method (404, errorcode 104), a body that is not JSON (400, errorcode 100), injected
+faults and simulator bugs (500, errorcode 102) use other statuses.  Sessions travel in
+the ``aptoken`` header; ccxt-style signed headers work on every private call.
+
+Admin routes (not authenticated; keep the simulator on loopback): ``GET /_sim/ledger``,
+``GET|POST|DELETE /_sim/faults`` (``{"spec": "SendOrder:drop_after:1"}``),
+``POST /_sim/advance`` (``{"seconds": 5}``), ``POST /_sim/expire_sessions``.
+
+This package imports only ``kiiex_async.auth`` and ``kiiex_async.errors`` from the SDK and
+writes every response by hand, so an SDK converter bug cannot hide behind it.
 """
 
 from ._config import DemoUser, InstrumentSpec, ProductSpec, SimConfig

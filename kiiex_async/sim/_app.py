@@ -32,7 +32,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDictProxy
 
 from . import _render as render
 from ._clock import SimClock
@@ -191,7 +190,7 @@ class Call:
 
     method: str
     params: Params
-    headers: CIMultiDictProxy[str]
+    headers: Mapping[str, str]
     now: float
     user: DemoUser | None = None
     token: str | None = None
@@ -359,7 +358,7 @@ class SimApp:
                 self._on_change()
 
     def _authorize(
-        self, headers: CIMultiDictProxy[str], now: float
+        self, headers: Mapping[str, str], now: float
     ) -> tuple[DemoUser | None, str | None]:
         token = headers.get("aptoken")
         if token:
@@ -369,7 +368,7 @@ class SimApp:
         user = self._signed_headers_user(headers)
         return user, None
 
-    def _signed_headers_user(self, headers: CIMultiDictProxy[str]) -> DemoUser | None:
+    def _signed_headers_user(self, headers: Mapping[str, str]) -> DemoUser | None:
         if not all(headers.get(h) for h in _SIGNED_HEADERS):
             return None
         return self.exchange.check_signature(

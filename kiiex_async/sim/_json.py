@@ -14,7 +14,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-__all__ = ["decimal_text", "dumps", "loads"]
+__all__ = ["decimal_text", "dumps", "dumps_text", "loads"]
 
 
 def decimal_text(value: Decimal) -> str:
