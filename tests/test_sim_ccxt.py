@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-import pytest
+import ccxt.async_support as ccxt  # a real third-party AlphaPoint client (test extra)
 
 from kiiex_async.sim import SimConfig, Simulator
-
-ccxt = pytest.importorskip("ccxt.async_support", reason="ccxt is an optional [bench] extra")
 
 CONFIG = SimConfig(seed=17, time_speed=0.0, start_time=1_700_000_000.0, drift_bps=D(0))
 
