@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 POOL_SIZE = 100
+_THIS_FILE = str(Path(__file__).resolve())
 LEVELS = (10, 100, 500)
 LATENCY = 0.05
 
@@ -438,12 +439,43 @@ async def _feed_subscribers(
 async def memory(quick: bool) -> dict[str, float]:
     """Figure 3: memory of a 500-instrument poller feeding 10 subscribers.
 
+    Measured in a fresh Python process: in one that already ran other benchmarks, the
+    allocator reuses memory they freed and the RSS delta reads 0.
     ``rates_rss_delta_mb_500x10``: RSS growth over a baseline taken with the client's pool
     already warm (connections and aiohttp buffers excluded).  ``..._cold``: the same from a
     baseline taken before the client existed.  ``rates_heap_mb_500x10``: Python heap
     allocated after the poller was created and still alive at the end (tracemalloc, in a
     second run so that tracing does not inflate the RSS figures).
     """
+    args = [sys.executable, _THIS_FILE, "--memory-child"]
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        *(["--quick"] if quick else []),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    text = out.decode(errors="replace")
+    marker = [line for line in text.splitlines() if line.startswith(_MEMORY_MARKER)]
+    if proc.returncode != 0 or not marker:
+        raise RuntimeError(f"memory child failed (exit {proc.returncode}):\n{text[-2000:]}")
+    figures: dict[str, float] = json.loads(marker[-1][len(_MEMORY_MARKER) :])
+    for name in ("rates_rss_delta_mb_500x10", "rates_rss_delta_mb_500x10_cold"):
+        print(f"ratio {name}: {figures[name]:.2f}", flush=True)
+    print(
+        f"ratio rates_heap_mb_500x10: {figures['rates_heap_mb_500x10']:.2f}  "
+        f"({figures['rates_buffered_ticks']:.0f} ticks buffered in the 5 unread subscriptions)",
+        flush=True,
+    )
+    return figures
+
+
+_MEMORY_MARKER = "MEMORY_FIGURES "
+
+
+async def _measure_memory(quick: bool) -> dict[str, float]:
+    """The body of :func:`memory`, run in the child process."""
     from kiiex_async.client import KiiexClient
 
     n, subscribers = 500, 10
@@ -468,20 +500,12 @@ async def memory(quick: bool) -> dict[str, float]:
                 )
             finally:
                 tracemalloc.stop()
-    figures = {
+    return {
         "rates_rss_delta_mb_500x10": (rss - warm) / 2**20,
         "rates_rss_delta_mb_500x10_cold": (rss - cold) / 2**20,
         "rates_heap_mb_500x10": heap / 2**20,
         "rates_buffered_ticks": float(buffered),
     }
-    for name in ("rates_rss_delta_mb_500x10", "rates_rss_delta_mb_500x10_cold"):
-        print(f"ratio {name}: {figures[name]:.2f}", flush=True)
-    print(
-        f"ratio rates_heap_mb_500x10: {figures['rates_heap_mb_500x10']:.2f}  "
-        f"({buffered} ticks buffered in the 5 unread subscriptions)",
-        flush=True,
-    )
-    return figures
 
 
 async def run(quick: bool) -> dict[str, float]:
@@ -498,7 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     """``python bench/bench_rates.py [--quick]``."""
     parser = argparse.ArgumentParser(description="RatePoller benchmarks")
     parser.add_argument("--quick", action="store_true", help="shorter runs (CI smoke)")
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        figures = asyncio.run(_measure_memory(args.quick))
+        print(_MEMORY_MARKER + json.dumps(figures), flush=True)
+        return 0
     figures = asyncio.run(run(args.quick))
     print(json.dumps(figures, indent=2, sort_keys=True))
     return 0

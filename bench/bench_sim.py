@@ -3,9 +3,10 @@
 The simulator runs standalone in its own process (``python -m kiiex_async.sim``), pinned
 to one CPU where the OS allows it; plain aiohttp clients in other processes (pinned to the
 other CPUs) hammer ``POST /ap/GetLevel1`` over keep-alive connections for a fixed time.
-Prints ``sim_level1_rps: N``.
+Prints ``sim_level1_rps: N`` (observed throughput, which the clients may bound when CPUs
+are few) and, on Linux, the server's requests per CPU-second (its capacity on one core).
 
-    python bench/bench_sim.py [--seconds 5] [--clients 2] [--concurrency 64]
+    python bench/bench_sim.py [--seconds 5] [--clients N] [--concurrency 32]
 """
 
 from __future__ import annotations

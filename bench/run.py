@@ -151,6 +151,12 @@ async def _run(args: argparse.Namespace) -> int:
                         nonlocal profile_text
                         from .bench_client import profile_client
 
+                        try:
+                            import pyinstrument  # noqa: F401
+                        except ImportError:
+                            report.skip("profile", "pyinstrument is not installed (bench extra)")
+                            return
+
                         html = str(args.profile_html) if args.profile_html else None
                         profile_text = await profile_client(
                             sim.url,
@@ -179,8 +185,9 @@ async def _run(args: argparse.Namespace) -> int:
 
         await guarded("rates", rates)
 
-    print()
-    print(report.table())
+    if report.figures or report.scalars or report.ratios or report.skipped:
+        print()
+        print(report.table())
     if profile_text:
         print()
         print(profile_text)

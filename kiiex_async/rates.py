@@ -49,6 +49,7 @@ from typing import Protocol
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import attrs
 
 from .errors import InvalidInputError, KiiexError, RateLimitedError
@@ -68,6 +69,10 @@ log = logging.getLogger(__name__)
 InstrumentSpec = int | str | Instrument
 
 _ZERO = Decimal(0)
+# A slot this close is treated as due: the event loop cannot sleep that precisely anyway
+# (epoll rounds timeouts up to whole milliseconds), so such a sleep would only cost a timer
+# and a loop iteration.
+_MIN_SLEEP = 50e-6
 
 
 class RateSource(Protocol):
@@ -526,7 +531,8 @@ class RatePoller:
             changes_only=self._changes_only if changes_only is None else changes_only,
         )
         for tick in self.snapshot():
-            sub._offer(tick)
+            # New to this subscriber, so a change from its point of view.
+            sub._offer(attrs.evolve(tick, changed=True))
         if self._phase == "stopped":
             sub._finish()
         else:
@@ -664,16 +670,19 @@ class RatePoller:
         slot = start
         while True:
             delay = slot - time.monotonic()
-            await anyio.sleep(delay if delay > 0 else 0)
+            if delay > _MIN_SLEEP:
+                await anyio.sleep(delay)
+            else:
+                await anyio.lowlevel.checkpoint()
             now = time.monotonic()
             if now < self._gate_until or now < unit.retry_at:
                 self._counters.deferred += 1
                 self._mark_stale(unit.ids, now)
-                slot = _next_slot(start, interval, now)
+                slot = _next_slot(start, interval, max(now, slot))
                 continue
             await self._poll(unit)
             now = time.monotonic()
-            nxt = _next_slot(start, interval, now)
+            nxt = _next_slot(start, interval, max(now, slot))
             # Slots that passed while the poll was in flight are dropped, not queued.
             self._counters.skipped += max(0, round((nxt - slot) / interval) - 1)
             slot = nxt

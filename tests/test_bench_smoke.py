@@ -53,7 +53,11 @@ def test_only_selects_sections_and_rejects_unknown_names() -> None:
 def test_decode_payloads_structure_into_every_row() -> None:
     """The decode benchmark's payloads are real AlphaPoint shapes the converter accepts."""
     payloads = build_payloads(orders=20, trades=20, positions=5)
-    for name, cls, rows in (("orders", Order, 20), ("trades", Trade, 20), ("positions", Position, 5)):
+    for name, cls, rows in (
+        ("orders", Order, 20),
+        ("trades", Trade, 20),
+        ("positions", Position, 5),
+    ):
         body, model = payloads[name]
         assert model is cls
         built = _wire.structure_list(_wire.loads(body), cls)

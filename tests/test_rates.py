@@ -221,6 +221,24 @@ def test_subscription_keeps_only_the_newest_tick_per_instrument() -> None:
     assert sub.delivered == 2
 
 
+async def test_phases_spread_instruments_over_the_jitter_window() -> None:
+    """Units share one grid but start at seeded random phases within [0, jitter)."""
+    many = [Instrument(i, f"S{i}", 1, "A", 2, "B") for i in range(1, 501)]
+    poller = RatePoller(FakeClient(), many, interval=1.0, jitter=0.2, seed=3)
+    await poller._setup()
+    phases = [u.phase for u in poller._units]
+    assert len(phases) == 500
+    assert all(0 <= p < 0.2 for p in phases)
+    assert max(phases) - min(phases) > 0.15
+    assert len(set(phases)) == 500
+    aligned = RatePoller(FakeClient(), many, interval=1.0, jitter=0)
+    await aligned._setup()
+    assert {u.phase for u in aligned._units} == {0.0}
+    batched = RatePoller(FakeClient(), many, interval=1.0, mode="last", batch_size=64)
+    await batched._setup()
+    assert [len(u.ids) for u in batched._units] == [64] * 7 + [52]
+
+
 # -- the poller over a fake client ---------------------------------------------------------
 
 
@@ -413,11 +431,15 @@ async def test_last_mode_batches_through_level1_summary_min() -> None:
 
 
 async def test_subscribe_is_primed_with_the_latest_rates() -> None:
-    """A late subscriber first receives the current rate of every instrument."""
-    async with RatePoller(FakeClient(), [1, 2], interval=0.01) as poller:
-        await wait_until(lambda: None not in (poller.latest(1), poller.latest(2)))
+    """A late subscriber (change-only too) first receives the current rate of every instrument."""
+    client = FakeClient(lambda i, n: counting(i, 1))  # rates never change
+    async with RatePoller(client, [1, 2], interval=0.01) as poller:
+        await wait_until(lambda: min(client.counts.values(), default=0) >= 3)
         late = poller.subscribe()
+        late_changes = poller.subscribe(changes_only=True)
         assert late.pending == 2
+        assert late_changes.pending == 2
+        assert {t.instrument_id for t in iter(late_changes.get_nowait, None)} == {1, 2}
 
 
 async def test_leaving_the_block_cancels_every_task() -> None:

@@ -40,6 +40,7 @@ from kiiex_async.workflow import (
     SqliteCheckpointStore,
     SwapInterruptedError,
     SwapLockedError,
+    SwapNotFoundError,
     SwapRecord,
     SwapRequest,
     SwapState,
@@ -212,6 +213,21 @@ async def test_validation_errors_are_raised_before_any_side_effect(
             SwapRequest("COP", "COPM", D("10"), timeouts=FAST),
             InvalidInputError,
             "no instrument",
+        ),
+        (
+            full_request(withdrawal=WithdrawSpec("Standard", {}, amount=D("10000000"))),
+            InsufficientFundsError,
+            "cannot withdraw 10000000 COPM",
+        ),
+        (
+            full_request(withdrawal=WithdrawSpec("Wire", {"ExternalAddress": "x"})),
+            InvalidInputError,
+            "no withdraw template 'Wire'.*offers Standard",
+        ),
+        (
+            full_request(withdrawal=WithdrawSpec("Standard", {"ExternalAdress": "x"})),
+            InvalidInputError,
+            "no field.*ExternalAdress",
         ),
     ]
     for request, error, message in cases:
@@ -481,12 +497,15 @@ async def test_cancel_while_send_order_is_in_flight_then_resume(
 async def test_a_second_runner_is_locked_out(
     sim: Simulator, workflow: SwapWorkflow, store: MemoryCheckpointStore
 ) -> None:
-    """While a live lease is held, run()/resume() of the same swap raise SwapLockedError."""
+    """While a live lease is held, resume() raises SwapLockedError; an unknown id raises
+    SwapNotFoundError."""
     swap_id = await workflow.create(full_request())
     await store.acquire(swap_id, LeaseOwner.current(), ttl=30)
     with pytest.raises(SwapLockedError):
         await workflow.resume(swap_id)
     assert swap_orders(sim, swap_id) == []
+    with pytest.raises(SwapNotFoundError):
+        await workflow.resume("no-such-swap")
 
 
 async def test_run_is_idempotent_for_a_given_swap_id(
@@ -594,3 +613,67 @@ async def test_no_secret_reaches_the_checkpoint_file(sim: Simulator, tmp_path: P
 def _read_all(directory: Path) -> bytes:
     """Every byte of every file in ``directory`` (the database and its WAL)."""
     return b"".join(p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file())
+
+
+async def test_writes_refused_for_authentication_interrupt_instead_of_failing(
+    sim: Simulator, store: MemoryCheckpointStore
+) -> None:
+    """A write answered Not Authorized even after the client's re-login was not applied:
+    the run stops resumable (not FAILED) and resume sends it once."""
+    initial = balances(sim)
+    sim.faults.inject(Fault("SendOrder", "expire_session", times=2))
+    async with make_client(sim) as client:
+        workflow = SwapWorkflow(client, store)
+        with pytest.raises(SwapInterruptedError, match="Not Authorized"):
+            await workflow.run(full_request(), swap_id="auth")
+        assert (await store.get("auth")).state is SwapState.ORDER_INTENT  # type: ignore[union-attr]
+        assert swap_orders(sim, "auth") == []
+        result = await workflow.resume("auth")
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert_ledger(sim, initial, [result])
+
+
+async def test_send_attempts_are_bounded_per_run(
+    sim: Simulator, store: MemoryCheckpointStore
+) -> None:
+    """A write that keeps not arriving is sent at most max_send_attempts times per run,
+    each resend only after reconciliation found nothing; a later resume continues."""
+    initial = balances(sim)
+    sim.faults.inject(Fault("SendOrder", "drop_before", times=3))
+    async with make_client(sim) as client:
+        workflow = SwapWorkflow(client, store, max_send_attempts=2)
+        with pytest.raises(SwapInterruptedError, match="did not reach the exchange in 2 attempts"):
+            await workflow.run(full_request(), swap_id="bounded")
+        record = await store.get("bounded")
+        assert record is not None and record.state is SwapState.ORDER_INTENT
+        assert record.order is not None and record.order.attempts == 2
+        result = await workflow.resume("bounded")
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert result.timeline[-1].state is SwapState.COMPLETED
+    assert_ledger(sim, initial, [result])
+
+
+async def test_ambiguous_deposit_tickets_need_an_operator(
+    sim: Simulator, workflow: SwapWorkflow
+) -> None:
+    """Two new deposit tickets matching a deposit whose answer was lost (user Comment, no
+    marker): NEEDS_OPERATOR at the fund step, no order sent."""
+
+    async def twin(label: str, record: SwapRecord) -> None:
+        if label == "send:CreateDepositTicket":
+            sim.exchange.create_deposit_ticket(
+                account_id=1,
+                user_id=1,
+                product_id=1,
+                amount=D("50"),
+                deposit_info='{"Comment":"wire 9"}',
+                now=sim.now(),
+            )
+
+    workflow.on_checkpoint = twin
+    sim.faults.inject(Fault("CreateDepositTicket", "drop_after", times=1))
+    result = await workflow.run(full_request(deposit=DepositSpec(D("50"), {"Comment": "wire 9"})))
+    assert result.state is SwapState.NEEDS_OPERATOR, result.reason
+    assert result.failed_step is SwapStep.FUND
+    assert "2 deposit tickets" in (result.reason or "")
+    assert swap_orders(sim, result.swap_id) == []

@@ -64,7 +64,7 @@ async def test_fault_storm_every_swap_terminal_nothing_duplicated_nothing_lost(
                 amount=Decimal(50 + i),
                 deposit=None if i % 3 else full_request().deposit,
                 timeouts=timeouts,
-            )  # fmt: skip
+            )
             for i in range(SWAPS)
         }
         results: dict[str, SwapResult] = {}
@@ -101,7 +101,7 @@ async def test_fault_storm_every_swap_terminal_nothing_duplicated_nothing_lost(
         for swap_id, result in results.items():
             record = stored[swap_id]
             assert record.state is result.state
-            assert record.order is not None and record.order.order_id == result.order_id
+            assert (record.order.order_id if record.order else None) == result.order_id
             if result.state is SwapState.COMPLETED:
                 assert len(swap_orders(sim, swap_id)) == 1
                 assert record.withdrawal is not None

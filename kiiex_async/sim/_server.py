@@ -22,6 +22,7 @@ from ._clock import SimClock
 from ._config import DemoUser, SimConfig
 from ._exchange import Exchange
 from ._faults import Fault, FaultInjector
+from ._sessions import SessionStore
 
 __all__ = ["Simulator", "serve", "serve_async"]
 
@@ -198,6 +199,11 @@ class Simulator:
     def set_time_speed(self, speed: float) -> None:
         """Simulated seconds per real second from now on (0 freezes the clock)."""
         self.clock.set_speed(speed)
+
+    @property
+    def sessions(self) -> SessionStore:
+        """The live session tokens (e.g. ``len(sim.sessions)`` counts logins)."""
+        return self._app.sessions
 
     def expire_sessions(self) -> int:
         """Expire every session now; returns how many there were."""

@@ -57,9 +57,18 @@ received.  Step 3 also refuses a book whose expected slippage exceeds the limit.
 
 **Errors before anything is sent.**  Same asset twice, amount <= 0, a float amount:
 :class:`~kiiex_async.errors.InvalidInputError` from :class:`SwapRequest`.  Unknown asset,
-amount under the minimum, a book too thin or beyond the limit: ``InvalidInputError``
-(``BelowMinimumError``); balance too low: :class:`~kiiex_async.errors.InsufficientFundsError`,
-both raised by :meth:`SwapWorkflow.run` before any side effect (the swap is recorded FAILED).
+no instrument for the pair, amount under the minimum, a book too thin or beyond the limit,
+a withdraw template or form field the exchange does not offer: ``InvalidInputError``
+(``BelowMinimumError``); balance (plus deposit) too low:
+:class:`~kiiex_async.errors.InsufficientFundsError`.  These are raised by
+:meth:`SwapWorkflow.run` while nothing was sent yet (the swap is recorded FAILED); once a
+write was sent, the same findings end the swap FAILED in its :class:`SwapResult` instead.
+
+**Stopping without an answer.**  When the exchange stays unreachable past a step's limit,
+authentication keeps failing, or a write proven not to have arrived was sent
+``max_send_attempts`` times, ``run()``/``resume()`` raise :class:`SwapInterruptedError`
+(``swap_id``, ``step``): the checkpoint is consistent and :meth:`SwapWorkflow.resume`
+continues later.
 
 **Exactly once.**  Before every side-effecting call its intent is committed (the order's
 ``ClientOrderId`` is :func:`client_order_id_for` the swap id; a ticket's form carries

@@ -173,7 +173,7 @@ class SwapRecord:
     revision: int = 0
     version: int = RECORD_VERSION
     plan: SwapPlan | None = None
-    #: Available balances (symbol -> amount) of the two assets before the swap.
+    #: Total balances (symbol -> ``Amount``) of the two assets before the swap.
     balances_before: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_frozen_map)
     deposit: TicketProgress | None = None
     quote: QuoteInfo | None = None

@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -95,7 +96,10 @@ _ZERO: Final = Decimal(0)
 #: A read failing with one of these is retried by the runner until the step's limit.
 _RETRYABLE: Final = (TransportError, ServerError, RateLimitedError, DecodeError)
 #: A write failing with one of these was certainly not applied.
-_DEFINITIVE: Final = (RejectedError, NotFoundError, AuthenticationError, InvalidInputError)
+_DEFINITIVE: Final = (RejectedError, NotFoundError, InvalidInputError)
+#: A write failing with one of these was not applied either, but the cause is not the
+#: swap's: the run stops (resumable) instead of failing the swap.
+_NOT_APPLIED: Final = (AuthenticationError, ConfigurationError)
 _TICKET_PAGE: Final = 200
 
 
@@ -135,6 +139,8 @@ class _Runner:
         self.callbacks = callbacks
         #: The validation error ``run()`` re-raises as is (everything else is wrapped).
         self.raised: BaseException | None = None
+        #: How often this run sent each write (bounded by ``max_send_attempts``).
+        self.sent: Counter[str] = Counter()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -305,7 +311,13 @@ class _Runner:
             # Step 1 on every run: a resumed swap logs in again with this run's client.
             await self.read("AuthenticateUser", self.client.authenticate)
         while not self.record.state.is_terminal:
+            revision = self.record.revision
             await handlers[self.record.state]()
+            if self.record.revision == revision:  # pragma: no cover - a bug, never a loop
+                raise WorkflowError(
+                    f"internal error: step {self.record.state.value} made no progress",
+                    swap_id=self.record.swap_id,
+                )
         return SwapResult.from_record(self.record)
 
     # -- step 1: authenticate (and preflight: nothing is sent before these checks) --------
@@ -331,6 +343,16 @@ class _Runner:
         try:
             order = plan_order(request, plan, book)
             check_funds(order, available + deposit, request.from_asset)
+            spec = request.withdrawal
+            if spec is not None and spec.amount is not None:
+                target = _available(positions, plan.to_product_id, request.to_asset)
+                reachable = (target.available if target else _ZERO) + order.expected_receive
+                if spec.amount > reachable:
+                    raise InsufficientFundsError(
+                        f"cannot withdraw {spec.amount} {request.to_asset}: the account would "
+                        f"hold about {reachable} after the swap"
+                    )
+            await self._check_withdraw_template()
         except (InvalidInputError, InsufficientFundsError) as exc:
             await self.reject(SwapStep.AUTHENTICATE, exc)
             return
@@ -349,6 +371,47 @@ class _Runner:
             plan=plan,
             balances_before=before,
         )
+
+    async def _check_withdraw_template(self) -> None:
+        """Refuse, before anything is sent, a withdrawal template the exchange does not offer
+        for the asset, or form fields its template does not have (a typo would otherwise
+        surface only after the trade)."""
+        spec, plan = self.request.withdrawal, self.plan
+        if spec is None:
+            return
+        asset = self.request.to_asset
+        try:
+            types = await self.read(
+                "GetWithdrawTemplateTypes",
+                lambda: self.client.get_withdraw_template_types(
+                    plan.to_product_id, account_id=plan.account_id
+                ),
+            )
+        except ApiError:
+            return  # a venue without template listing: nothing to check against
+        names = {t.template_name.lower(): t.template_name for t in types if t.template_name}
+        if names and spec.template_type.lower() not in names:
+            raise InvalidInputError(
+                f"{asset} has no withdraw template {spec.template_type!r}; the exchange offers "
+                + ", ".join(sorted(names.values()))
+            )
+        try:
+            template = await self.read(
+                "GetWithdrawTemplate",
+                lambda: self.client.get_withdraw_template(
+                    plan.to_product_id, spec.template_type, account_id=plan.account_id
+                ),
+            )
+        except ApiError:
+            return
+        fields = {f.lower() for f in template.fields} | {"templatetype", "comment"}
+        unknown = sorted(k for k in spec.form if k.lower() not in fields)
+        if template.fields and unknown:
+            raise InvalidInputError(
+                f"withdraw template {template.template_type or spec.template_type} of {asset} "
+                f"has no field(s) {', '.join(unknown)}; its fields are "
+                + ", ".join(template.fields)
+            )
 
     def _resolve(
         self, account_id: int, products: list[Product], instruments: list[Any]
@@ -429,6 +492,7 @@ class _Runner:
         progress = self.record.deposit
         assert progress is not None
         await self.hook("send:CreateDepositTicket")
+        self.sent["CreateDepositTicket"] += 1
         try:
             created = await self.client.create_deposit_ticket(
                 progress.product_id,
@@ -437,6 +501,8 @@ class _Runner:
                 asset_name=progress.asset,
                 deposit_info=dict(progress.form),
             )
+        except _NOT_APPLIED:
+            raise
         except _DEFINITIVE as exc:
             await self.fail(SwapStep.FUND, f"CreateDepositTicket refused: {exc}")
             return
@@ -493,13 +559,13 @@ class _Runner:
     async def _resend(
         self, step: SwapStep, method: str, field: str, progress: TicketProgress | OrderProgress
     ) -> None:
-        if progress.attempts >= self.wf.max_send_attempts:
-            await self.fail(
-                step,
-                f"{method} did not reach the exchange in {progress.attempts} attempts "
-                "(reconciliation found nothing)",
+        if self.sent[method] >= self.wf.max_send_attempts:
+            raise SwapInterruptedError(
+                f"{method} did not reach the exchange in {self.sent[method]} attempts "
+                "(reconciliation found nothing each time); nothing was applied, resume later",
+                swap_id=self.record.swap_id,
+                step=step.label,
             )
-            return
         await self.commit(
             SwapEvent.RESEND,
             f"{method} never reached the exchange (reconciliation found nothing after "
@@ -647,6 +713,7 @@ class _Runner:
         order = self.record.order
         assert order is not None
         await self.hook("send:SendOrder")
+        self.sent["SendOrder"] += 1
         try:
             sent = await self.client.send_order(
                 order.instrument_id,
@@ -659,6 +726,8 @@ class _Runner:
                 client_order_id=order.client_order_id,
                 account_id=self.account_id,
             )
+        except _NOT_APPLIED:
+            raise
         except _DEFINITIVE as exc:
             await self.fail(SwapStep.ORDER, f"SendOrder refused: {exc}")
             return
@@ -963,6 +1032,7 @@ class _Runner:
         progress = self.record.withdrawal
         assert progress is not None
         await self.hook("send:CreateWithdrawTicket")
+        self.sent["CreateWithdrawTicket"] += 1
         try:
             await self.client.create_withdraw_ticket(
                 progress.product_id,
@@ -971,6 +1041,8 @@ class _Runner:
                 template_form=dict(progress.form),
                 account_id=self.account_id,
             )
+        except _NOT_APPLIED:
+            raise
         except _DEFINITIVE as exc:
             await self.fail(SwapStep.WITHDRAW, f"CreateWithdrawTicket refused: {exc}")
             return
@@ -1079,8 +1151,10 @@ class SwapWorkflow:
     ``on_progress`` receives every :class:`ProgressEvent` of every run (a per-run callback
     can be added to :meth:`run` / :meth:`resume`; :meth:`stream` gives an async iterator).
     ``on_checkpoint`` is a test seam: it is awaited at every checkpoint boundary and its
-    exceptions propagate.  ``max_send_attempts`` bounds how often a write proven never to
-    have arrived is sent again.  One workflow can run many swaps concurrently.
+    exceptions propagate.  ``max_send_attempts`` bounds how often one run sends the same
+    write (each resend only after reconciliation proved the previous one never arrived);
+    past it the run stops with :class:`SwapInterruptedError`, resumable.  One workflow can
+    run many swaps concurrently.
     """
 
     def __init__(
@@ -1171,11 +1245,14 @@ class SwapWorkflow:
         """Run a swap to a terminal state and return its :class:`SwapResult`.
 
         Raises, before anything is sent, :class:`~kiiex_async.errors.InvalidInputError`
-        (unknown asset, amount under the instrument minimum, book too thin or beyond the
-        slippage limit) or :class:`~kiiex_async.errors.InsufficientFundsError`; the swap is
-        recorded FAILED.  Raises :class:`SwapInterruptedError` when the exchange stayed
-        unreachable past a step's limit, and :class:`SwapLockedError` when another runner
-        holds the swap: the checkpoint is consistent, :meth:`resume` continues.
+        (unknown asset or template, amount under the instrument minimum, book too thin or
+        beyond the slippage limit) or :class:`~kiiex_async.errors.InsufficientFundsError`;
+        the swap is recorded FAILED.  Raises :class:`SwapInterruptedError` when the exchange
+        stayed unreachable past a step's limit, refused the credentials, or a write proven
+        not to have arrived was sent ``max_send_attempts`` times; :class:`SwapLockedError`
+        when another runner holds the swap.  After those the checkpoint is consistent and
+        :meth:`resume` continues.  Use ``swap_id`` (an idempotency key) to make a retried
+        ``run()`` return the same swap instead of starting a second one.
         """
         swap_id = await self.create(request, swap_id=swap_id)
         return await self._execute(swap_id, self._callbacks(on_progress), reopened=False)
