@@ -25,8 +25,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from kiiex_async import Credentials
-from kiiex_async.client import KiiexClient
+from kiiex_async import Credentials, KiiexClient
 from kiiex_async.sim import DemoUser, SimConfig, Simulator
 from kiiex_async.workflow import (
     SqliteCheckpointStore,

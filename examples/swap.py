@@ -19,8 +19,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from kiiex_async import Credentials
-from kiiex_async.client import KiiexClient
+from kiiex_async import Credentials, KiiexClient
 from kiiex_async.sim import SimConfig, Simulator
 from kiiex_async.workflow import (
     AmountSide,

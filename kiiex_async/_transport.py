@@ -4,7 +4,7 @@ One :class:`Transport` per client owns one ``aiohttp.ClientSession`` (a sized, k
 connection pool), the per-call timeouts, the rate budget shared by every coroutine of the
 client, the retry policy of safe calls and the session token (sent as the ``aptoken``
 header).  Every aiohttp, asyncio and JSON failure is translated into :mod:`kiiex_async.errors`
-in one place, :func:`translate_errors`.
+in one place, :func:`translate_error`.
 
 Retry rules:
 
@@ -15,18 +15,22 @@ Retry rules:
   request left (:class:`~kiiex_async.errors.ConnectError`) is retried.  A timeout, a dropped
   connection, a 5xx or an unreadable answer after sending becomes
   :class:`~kiiex_async.errors.UnknownOutcomeError`.
+
+The first attempt runs outside stamina: a call that succeeds never pays for the retry
+machinery.  A retryable first failure is handed to stamina as its attempt 1, so backoff,
+``Retry-After``, attempt counts, the time budget, instrumentation hooks and
+``stamina.set_testing`` behave as if stamina had run the call from the start.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import email.utils
 import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import IntEnum
 from types import TracebackType
@@ -61,7 +65,7 @@ __all__ = [
     "parse_retry_after",
     "query_params",
     "retry_wait",
-    "translate_errors",
+    "translate_error",
 ]
 
 log = logging.getLogger("kiiex_async.transport")
@@ -203,44 +207,60 @@ def interpret_response(
     return payload
 
 
-@contextlib.contextmanager
-def translate_errors(method: str, *, write: bool) -> Iterator[None]:
-    """Map every aiohttp / asyncio / OS failure of one HTTP exchange to the error tree.
+def translate_error(exc: Exception, method: str, *, write: bool) -> Exception:
+    """Map a failure of one HTTP exchange to the error tree (pure; the one place that does).
 
-    For a write, anything that may have happened after the request was sent (timeout,
-    dropped connection, 5xx, unreadable answer) becomes
-    :class:`~kiiex_async.errors.UnknownOutcomeError`, chained to its cause.  Only
-    connection failures that happen before sending map to
-    :class:`~kiiex_async.errors.ConnectError`.  Cancellation passes through untouched.
+    Returns the exception to raise, chained to its cause, or ``exc`` itself when it passes
+    through unchanged.  For a write, anything that may have happened after the request was
+    sent (timeout, dropped connection, 5xx, unreadable answer) becomes
+    :class:`~kiiex_async.errors.UnknownOutcomeError`.  Only connection failures that happen
+    before sending map to :class:`~kiiex_async.errors.ConnectError`.  Cancellation is a
+    ``BaseException`` and never gets here.
     """
-    unknown = (
-        f"{method}: the request was sent but its outcome is unknown; "
-        "reconcile with the exchange before sending it again"
-    )
-    try:
-        yield
-    except KiiexError as exc:
+    error: Exception
+    if isinstance(exc, KiiexError):
         if write and isinstance(exc, ServerError | DecodeError):
-            raise UnknownOutcomeError(f"{unknown} ({exc})", method=method) from exc
-        raise
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectError(f"{method}: cannot connect: {exc}", method=method) from exc
-    except aiohttp.InvalidURL as exc:
-        raise ConfigurationError(f"{method}: invalid URL: {exc}") from exc
-    except aiohttp.ClientResponseError as exc:
+            error = UnknownOutcomeError(f"{_unknown(method)} ({exc})", method=method)
+            return _chained(error, exc)
+        return exc
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        error = ConnectError(f"{method}: cannot connect: {exc}", method=method)
+        return _chained(error, exc)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return _chained(ConfigurationError(f"{method}: invalid URL: {exc}"), exc)
+    if isinstance(exc, aiohttp.ClientResponseError):
         # Its request_info holds the request headers (the session token): never chain it.
         text = f"{type(exc).__name__}: HTTP {exc.status} {exc.message}"
         if write:
-            raise UnknownOutcomeError(f"{unknown} ({text})", method=method) from None
-        raise TransportError(f"{method}: bad response: {text}", method=method) from None
-    except (aiohttp.ClientError, OSError) as exc:
+            error = UnknownOutcomeError(f"{_unknown(method)} ({text})", method=method)
+        else:
+            error = TransportError(f"{method}: bad response: {text}", method=method)
+        return _chained(error, None)
+    if isinstance(exc, aiohttp.ClientError | OSError):
         # TimeoutError (asyncio's too, since 3.11) is an OSError.
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if write:
-            raise UnknownOutcomeError(f"{unknown} ({what})", method=method) from exc
-        if isinstance(exc, TimeoutError):
-            raise RequestTimeout(f"{method}: no answer in time ({what})", method=method) from exc
-        raise TransportError(f"{method}: connection failed ({what})", method=method) from exc
+            error = UnknownOutcomeError(f"{_unknown(method)} ({what})", method=method)
+        elif isinstance(exc, TimeoutError):
+            error = RequestTimeout(f"{method}: no answer in time ({what})", method=method)
+        else:
+            error = TransportError(f"{method}: connection failed ({what})", method=method)
+        return _chained(error, exc)
+    return exc
+
+
+def _unknown(method: str) -> str:
+    return (
+        f"{method}: the request was sent but its outcome is unknown; "
+        "reconcile with the exchange before sending it again"
+    )
+
+
+def _chained(error: Exception, cause: BaseException | None) -> Exception:
+    """``error`` as ``raise error from cause`` would leave it (``None``: hide the context)."""
+    error.__cause__ = cause
+    error.__suppress_context__ = True
+    return error
 
 
 def _decimal_text(value: Decimal) -> str:

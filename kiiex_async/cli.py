@@ -32,6 +32,7 @@ from .errors import (
     InsufficientFundsError,
     InvalidInputError,
     KiiexError,
+    WorkflowError,
 )
 from .rates import RatePoller, RateTick
 from .sim import SimConfig, Simulator, parse_fault_spec, serve
@@ -665,7 +666,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         output.err.print(f"kiiex: error: {exc}", markup=False, highlight=False)
         return exc.code
     except KiiexError as exc:
-        output.err.print(f"kiiex: error: {exc}", markup=False, highlight=False)
+        hint = ""
+        if isinstance(exc, WorkflowError) and exc.swap_id:
+            step = f" at step {exc.step}" if exc.step else ""
+            hint = f" (swap {exc.swap_id}{step}; continue with: kiiex resume {exc.swap_id})"
+        output.err.print(f"kiiex: error: {exc}{hint}", markup=False, highlight=False)
         return _exit_code(exc)
     except KeyboardInterrupt:
         output.err.print("kiiex: interrupted", markup=False)
