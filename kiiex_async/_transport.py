@@ -316,6 +316,11 @@ class Transport:
             raise ConfigurationError("pool_size must be a positive int")
         self._base_url = base_url.rstrip("/")
         self._timeouts = timeouts if timeouts is not None else Timeouts()
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=self._timeouts.total,
+            connect=self._timeouts.connect,
+            sock_read=self._timeouts.sock_read,
+        )
         self._retry = retry if retry is not None else RetryPolicy()
         self._pool_size = pool_size
         self._keepalive_timeout = keepalive_timeout
@@ -411,23 +416,79 @@ class Transport:
             return await self._send_once(
                 method, body, write=write, headers=headers, http=http, use_session=use_session
             )
+        started = time.monotonic()
+        try:
+            return await self._send_once(
+                method, body, write=write, headers=headers, http=http, use_session=use_session
+            )
+        except Exception as exc:
+            if retry_wait(exc, write=write, max_retry_after=self._retry.max_retry_after) is False:
+                raise
+            first = exc
+        try:
+            return await self._retry_after(
+                first,
+                time.monotonic() - started,
+                method,
+                body,
+                write=write,
+                headers=headers,
+                http=http,
+                use_session=use_session,
+            )
+        finally:
+            del first  # the traceback holds this frame: break the cycle
+
+    async def _retry_after(
+        self,
+        first: Exception,
+        elapsed: float,
+        method: str,
+        payload: Mapping[str, Any],
+        *,
+        write: bool,
+        headers: Mapping[str, str] | None,
+        http: HttpMethod,
+        use_session: bool,
+    ) -> Any:
+        """Retry a call whose first attempt failed with ``first``, ``elapsed`` seconds ago.
+
+        stamina replays ``first`` as its attempt 1, so it decides, waits and reports exactly
+        as if it had made that attempt itself; the time budget is what is left of it.
+        """
         policy = self._retry
+        timeout = policy.timeout
+        if timeout is not None:
+            timeout -= elapsed
+            if timeout <= 0:
+                if not stamina.is_testing():
+                    raise first  # the budget is spent: stamina would stop here too
+                timeout = policy.timeout  # testing mode ignores the budget
 
         def hook(exc: Exception) -> bool | float:
             return retry_wait(exc, write=write, max_retry_after=policy.max_retry_after)
 
+        replay: Exception | None = first
         async for attempt in stamina.retry_context(
             on=hook,
             attempts=policy.attempts,
-            timeout=policy.timeout,
+            timeout=timeout,
             wait_initial=policy.wait_initial,
             wait_max=policy.wait_max,
             wait_jitter=policy.wait_jitter,
             wait_exp_base=policy.wait_exp_base,
         ):
             with attempt:
+                if replay is not None:
+                    failure, replay = replay, None
+                    raise failure
                 return await self._send_once(
-                    method, body, write=write, headers=headers, http=http, use_session=use_session
+                    method,
+                    payload,
+                    write=write,
+                    headers=headers,
+                    http=http,
+                    use_session=use_session,
                 )
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
@@ -441,35 +502,52 @@ class Transport:
         http: HttpMethod,
         use_session: bool,
     ) -> Any:
-        session = self._open_session()
+        session = self._session
+        if session is None:
+            session = self._open_session()
         if self._limiter is not None:
             await self._limiter.acquire()
-        request_headers: dict[str, str] = dict(headers) if headers else {}
+        request_headers: dict[str, str]
+        if http == "GET":
+            request_headers = dict(headers) if headers else {}
+        elif headers:
+            request_headers = {**headers, "Content-Type": "application/json"}
+        else:
+            request_headers = {"Content-Type": "application/json"}
         if use_session and self._token is not None:
             request_headers["aptoken"] = self._token
-        timeout = aiohttp.ClientTimeout(
-            total=self._timeouts.total,
-            connect=self._timeouts.connect,
-            sock_read=self._timeouts.sock_read,
-        )
         url = f"{self._base_url}/{method}"
         started = time.monotonic()
-        with translate_errors(method, write=write):
+        try:
             if http == "GET":
                 request = session.get(
-                    url, params=query_params(payload), headers=request_headers, timeout=timeout
+                    url,
+                    params=query_params(payload),
+                    headers=request_headers,
+                    timeout=self._client_timeout,
                 )
             else:
-                request_headers["Content-Type"] = "application/json"
                 request = session.post(
-                    url, data=_wire.dumps(payload), headers=request_headers, timeout=timeout
+                    url,
+                    data=_wire.dumps(payload),
+                    headers=request_headers,
+                    timeout=self._client_timeout,
                 )
             async with request as response:
                 raw = await response.read()
                 status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = (
+                    parse_retry_after(response.headers.get("Retry-After"))
+                    if status >= 400
+                    else None
+                )
             log.debug("%s %s -> HTTP %d in %.3fs", http, method, status, time.monotonic() - started)
             return interpret_response(method, status, raw, retry_after=retry_after)
+        except Exception as exc:
+            error = translate_error(exc, method, write=write)
+            if error is exc:
+                raise
+            raise error  # translate_error already set its cause (or hid the context)
 
 
 def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:

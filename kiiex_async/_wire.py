@@ -24,6 +24,7 @@ When the generated code fails, a key-by-key pass reruns to name the failing fiel
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 import re
 import typing
@@ -123,19 +124,19 @@ def _encode(value: Any, out: list[str]) -> None:
     kind = type(value)
     if kind is str:
         out.append(encode_basestring_ascii(value))
+    elif kind is int:
+        out.append(int.__repr__(value))
     elif value is None:
         out.append("null")
     elif value is True:
         out.append("true")
     elif value is False:
         out.append("false")
-    elif kind is int:
-        out.append(int.__repr__(value))
     elif kind is Decimal:
         out.append(_decimal_text(value))
-    elif isinstance(value, enum.Enum):
+    elif kind is not dict and isinstance(value, enum.Enum):
         _encode(value.value, out)
-    elif isinstance(value, Mapping):
+    elif kind is dict or isinstance(value, Mapping):
         out.append("{")
         first = True
         for key, item in value.items():
@@ -335,6 +336,19 @@ def _enum_converter(cls: type[enum.Enum]) -> _Fn:
     return convert
 
 
+class _DecimalOfInt(dict[int, Decimal]):
+    """``Decimal(n)`` of the ints seen so far (.NET sends 0 and whole amounts as ints)."""
+
+    def __missing__(self, key: int) -> Decimal:
+        value = Decimal(key)
+        if len(self) < _INT_DECIMAL_LIMIT:
+            self[key] = value
+        return value
+
+
+_INT_DECIMAL_LIMIT = 1024
+_INT_DECIMAL = _DecimalOfInt()
+
 _SCALARS: dict[Any, _Fn] = {
     Decimal: _to_decimal,
     int: _to_int,
@@ -428,6 +442,7 @@ def _class_structurer(cls: type[Any]) -> _Fn:
     cache: dict[Any, _Entry] = dict(table)
     lookup = cache.get
     name_of_class = cls.__name__
+    positional = _positional_parameters(cls)
 
     def resolve(key: Any) -> _Entry:
         entry = table.get(_norm(key), _IGNORE) if isinstance(key, str) else _IGNORE
@@ -473,27 +488,45 @@ def _class_structurer(cls: type[Any]) -> _Fn:
             if name and not (alias and name in canonical):
                 steps.pop(name, None)  # the last spelling of a key wins, as in a dict
                 steps[name] = (key, fast, convert)
-        namespace: dict[str, Any] = {"cls": cls, "Decimal": Decimal, "int": int, "bool": bool}
-        lines = []
-        arguments = []
-        for index, (name, (key, fast, convert)) in enumerate(steps.items()):
-            namespace[f"k{index}"], namespace[f"f{index}"] = key, fast
-            namespace[f"c{index}"] = convert
+        namespace: dict[str, Any] = {
+            "cls": cls,
+            "Decimal": Decimal,
+            "decimal_of_int": _INT_DECIMAL,
+            "int": int,
+            "bool": bool,
+        }
+        where = {key: index for index, key in enumerate(shape)}
+        targets = ["_"] * len(shape)
+        values: dict[str, str] = {}
+        for name, (key, fast, convert) in steps.items():
+            index = where[key]
+            namespace[f"f{index}"], namespace[f"c{index}"] = fast, convert
             v, c = f"v{index}", f"c{index}"
-            lines.append(f"    {v} = data[k{index}]\n")
+            targets[index] = v
             if fast is Decimal:
                 # .NET sends 0 and whole amounts as JSON ints.
-                value = (
+                values[name] = (
                     f"{v} if type({v}) is Decimal else "
-                    f"Decimal({v}) if type({v}) is int else {c}({v})"
+                    f"decimal_of_int[{v}] if type({v}) is int else {c}({v})"
                 )
             elif fast in _ENUM_KNOWN:
                 namespace[f"m{index}"] = _ENUM_KNOWN[fast]
-                value = f"m{index}[{v}] if type({v}) is not bool and {v} in m{index} else {c}({v})"
+                values[name] = (
+                    f"m{index}[{v}] if type({v}) is not bool and {v} in m{index} else {c}({v})"
+                )
             else:
-                value = f"{v} if type({v}) is f{index} else {c}({v})"
-            arguments.append(f"{name}={value}")
-        source = "def build(data):\n" + "".join(lines) + f"    return cls({', '.join(arguments)})\n"
+                values[name] = f"{v} if type({v}) is f{index} else {c}({v})"
+        # Positional arguments bind faster than keywords: pass the leading run of present
+        # fields by position.
+        arguments = []
+        for name in positional:
+            if name not in values:
+                break
+            arguments.append(values.pop(name))
+        arguments += [f"{name}={value}" for name, value in values.items()]
+        # The shape is the exact key order of ``data``, so one unpacking reads every value.
+        unpack = f"    {', '.join(targets)}, = data.values()\n" if shape else ""
+        source = f"def build(data):\n{unpack}    return cls({', '.join(arguments)})\n"
         exec(compile(source, f"<kiiex_async._wire {name_of_class}>", "exec"), namespace)
         function: _Fn = namespace["build"]
         shapes[shape] = function
@@ -518,6 +551,20 @@ def _class_structurer(cls: type[Any]) -> _Fn:
             return checked(data)
 
     return structure_object
+
+
+def _positional_parameters(cls: type[Any]) -> tuple[str, ...]:
+    """The names ``cls(...)`` takes by position, in order (attrs: the non-kw-only fields)."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - every model has a signature
+        return ()
+    names = []
+    for parameter in parameters:
+        if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            break
+        names.append(parameter.name)
+    return tuple(names)
 
 
 def _withdraw_template(data: Any) -> Any:
@@ -809,6 +856,27 @@ _INTERESTING = frozenset(
     }
 )
 
+# A 2xx/3xx body is an error only through one of these keys (any casing): without them
+# ``failed`` below cannot become true.  Key sets seen without them are remembered.
+_DECIDING = frozenset({"result", "status", "authenticated"})
+_SUCCESS_SHAPES: set[tuple[Any, ...]] = set()
+_SUCCESS_SHAPE_LIMIT = 256
+
+
+def _cannot_fail(payload: Any) -> bool:
+    """True when a body with a 2xx/3xx status is certainly a success (the common case)."""
+    if type(payload) is not dict:
+        return not isinstance(payload, Mapping)
+    shape = tuple(payload)
+    if shape in _SUCCESS_SHAPES:
+        return True
+    for key in shape:
+        if isinstance(key, str) and key.lower() in _DECIDING:
+            return False
+    if len(_SUCCESS_SHAPES) < _SUCCESS_SHAPE_LIMIT:
+        _SUCCESS_SHAPES.add(shape)
+    return True
+
 
 def _code(value: Any) -> int | None:
     try:
@@ -840,6 +908,8 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
     other 4xx is a plain :class:`~kiiex_async.errors.ApiError`.  The message reads
     ``"<Method>: <errormsg> (<detail>) [errorcode N]"``.
     """
+    if status < 400 and _cannot_fail(payload):
+        return None
     fields: dict[str, Any] = {}
     if isinstance(payload, Mapping):
         for key, value in payload.items():

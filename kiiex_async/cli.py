@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import attrs
 import platformdirs
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from . import __version__
 from .auth import Credentials
@@ -401,7 +401,9 @@ async def cmd_swaps(args: argparse.Namespace, target: Target, output: Output) ->
     if not records:
         output.note(f"no swaps in {target.store_path}")
         return EXIT_OK
-    table = Table("swap id", "state", "request", "created (UTC)", "updated (UTC)")
+    table = Table("state", "request", "created (UTC)", "updated (UTC)")
+    # Ids are what users copy into `kiiex resume`: never truncate them.
+    table.columns.insert(0, Column("swap id", no_wrap=True, min_width=32))
     for r in records:
         table.add_row(
             r.swap_id,
@@ -675,6 +677,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         output.err.print("kiiex: interrupted", markup=False)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if os.environ.get("KIIEX_DEBUG"):
+            raise
+        output.err.print(
+            f"kiiex: internal error: {type(exc).__name__}: {exc} "
+            "(set KIIEX_DEBUG=1 for the traceback)",
+            markup=False,
+            highlight=False,
+        )
+        return EXIT_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -73,7 +73,7 @@ from ._record import (
 )
 from ._request import SwapRequest
 from ._result import ProgressEvent, ProgressKind, SwapResult
-from ._store import DEFAULT_LEASE_TTL, CheckpointStore, Lease, LeaseOwner
+from ._store import DEFAULT_LEASE_TTL, CheckpointStore, Lease, LeaseOwner, RecordAcquirer
 
 if TYPE_CHECKING:
     from ..client import KiiexClient
@@ -1204,36 +1204,39 @@ class SwapWorkflow:
         With an explicit ``swap_id`` this is idempotent: the same id and request return the
         existing swap, the same id with another request raises :class:`WorkflowError`.
         """
+        return (await self._create(request, swap_id)).swap_id
+
+    async def _create(self, request: SwapRequest, swap_id: str | None) -> SwapRecord:
+        """:meth:`create`, returning the record as stored (the runner starts from it)."""
         if not isinstance(request, SwapRequest):
             raise InvalidInputError("request must be a SwapRequest")
         swap_id = new_swap_id() if swap_id is None else swap_id
         if not isinstance(swap_id, str) or not swap_id.strip():
             raise InvalidInputError("swap_id must be a non-empty string")
-        existing = await self.store.get(swap_id)
-        if existing is None:
-            now = utcnow()
-            record = SwapRecord(
-                swap_id=swap_id,
-                request=request,
-                client_order_id=client_order_id_for(swap_id),
-                created_at=now,
-                updated_at=now,
-                timeline=(TimelineEntry(SwapState.CREATED, now, request.describe()),),
-            )
-            try:
-                await self.store.create(record)
-                return swap_id
-            except CheckpointError:
-                existing = await self.store.get(swap_id)
-                if existing is None:
-                    raise
+        now = utcnow()
+        record = SwapRecord(
+            swap_id=swap_id,
+            request=request,
+            client_order_id=client_order_id_for(swap_id),
+            created_at=now,
+            updated_at=now,
+            timeline=(TimelineEntry(SwapState.CREATED, now, request.describe()),),
+        )
+        # Insert first: the store refuses an existing id, and only then is it read.
+        try:
+            await self.store.create(record)
+            return record
+        except CheckpointError:
+            existing = await self.store.get(swap_id)
+            if existing is None:
+                raise
         if existing.request != request:
             raise WorkflowError(
                 f"swap {swap_id} already exists with another request "
                 f"({existing.request.describe()})",
                 swap_id=swap_id,
             )
-        return swap_id
+        return existing
 
     async def run(
         self,
@@ -1254,8 +1257,10 @@ class SwapWorkflow:
         :meth:`resume` continues.  Use ``swap_id`` (an idempotency key) to make a retried
         ``run()`` return the same swap instead of starting a second one.
         """
-        swap_id = await self.create(request, swap_id=swap_id)
-        return await self._execute(swap_id, self._callbacks(on_progress), reopened=False)
+        record = await self._create(request, swap_id)
+        return await self._execute(
+            record.swap_id, self._callbacks(on_progress), reopened=False, held=record
+        )
 
     async def resume(
         self,
@@ -1307,12 +1312,27 @@ class SwapWorkflow:
         return [SwapResult.from_record(r) for r in await self.store.list()]
 
     async def _execute(
-        self, swap_id: str, callbacks: Sequence[ProgressCallback], *, reopened: bool
+        self,
+        swap_id: str,
+        callbacks: Sequence[ProgressCallback],
+        *,
+        reopened: bool,
+        held: SwapRecord | None = None,
     ) -> SwapResult:
+        """Run the swap under a lease.  ``held`` is a record of it the caller has (just
+        created or read): it is used when the lease says it is still the stored revision,
+        instead of reading the record again."""
         owner = LeaseOwner.current()
-        lease = await self.store.acquire(swap_id, owner, ttl=self.lease_ttl)
+        record: SwapRecord | None = None
+        if held is None and isinstance(self.store, RecordAcquirer):
+            lease, record = await self.store.acquire_record(swap_id, owner, ttl=self.lease_ttl)
+        else:
+            lease = await self.store.acquire(swap_id, owner, ttl=self.lease_ttl)
+            if held is not None and lease.revision == held.revision:
+                record = held
         try:
-            record = await self.store.get(swap_id)
+            if record is None:
+                record = await self.store.get(swap_id)
             if record is None:  # pragma: no cover - acquire() already checked
                 raise SwapNotFoundError(f"no swap {swap_id!r}", swap_id=swap_id)
             runner = _Runner(self, record, lease, callbacks)

@@ -8,10 +8,17 @@ Guarantees every store gives the runner:
 * one runner per swap: :meth:`CheckpointStore.acquire` grants a lease (owner id, pid, host,
   expiry).  A lease may be taken over once it expired, or at once when its holder ran on this
   host and its process is gone (a SIGKILLed run can be resumed immediately).
+
+The two stores here also tell, in :attr:`Lease.revision`, which revision of the record was
+stored when the lease was granted or last used to save, and offer
+:meth:`~SqliteCheckpointStore.acquire_record` (the lease and the record in one call), so a
+runner that already holds the current record does not read it again.  Both are optional:
+a store without them gets the plain ``acquire`` + ``get``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -21,11 +28,23 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Protocol, Self, TypeVar, runtime_checkable
+from typing import (
+    Any,
+    Final,
+    Generic,
+    Literal,
+    Protocol,
+    Self,
+    TypeVar,
+    cast,
+    runtime_checkable,
+)
 
+import anyio
 import anyio.to_thread
 import attrs
 
+from ..errors import ConfigurationError
 from ._errors import (
     CheckpointError,
     CheckpointSchemaError,
@@ -41,6 +60,7 @@ __all__ = [
     "Lease",
     "LeaseOwner",
     "MemoryCheckpointStore",
+    "RecordAcquirer",
     "SqliteCheckpointStore",
     "lease_is_free",
     "pid_alive",
@@ -74,11 +94,17 @@ class LeaseOwner:
 
 @attrs.frozen
 class Lease:
-    """The right to run one swap until ``expires_at`` (epoch seconds)."""
+    """The right to run one swap until ``expires_at`` (epoch seconds).
+
+    ``revision`` is the record revision stored when the lease was granted or last used to
+    save (``None`` when the store does not say): a runner holding a record of that revision
+    holds the current one and need not read it again.
+    """
 
     swap_id: str
     owner: LeaseOwner
     expires_at: float
+    revision: int | None = None
 
 
 def pid_alive(pid: int) -> bool:
@@ -147,6 +173,18 @@ class CheckpointStore(Protocol):
         """Release resources (files)."""
 
 
+@runtime_checkable
+class RecordAcquirer(Protocol):
+    """Optional extension of a :class:`CheckpointStore`: lease and record in one call."""
+
+    async def acquire_record(
+        self, swap_id: str, owner: LeaseOwner, *, ttl: float
+    ) -> tuple[Lease, SwapRecord]:
+        """:meth:`CheckpointStore.acquire` plus :meth:`CheckpointStore.get` of the record
+        as it is under the new lease; nothing is taken when the record cannot be read."""
+        ...
+
+
 class _Row:
     """A stored swap: the encoded record and its lease (shared by both stores' logic)."""
 
@@ -190,7 +228,7 @@ def _acquire_row(row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float) 
             holder=row.holder.describe(),
             expires_in=row.expires - now,
         )
-    return Lease(swap_id=swap_id, owner=owner, expires_at=now + ttl)
+    return Lease(swap_id=swap_id, owner=owner, expires_at=now + ttl, revision=row.revision)
 
 
 def _check_held(row: _Row | None, lease: Lease) -> None:
@@ -260,6 +298,18 @@ class MemoryCheckpointStore:
         row.holder, row.expires = owner, lease.expires_at
         return lease
 
+    async def acquire_record(
+        self, swap_id: str, owner: LeaseOwner, *, ttl: float
+    ) -> tuple[Lease, SwapRecord]:
+        """See :meth:`RecordAcquirer.acquire_record`."""
+        row = self._rows.get(swap_id)
+        lease = _acquire_row(row, swap_id, owner, ttl)
+        assert row is not None
+        _check_version(swap_id, row.version)
+        record = decode_record(row.record)
+        row.holder, row.expires = owner, lease.expires_at
+        return lease, record
+
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.renew`."""
         row = self._rows.get(lease.swap_id)
@@ -276,7 +326,7 @@ class MemoryCheckpointStore:
         _check_revision(row, record)
         row.record, row.revision = encode_record(record), record.revision
         row.expires = time.time() + ttl
-        return attrs.evolve(lease, expires_at=row.expires)
+        return attrs.evolve(lease, expires_at=row.expires, revision=record.revision)
 
     async def release(self, lease: Lease) -> None:
         """See :meth:`CheckpointStore.release`."""
@@ -316,19 +366,72 @@ CREATE TABLE IF NOT EXISTS swaps (
 """
 
 
+#: ``durability=`` of :class:`SqliteCheckpointStore` -> SQLite's ``synchronous`` setting.
+_SYNCHRONOUS: Final = {"full": "FULL", "normal": "NORMAL"}
+
+
+class _Op(Generic[T]):
+    """One write queued for the next group commit, and what became of it."""
+
+    __slots__ = ("apply", "done", "error", "result", "taken", "wake")
+
+    def __init__(self, apply: Callable[[sqlite3.Connection], T]) -> None:
+        self.apply = apply
+        #: Set once the op left the queue for a batch (it will be applied, or failed).
+        self.taken = False
+        #: Set once the batch holding it committed (or failed): ``result`` / ``error`` hold.
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        #: Set when the op is done, or when its caller is asked to lead the next batch.
+        self.wake = anyio.Event()
+
+    def fail(self, error: BaseException) -> None:
+        self.result, self.error = None, error
+
+
 class SqliteCheckpointStore:
     """The default :class:`CheckpointStore`: one SQLite file holding many swaps.
 
-    WAL journal, ``synchronous=FULL`` (an intent is on disk before the call it announces),
-    one transaction per save.  The file's ``meta.schema_version`` is checked when it is
-    opened and every row carries the record version.  Records are JSON with money as decimal
-    strings; no credential or session token is ever written.  Blocking SQLite calls run in a
-    worker thread (``anyio.to_thread``) so a slow disk never stalls the event loop.
+    WAL journal, ``synchronous=FULL`` (an intent is on disk before the call it announces).
+    Writes (``create``, ``acquire``, ``renew``, ``save``, ``release``) are *group
+    committed*: the writes that arrive while a transaction is being committed are queued,
+    then applied together, in arrival order, in the next transaction, each inside its own
+    SAVEPOINT, so a write that fails (a lost lease, a stale revision, a swap that already
+    exists) fails alone and the others commit.  Each call returns only once the transaction
+    holding its write has committed, exactly as with one transaction per call: concurrent
+    swaps share one disk flush instead of queueing for one flush each.
+
+    ``durability="normal"`` (opt-in) uses ``synchronous=NORMAL``: a commit still survives a
+    crash of the process, but the last commits may be lost if the operating system crashes
+    or the machine loses power; a swap could then resume from an older checkpoint, before an
+    intent whose call was already sent (reconciliation still applies, but the exactly-once
+    guarantee then rests on it alone).  Keep the default for money.
+
+    The file's ``meta.schema_version`` is checked when it is opened and every row carries
+    the record version.  Records are JSON with money as decimal strings; no credential or
+    session token is ever written.  Blocking SQLite calls run in a worker thread
+    (``anyio.to_thread``), one at a time, so a slow disk never stalls the event loop.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        durability: Literal["full", "normal"] = "full",
+    ) -> None:
+        synchronous = _SYNCHRONOUS.get(durability) if isinstance(durability, str) else None
+        if synchronous is None:
+            raise ConfigurationError('durability must be "full" or "normal"')
         self.path = Path(path)
+        self.durability = durability
         self._lock = threading.Lock()
+        #: Writes waiting for the next group commit, oldest first.
+        self._queue: list[_Op[Any]] = []
+        #: True while a batch is being applied (its leader is awaiting the worker thread).
+        self._flushing = False
+        self._closed = False
         try:
             self._db = sqlite3.connect(
                 self.path,
@@ -339,16 +442,16 @@ class SqliteCheckpointStore:
         except sqlite3.Error as exc:
             raise CheckpointError(f"cannot open checkpoint file {self.path}: {exc}") from exc
         try:
-            self._open()
+            self._open(synchronous)
         except BaseException:
             self._db.close()
             raise
 
-    def _open(self) -> None:
+    def _open(self, synchronous: str) -> None:
         db = self._db
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
             db.execute("BEGIN IMMEDIATE")
             try:
                 tables = {
@@ -395,26 +498,140 @@ class SqliteCheckpointStore:
     ) -> None:
         await self.aclose()
 
+    def _error(self, exc: sqlite3.Error) -> CheckpointError:
+        error = CheckpointError(f"checkpoint store {self.path}: {exc}")
+        error.__cause__ = exc
+        return error
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CheckpointError(f"checkpoint store {self.path} is closed")
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read, in a worker thread, outside the write queue."""
+        self._check_open()
+
         def call() -> T:
             with self._lock:
                 try:
                     return fn(self._db)
-                except sqlite3.DatabaseError as exc:
-                    raise CheckpointError(f"checkpoint store {self.path}: {exc}") from exc
+                except sqlite3.Error as exc:
+                    raise self._error(exc) from exc
 
         return await anyio.to_thread.run_sync(call)
 
-    @staticmethod
-    def _transaction(db: sqlite3.Connection, fn: Callable[[], T]) -> T:
-        db.execute("BEGIN IMMEDIATE")
+    # -- group commit ---------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue a write for the next group commit; return once that commit is durable.
+
+        The caller that finds no batch in flight leads one: it takes every queued write
+        (its own included) and applies them in one transaction, in a worker thread, then
+        wakes their callers and hands the lead to the oldest write queued meanwhile.  A
+        caller cancelled while its write is still queued withdraws it; once the write is
+        in a batch, the caller waits for the outcome before the cancellation proceeds, so
+        a write is never left in doubt inside this process.
+        """
+        self._check_open()
+        op = _Op(fn)
+        self._queue.append(op)
+        while not op.done:
+            if not self._flushing:
+                await self._flush()
+                continue
+            try:
+                await op.wake.wait()
+            except anyio.get_cancelled_exc_class():
+                if not op.taken:
+                    self._queue.remove(op)
+                    self._hand_over()
+                    raise
+                with anyio.CancelScope(shield=True):
+                    while not op.done:
+                        op.wake = anyio.Event()
+                        await op.wake.wait()
+                raise
+            if not op.done:
+                op.wake = anyio.Event()
+        if op.error is not None:
+            raise op.error
+        return cast(T, op.result)
+
+    async def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        for op in batch:
+            op.taken = True
+        self._flushing = True
+        finished = False
         try:
-            result = fn()
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
+            # The batch holds other callers' writes: it is finished even if ours is
+            # cancelled (the worker thread could not be stopped anyway).
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._apply_batch, batch)
+            finished = True
+        finally:
+            self._flushing = False
+            for op in batch:
+                if not finished and op.error is None:
+                    op.fail(CheckpointError(f"checkpoint store {self.path}: write not applied"))
+                op.done = True
+                op.wake.set()
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Ask the oldest queued write's caller to lead the next batch."""
+        if self._queue and not self._flushing:
+            self._queue[0].wake.set()
+
+    def _apply_batch(self, batch: list[_Op[Any]]) -> None:
+        """Worker thread: apply ``batch`` in one transaction, one SAVEPOINT per write.
+
+        Fills in each op's ``result`` or ``error``; its caller sees them only after this
+        returned, i.e. after the COMMIT (or the rollback) of the whole transaction.
+        """
+        with self._lock:
+            if self._closed:
+                for op in batch:
+                    op.fail(CheckpointError(f"checkpoint store {self.path} is closed"))
+                return
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for op in batch:
+                    db.execute("SAVEPOINT op")
+                    try:
+                        op.result = op.apply(db)
+                    except Exception as exc:
+                        op.fail(self._error(exc) if isinstance(exc, sqlite3.Error) else exc)
+                        if not db.in_transaction:
+                            # SQLite rolled the whole transaction back (I/O error, disk
+                            # full...): the writes before this one are gone too.
+                            raise
+                        db.execute("ROLLBACK TO op")
+                    db.execute("RELEASE op")
+                db.execute("COMMIT")
+            except BaseException as exc:
+                if db.in_transaction:
+                    # Failing here too means the connection is unusable: the next BEGIN
+                    # says so to the callers of the next batch.
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                for op in batch:
+                    if op.error is None:
+                        # Nothing of this batch was committed; each caller gets its own error.
+                        op.fail(self._batch_error(exc))
+                if not isinstance(exc, Exception):
+                    raise
+
+    def _batch_error(self, exc: BaseException) -> CheckpointError:
+        if isinstance(exc, sqlite3.Error):
+            error = CheckpointError(f"checkpoint store {self.path}: {exc}")
+        else:
+            error = CheckpointError(f"checkpoint store {self.path}: write failed: {exc!r}")
+        error.__cause__ = exc
+        return error
+
+    # -- the protocol ---------------------------------------------------------------------
 
     @staticmethod
     def _row(db: sqlite3.Connection, swap_id: str) -> _Row | None:
@@ -453,7 +670,7 @@ class SqliteCheckpointStore:
                     f"swap {record.swap_id} already exists", swap_id=record.swap_id
                 ) from None
 
-        await self._run(insert)
+        await self._write(insert)
 
     async def get(self, swap_id: str) -> SwapRecord | None:
         """See :meth:`CheckpointStore.get`."""
@@ -476,22 +693,40 @@ class SqliteCheckpointStore:
             records.append(decode_record(text))
         return records
 
+    @staticmethod
+    def _take(db: sqlite3.Connection, owner: LeaseOwner, lease: Lease) -> None:
+        db.execute(
+            "UPDATE swaps SET lease_owner = ?, lease_pid = ?, lease_host = ?, "
+            "lease_expires = ? WHERE swap_id = ?",
+            (owner.owner_id, owner.pid, owner.host, lease.expires_at, lease.swap_id),
+        )
+
     async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.acquire`."""
 
         def take(db: sqlite3.Connection) -> Lease:
-            def body() -> Lease:
-                lease = _acquire_row(self._row(db, swap_id), swap_id, owner, ttl)
-                db.execute(
-                    "UPDATE swaps SET lease_owner = ?, lease_pid = ?, lease_host = ?, "
-                    "lease_expires = ? WHERE swap_id = ?",
-                    (owner.owner_id, owner.pid, owner.host, lease.expires_at, swap_id),
-                )
-                return lease
+            row = self._row(db, swap_id)
+            lease = _acquire_row(row, swap_id, owner, ttl)
+            self._take(db, owner, lease)
+            return lease
 
-            return self._transaction(db, body)
+        return await self._write(take)
 
-        return await self._run(take)
+    async def acquire_record(
+        self, swap_id: str, owner: LeaseOwner, *, ttl: float
+    ) -> tuple[Lease, SwapRecord]:
+        """See :meth:`RecordAcquirer.acquire_record` (one group-committed write)."""
+
+        def take(db: sqlite3.Connection) -> tuple[Lease, SwapRecord]:
+            row = self._row(db, swap_id)
+            lease = _acquire_row(row, swap_id, owner, ttl)
+            assert row is not None
+            _check_version(swap_id, row.version)
+            record = decode_record(row.record)
+            self._take(db, owner, lease)
+            return lease, record
+
+        return await self._write(take)
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.renew`."""
@@ -506,49 +741,49 @@ class SqliteCheckpointStore:
                 _check_held(None, lease)
             return attrs.evolve(lease, expires_at=expires)
 
-        return await self._run(extend)
+        return await self._write(extend)
 
     async def save(self, record: SwapRecord, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.save`."""
         text = encode_record(record)
 
         def write(db: sqlite3.Connection) -> Lease:
-            def body() -> Lease:
-                row = self._row(db, record.swap_id)
-                _check_held(row, lease)
-                assert row is not None
-                _check_revision(row, record)
-                expires = time.time() + ttl
-                db.execute(
-                    "UPDATE swaps SET schema_version = ?, state = ?, revision = ?, "
-                    "updated_at = ?, record = ?, lease_expires = ? WHERE swap_id = ?",
-                    (
-                        record.version,
-                        record.state.value,
-                        record.revision,
-                        record.updated_at.isoformat(),
-                        text,
-                        expires,
-                        record.swap_id,
-                    ),
-                )
-                return attrs.evolve(lease, expires_at=expires)
+            row = self._row(db, record.swap_id)
+            _check_held(row, lease)
+            assert row is not None
+            _check_revision(row, record)
+            expires = time.time() + ttl
+            db.execute(
+                "UPDATE swaps SET schema_version = ?, state = ?, revision = ?, "
+                "updated_at = ?, record = ?, lease_expires = ? WHERE swap_id = ?",
+                (
+                    record.version,
+                    record.state.value,
+                    record.revision,
+                    record.updated_at.isoformat(),
+                    text,
+                    expires,
+                    record.swap_id,
+                ),
+            )
+            return attrs.evolve(lease, expires_at=expires, revision=record.revision)
 
-            return self._transaction(db, body)
-
-        return await self._run(write)
+        return await self._write(write)
 
     async def release(self, lease: Lease) -> None:
         """See :meth:`CheckpointStore.release`."""
-        await self._run(
-            lambda db: db.execute(
+
+        def free(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE swaps SET lease_owner = NULL, lease_pid = NULL, lease_host = NULL, "
                 "lease_expires = NULL WHERE swap_id = ? AND lease_owner = ?",
                 (lease.swap_id, lease.owner.owner_id),
             )
-        )
+
+        await self._write(free)
 
     async def aclose(self) -> None:
-        """Close the database file."""
+        """Close the database file (writes still queued fail with :class:`CheckpointError`)."""
+        self._closed = True
         with self._lock:
             self._db.close()
