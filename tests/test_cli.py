@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from kiiex_async import cli
+from kiiex_async import KiiexClient, cli
+from kiiex_async.workflow import SqliteCheckpointStore, SwapRequest, SwapWorkflow
 
 CREDENTIAL_VARS = ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME")
 
@@ -137,3 +143,77 @@ def test_console_script_error_has_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith("kiiex: error")
     assert proc.stdout == ""
+
+
+def test_resume_continues_a_registered_swap(
+    state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kiiex resume` picks up a swap that was registered but never ran, and completes it."""
+
+    async def register() -> str:
+        async with (
+            KiiexClient("http://127.0.0.1:9/ap") as client,
+            SqliteCheckpointStore(state_dir / "swaps-sim.sqlite3") as store,
+        ):
+            workflow = SwapWorkflow(client, store)
+            return await workflow.create(SwapRequest("USDT", "COPM", Decimal("12")))
+
+    swap_id = asyncio.run(register())
+    code, lines = run_json(capsys, "resume", swap_id)
+    assert code == 0
+    assert lines[0]["swap_id"] == swap_id
+    assert lines[0]["state"] == "COMPLETED"
+    assert lines[0]["spent"] == "12"
+    assert cli.run(["resume", "nope", "-q"]) == cli.EXIT_ERROR
+
+
+def test_rates_json_lines(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kiiex rates --json --count N` prints N ticks with Decimal strings and stops."""
+    code, lines = run_json(capsys, "rates", "USDTCOPM", "--interval", "0.05", "--count", "3")
+    assert code == 0
+    assert len(lines) == 3
+    assert {line["symbol"] for line in lines} == {"USDTCOPM"}
+    first = lines[0]
+    assert isinstance(first["bid"], str)
+    assert isinstance(first["ask"], str)
+    assert Decimal(str(first["bid"])) < Decimal(str(first["ask"]))
+
+
+def test_rates_table_and_balances_table(
+    state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The human forms of `rates` and `balances` render tables of the simulator's data."""
+    assert cli.run(["rates", "USDTCOPM", "--interval", "0.05", "--count", "2", "-q"]) == 0
+    assert "USDTCOPM" in capsys.readouterr().out
+    assert cli.run(["balances", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "USDT" in out
+    assert "USDC" in out
+
+
+def test_sim_command_prints_url_and_stops_on_sigint(tmp_path: Path) -> None:
+    """`kiiex sim` prints its URL and demo credentials, serves, and exits 0 on Ctrl-C."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiiex_async", "sim", "--port", "0", "--state", str(tmp_path / "s")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in first
+        url = first.strip().rsplit(" ", 1)[-1]
+        banner = "".join(proc.stdout.readline() for _ in range(3))
+        assert "API key" in banner
+        with urllib.request.urlopen(url + "/Ping", data=b"{}", timeout=10) as resp:
+            assert json.loads(resp.read()) == {"msg": "PONG"}
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
