@@ -40,6 +40,7 @@ import aiohttp
 import attrs
 import stamina
 from aiolimiter import AsyncLimiter
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _wire
 from .errors import (
@@ -73,6 +74,8 @@ log = logging.getLogger("kiiex_async.transport")
 HttpMethod = Literal["POST", "GET"]
 
 _USER_AGENT: Final = "kiiex_async (+https://pypi.org/project/kiiex_async/)"
+# Read-only, so aiohttp takes them as they are instead of copying them into a new mapping.
+_JSON_HEADERS: Final = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
 
 
 @attrs.frozen
@@ -330,6 +333,8 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._token: str | None = None
+        # The headers of a POST with the session token, built once per token.
+        self._session_headers: Mapping[str, str] | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -356,6 +361,13 @@ class Transport:
     def set_session_token(self, token: str | None) -> None:
         """Use ``token`` as the ``aptoken`` of later calls (``None`` forgets it)."""
         self._token = token or None
+        self._session_headers = (
+            None
+            if self._token is None
+            else CIMultiDictProxy(
+                CIMultiDict({"Content-Type": "application/json", "aptoken": self._token})
+            )
+        )
 
     async def __aenter__(self) -> Transport:
         self._open_session()
@@ -372,7 +384,7 @@ class Transport:
     async def aclose(self) -> None:
         """Close the connection pool; later calls raise ``RuntimeError``."""
         self._closed = True
-        self._token = None
+        self.set_session_token(None)
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -412,23 +424,67 @@ class Transport:
             # aiohttp itself resends idempotent methods (GET) on a stale keep-alive socket.
             raise InvalidInputError("writes are sent with POST only")
         body = payload if payload is not None else {}
-        if not retry:
-            return await self._send_once(
-                method, body, write=write, headers=headers, http=http, use_session=use_session
-            )
-        started = time.monotonic()
+        # The first attempt is made here, without stamina (see the module docstring).
+        began = started = time.monotonic()
+        session = self._session
+        if session is None:
+            session = self._open_session()
+        if self._limiter is not None:
+            await self._limiter.acquire()
+            started = time.monotonic()
+        request_headers: Mapping[str, str]
+        if headers or http == "GET":
+            extra = dict(headers) if headers else {}
+            if http == "POST":
+                extra["Content-Type"] = "application/json"
+            if use_session and self._token is not None:
+                extra["aptoken"] = self._token
+            request_headers = extra
+        elif use_session and self._session_headers is not None:
+            request_headers = self._session_headers
+        else:
+            request_headers = _JSON_HEADERS
+        url = f"{self._base_url}/{method}"
         try:
-            return await self._send_once(
-                method, body, write=write, headers=headers, http=http, use_session=use_session
-            )
+            if http == "GET":
+                request = session.get(
+                    url,
+                    params=query_params(body),
+                    headers=request_headers,
+                    timeout=self._client_timeout,
+                )
+            else:
+                request = session.post(
+                    url,
+                    data=_wire.dumps(body),
+                    headers=request_headers,
+                    timeout=self._client_timeout,
+                )
+            async with request as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = (
+                    parse_retry_after(response.headers.get("Retry-After"))
+                    if status >= 400
+                    else None
+                )
+            log.debug("%s %s -> HTTP %d in %.3fs", http, method, status, time.monotonic() - started)
+            return interpret_response(method, status, raw, retry_after=retry_after)
         except Exception as exc:
-            if retry_wait(exc, write=write, max_retry_after=self._retry.max_retry_after) is False:
-                raise
-            first = exc
+            error = translate_error(exc, method, write=write)
+            if (
+                not retry
+                or retry_wait(error, write=write, max_retry_after=self._retry.max_retry_after)
+                is False
+            ):
+                if error is exc:
+                    raise
+                raise error  # translate_error already set its cause (or hid the context)
+            first = error
         try:
             return await self._retry_after(
                 first,
-                time.monotonic() - started,
+                time.monotonic() - began,
                 method,
                 body,
                 write=write,
@@ -437,7 +493,7 @@ class Transport:
                 use_session=use_session,
             )
         finally:
-            del first  # the traceback holds this frame: break the cycle
+            del first, error  # their traceback holds this frame: do not keep the cycle
 
     async def _retry_after(
         self,
@@ -482,72 +538,16 @@ class Transport:
                 if replay is not None:
                     failure, replay = replay, None
                     raise failure
-                return await self._send_once(
+                return await self.call(
                     method,
                     payload,
                     write=write,
                     headers=headers,
                     http=http,
+                    retry=False,
                     use_session=use_session,
                 )
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
-
-    async def _send_once(
-        self,
-        method: str,
-        payload: Mapping[str, Any],
-        *,
-        write: bool,
-        headers: Mapping[str, str] | None,
-        http: HttpMethod,
-        use_session: bool,
-    ) -> Any:
-        session = self._session
-        if session is None:
-            session = self._open_session()
-        if self._limiter is not None:
-            await self._limiter.acquire()
-        request_headers: dict[str, str]
-        if http == "GET":
-            request_headers = dict(headers) if headers else {}
-        elif headers:
-            request_headers = {**headers, "Content-Type": "application/json"}
-        else:
-            request_headers = {"Content-Type": "application/json"}
-        if use_session and self._token is not None:
-            request_headers["aptoken"] = self._token
-        url = f"{self._base_url}/{method}"
-        started = time.monotonic()
-        try:
-            if http == "GET":
-                request = session.get(
-                    url,
-                    params=query_params(payload),
-                    headers=request_headers,
-                    timeout=self._client_timeout,
-                )
-            else:
-                request = session.post(
-                    url,
-                    data=_wire.dumps(payload),
-                    headers=request_headers,
-                    timeout=self._client_timeout,
-                )
-            async with request as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = (
-                    parse_retry_after(response.headers.get("Retry-After"))
-                    if status >= 400
-                    else None
-                )
-            log.debug("%s %s -> HTTP %d in %.3fs", http, method, status, time.monotonic() - started)
-            return interpret_response(method, status, raw, retry_after=retry_after)
-        except Exception as exc:
-            error = translate_error(exc, method, write=write)
-            if error is exc:
-                raise
-            raise error  # translate_error already set its cause (or hid the context)
 
 
 def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from json.encoder import encode_basestring_ascii
-from types import NoneType, UnionType
+from types import MemberDescriptorType, NoneType, UnionType
 from typing import Any, TypeVar
 
 import attrs
@@ -75,6 +75,7 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_OPENERS = (b"{", b"[")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -90,8 +91,13 @@ def loads(body: bytes | str) -> Any:
         if isinstance(body, str):
             text = body
         else:
-            raw = bytes(body)
-            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+            raw = body if type(body) is bytes else bytes(body)
+            # An object or array opened by an ASCII byte is UTF-8: json.detect_encoding
+            # would say so too, only slower (it looks for BOMs and UTF-16/32 zero bytes).
+            if raw[:1] in _OPENERS and raw[1:2] != b"\x00":
+                text = raw.decode("utf-8", "surrogatepass")
+            else:
+                text = raw.decode(json.detect_encoding(raw), "surrogatepass")
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise errors.DecodeError(_not_json(body, exc)) from None
@@ -443,6 +449,7 @@ def _class_structurer(cls: type[Any]) -> _Fn:
     lookup = cache.get
     name_of_class = cls.__name__
     positional = _positional_parameters(cls)
+    slots = _slot_setters(cls)
 
     def resolve(key: Any) -> _Entry:
         entry = table.get(_norm(key), _IGNORE) if isinstance(key, str) else _IGNORE
@@ -516,17 +523,31 @@ def _class_structurer(cls: type[Any]) -> _Fn:
                 )
             else:
                 values[name] = f"{v} if type({v}) is f{index} else {c}({v})"
-        # Positional arguments bind faster than keywords: pass the leading run of present
-        # fields by position.
-        arguments = []
-        for name in positional:
-            if name not in values:
-                break
-            arguments.append(values.pop(name))
-        arguments += [f"{name}={value}" for name, value in values.items()]
         # The shape is the exact key order of ``data``, so one unpacking reads every value.
         unpack = f"    {', '.join(targets)}, = data.values()\n" if shape else ""
-        source = f"def build(data):\n{unpack}    return cls({', '.join(arguments)})\n"
+        if slots is not None and slots[2].issubset(values):
+            # Fill the slots directly: what the attrs __init__ does, minus its overhead.
+            setters, defaults, _ = slots
+            namespace["new"] = object.__new__
+            lines = ["    obj = new(cls)\n"]
+            for index, (name, setter) in enumerate(setters.items()):
+                namespace[f"s{index}"] = setter
+                if name in values:
+                    lines.append(f"    s{index}(obj, {values[name]})\n")
+                else:
+                    namespace[f"d{index}"] = defaults[name]
+                    lines.append(f"    s{index}(obj, d{index})\n")
+            source = f"def build(data):\n{unpack}{''.join(lines)}    return obj\n"
+        else:
+            # Positional arguments bind faster than keywords: pass the leading run of
+            # present fields by position.
+            arguments = []
+            for name in positional:
+                if name not in values:
+                    break
+                arguments.append(values.pop(name))
+            arguments += [f"{name}={value}" for name, value in values.items()]
+            source = f"def build(data):\n{unpack}    return cls({', '.join(arguments)})\n"
         exec(compile(source, f"<kiiex_async._wire {name_of_class}>", "exec"), namespace)
         function: _Fn = namespace["build"]
         shapes[shape] = function
@@ -551,6 +572,60 @@ def _class_structurer(cls: type[Any]) -> _Fn:
             return checked(data)
 
     return structure_object
+
+
+@attrs.frozen
+class _FrozenProbe:
+    """Only here to learn the ``__setattr__`` attrs gives frozen classes."""
+
+
+_Setter = Callable[[Any, Any], None]
+_FACTORY: type = type(attrs.Factory(list))
+
+
+def _slot_setters(cls: type[Any]) -> tuple[dict[str, _Setter], dict[str, Any], set[str]] | None:
+    """(slot setter per field, defaults, required fields) of a plain attrs model, or None.
+
+    Plain: an attrs class with slots and no base class whose generated ``__init__`` only
+    stores each argument in its slot: no validator, converter, factory, alias,
+    ``__attrs_pre_init__``/``__attrs_post_init__``, cached hash or own ``__setattr__``.
+    Building one is then ``object.__new__`` plus one slot store per field.
+    """
+    code = getattr(cls.__init__, "__code__", None)
+    own_setattr = cls.__dict__.get("__setattr__")
+    if (
+        cls.__bases__ != (object,)
+        or "__slots__" not in cls.__dict__
+        or code is None
+        or not code.co_filename.startswith("<attrs generated")
+        or hasattr(cls, "__attrs_pre_init__")
+        or hasattr(cls, "__attrs_post_init__")
+        or own_setattr not in (None, _FrozenProbe.__dict__["__setattr__"])
+    ):
+        return None
+    fields = attrs.fields(cls)
+    if not set(cls.__slots__) <= {field.name for field in fields} | {"__weakref__"}:
+        return None
+    setters: dict[str, _Setter] = {}
+    defaults: dict[str, Any] = {}
+    required: set[str] = set()
+    for field in fields:
+        slot = cls.__dict__.get(field.name)
+        if (
+            not field.init
+            or field.validator is not None
+            or field.converter is not None
+            or field.alias != field.name
+            or isinstance(field.default, _FACTORY)
+            or not isinstance(slot, MemberDescriptorType)
+        ):
+            return None
+        setters[field.name] = slot.__set__
+        if field.default is attrs.NOTHING:
+            required.add(field.name)
+        else:
+            defaults[field.name] = field.default
+    return setters, defaults, required
 
 
 def _positional_parameters(cls: type[Any]) -> tuple[str, ...]:
@@ -857,24 +932,23 @@ _INTERESTING = frozenset(
 )
 
 # A 2xx/3xx body is an error only through one of these keys (any casing): without them
-# ``failed`` below cannot become true.  Key sets seen without them are remembered.
+# ``failed`` below cannot become true.  Keys already seen not to be one are remembered.
 _DECIDING = frozenset({"result", "status", "authenticated"})
-_SUCCESS_SHAPES: set[tuple[Any, ...]] = set()
-_SUCCESS_SHAPE_LIMIT = 256
+_NOT_DECIDING: set[Any] = set()
+_NOT_DECIDING_LIMIT = 4096
 
 
 def _cannot_fail(payload: Any) -> bool:
     """True when a body with a 2xx/3xx status is certainly a success (the common case)."""
     if type(payload) is not dict:
         return not isinstance(payload, Mapping)
-    shape = tuple(payload)
-    if shape in _SUCCESS_SHAPES:
+    if _NOT_DECIDING.issuperset(payload):
         return True
-    for key in shape:
+    for key in payload:
         if isinstance(key, str) and key.lower() in _DECIDING:
             return False
-    if len(_SUCCESS_SHAPES) < _SUCCESS_SHAPE_LIMIT:
-        _SUCCESS_SHAPES.add(shape)
+    if len(_NOT_DECIDING) < _NOT_DECIDING_LIMIT:
+        _NOT_DECIDING.update(payload)
     return True
 
 

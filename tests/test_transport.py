@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
+from unittest.mock import Mock
 
 import aiohttp
 import pytest
@@ -227,6 +229,54 @@ async def test_stamina_testing_mode_sets_attempts(mock: aioresponses) -> None:
     finally:
         stamina.set_testing(False)
     assert count(mock) == 2
+
+
+async def test_successful_read_stays_out_of_the_retry_machinery(
+    mock: aioresponses, transport: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that succeeds never enters stamina; a retryable failure then does, once."""
+    spy = Mock(wraps=stamina.retry_context)
+    monkeypatch.setattr(stamina, "retry_context", spy)
+    mock.post(url("GetLevel1"), body='{"InstrumentId": 1}')
+    mock.post(url("GetLevel1"), status=503, body="<html>busy</html>")
+    mock.post(url("GetLevel1"), body='{"InstrumentId": 1}')
+    assert await transport.call("GetLevel1", {}) == {"InstrumentId": 1}
+    assert spy.call_count == 0
+    assert await transport.call("GetLevel1", {}) == {"InstrumentId": 1}
+    assert spy.call_count == 1
+    assert count(mock) == 3
+
+
+async def test_successful_calls_leave_no_reference_cycles(
+    mock: aioresponses, transport: Transport
+) -> None:
+    """Successful calls create no garbage cycles (nothing for the cyclic GC to collect)."""
+    mock.post(url("GetLevel1"), body='{"InstrumentId": 1}', repeat=True)
+    await transport.call("GetLevel1", {})
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            await transport.call("GetLevel1", {"InstrumentId": 1})
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+async def test_retry_budget_counts_the_first_attempt(mock: aioresponses) -> None:
+    """A first attempt that outlasts RetryPolicy.timeout is not retried (the budget is spent)."""
+
+    async def slow_503(_url: URL, **_kwargs: Any) -> CallbackResult:
+        await asyncio.sleep(0.08)
+        return CallbackResult(status=503, body="<html>busy</html>")
+
+    mock.post(url("GetProducts"), callback=slow_503)
+    mock.post(url("GetProducts"), body="[]")
+    policy = RetryPolicy(attempts=3, timeout=0.05, wait_initial=0.001, wait_jitter=0.0)
+    async with Transport(BASE, rate_limit=None, retry=policy) as t:
+        with pytest.raises(errors.ServerError):
+            await t.call("GetProducts", {})
+    assert count(mock) == 1
 
 
 # -- writes are sent once ------------------------------------------------------------------

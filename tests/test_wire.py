@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,6 +70,14 @@ def test_loads_accepts_str_and_utf8_bom() -> None:
     """Text and BOM-prefixed UTF-8 bytes both decode."""
     assert _wire.loads('{"x": "ñ"}') == {"x": "ñ"}
     assert _wire.loads(b"\xef\xbb\xbf[1]") == [1]
+
+
+def test_loads_detects_utf16_and_utf32_without_a_bom() -> None:
+    """UTF-16/32 bodies (zero bytes after the opening brace) still decode."""
+    text = '{"a": 1.50, "b": [1]}'
+    for encoding in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+        assert _wire.loads(text.encode(encoding)) == {"a": Decimal("1.50"), "b": [1]}
+    assert _wire.loads(bytearray(b"[1, 2.5]")) == [1, Decimal("2.5")]
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
@@ -841,6 +850,55 @@ def test_structure_passes_built_models_through() -> None:
     assert _wire.structure(pong, Pong) is pong
 
 
+@attrs.frozen
+class _Validated:
+    """A model whose validator must run when it is structured."""
+
+    amount: Decimal = attrs.field(validator=attrs.validators.gt(Decimal(0)))
+
+
+@attrs.frozen
+class _PostInit:
+    """A model whose __attrs_post_init__ must run when it is structured."""
+
+    value: int
+    label: str = attrs.field(default="", kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.value < 0:
+            raise ValueError("negative")
+
+
+@attrs.frozen(cache_hash=True)
+class _CachedHash:
+    """A model whose __init__ also primes a hash cache slot."""
+
+    value: int
+
+
+def test_structure_equals_the_constructor_with_defaults_for_absent_keys() -> None:
+    """A partial object gets the model's defaults, exactly as the constructor gives them."""
+    assert _wire.structure({"InstrumentId": 3, "BestBid": 5}, Level1) == Level1(
+        instrument_id=3, best_bid=Decimal(5)
+    )
+    full = payload("get_level1.json")
+    assert _wire.structure(full, Level1) == Level1(
+        **attrs.asdict(_wire.structure(full, Level1), recurse=False)
+    )
+
+
+def test_structure_runs_validators_and_post_init_hooks() -> None:
+    """Models with a validator, __attrs_post_init__ or cached hash go through __init__."""
+    assert _wire.structure({"Amount": 2}, _Validated).amount == Decimal(2)
+    with pytest.raises(ValueError, match="amount"):
+        _wire.structure({"Amount": -1}, _Validated)
+    assert _wire.structure({"Value": 1, "Label": "x"}, _PostInit) == _PostInit(1, label="x")
+    with pytest.raises(ValueError, match="negative"):
+        _wire.structure({"Value": -1}, _PostInit)
+    cached = _wire.structure({"Value": 7}, _CachedHash)
+    assert hash(cached) == hash(_CachedHash(7))
+
+
 def test_converter_handles_containers_with_the_same_policy() -> None:
     """The shared converter structures containers of models and scalars."""
     orders = _wire.converter.structure([payload("order_working.json")], list[Order])
@@ -951,6 +1009,18 @@ def test_operation_in_process_and_successes_are_not_errors() -> None:
     )
     assert _wire.api_error("Ping", 200, None) is None
     assert _wire.api_error("Ping", 200, "PONG") is None
+
+
+def test_keys_seen_in_a_success_still_map_errors() -> None:
+    """A key set that once held a success still maps to an error when the values say so."""
+    for _ in range(3):
+        assert _wire.api_error("CancelOrder", 200, {"rEsUlT": True, "ErrorCode": 0}) is None
+    error = _wire.api_error("CancelOrder", 200, {"rEsUlT": False, "ErrorCode": 101})
+    assert isinstance(error, errors.RejectedError)
+    plain = {"InstrumentId": 1, "BestBid": 2}
+    assert _wire.api_error("GetLevel1", 200, plain) is None
+    assert _wire.api_error("GetLevel1", 200, plain) is None
+    assert isinstance(_wire.api_error("GetLevel1", 500, plain), errors.ServerError)
 
 
 def test_ticket_named_rejected_status_is_not_an_error() -> None:
