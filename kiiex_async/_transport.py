@@ -24,6 +24,7 @@ machinery.  A retryable first failure is handed to stamina as its attempt 1, so 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import json
@@ -329,6 +330,9 @@ class Transport:
         self._keepalive_timeout = keepalive_timeout
         self._user_agent = user_agent
         self._limiter = _make_limiter(rate_limit)
+        # A 429 pauses every call of this client (not just the one that got it) until the
+        # server's Retry-After has passed: the budget is the server's, shared by all callers.
+        self._paused_until = 0.0
         self._rate_limit = rate_limit
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -402,6 +406,21 @@ class Transport:
             )
         return self._session
 
+    def pause(self, seconds: float | None) -> None:
+        """Hold every call of this transport for ``seconds`` (a 429's ``Retry-After``).
+
+        Without a server value the pause is :attr:`RetryPolicy.wait_initial`; it never
+        exceeds :attr:`RetryPolicy.max_retry_after`.  Pauses only ever extend.
+        """
+        wait = self._retry.wait_initial if seconds is None else seconds
+        wait = min(max(wait, 0.0), self._retry.max_retry_after)
+        self._paused_until = max(self._paused_until, time.monotonic() + wait)
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds until calls may be sent again after a 429 (0 when not paused)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
     async def call(
         self,
         method: str,
@@ -429,6 +448,10 @@ class Transport:
         session = self._session
         if session is None:
             session = self._open_session()
+        if self._paused_until:
+            pause = self._paused_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
         if self._limiter is not None:
             await self._limiter.acquire()
             started = time.monotonic()
@@ -472,6 +495,8 @@ class Transport:
             return interpret_response(method, status, raw, retry_after=retry_after)
         except Exception as exc:
             error = translate_error(exc, method, write=write)
+            if isinstance(error, RateLimitedError):
+                self.pause(error.retry_after)
             if (
                 not retry
                 or retry_wait(error, write=write, max_retry_after=self._retry.max_retry_after)

@@ -409,9 +409,9 @@ class RatePoller:
     starts polling in a task group, leaving stops it and waits for every task.  ``aclose()``
     stops polling early, from any task.
 
-    ``KiiexClient`` retries reads itself, a 429 included (that one call waits out its
-    ``Retry-After``); the poller sees what remains after those retries.  For the first 429 to
-    pause every instrument at once, give the poller a client built with ``max_retries=0``.
+    A 429 pauses every call of the ``KiiexClient`` until its ``Retry-After`` has passed (the
+    client retries the read that got it), so the first 429 already slows every instrument;
+    a 429 that outlasts the client's retries also closes the poller's own gate.
     """
 
     def __init__(

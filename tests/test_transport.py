@@ -186,6 +186,32 @@ async def test_read_waits_exactly_retry_after_on_429(
     assert count(mock) == 2
 
 
+async def test_429_pauses_every_call_of_the_client(mock: aioresponses) -> None:
+    """After a 429 no other call of the same client is sent before Retry-After has passed."""
+    arrivals: list[tuple[str, float]] = []
+
+    def record(name: str) -> Any:
+        def callback(_url: URL, **_kwargs: Any) -> CallbackResult:
+            arrivals.append((name, time.monotonic()))
+            if name == "GetLevel1" and len(arrivals) == 1:
+                return CallbackResult(status=429, body="{}", headers={"Retry-After": "0.3"})
+            return CallbackResult(body="{}")
+
+        return callback
+
+    mock.post(url("GetLevel1"), callback=record("GetLevel1"), repeat=True)
+    mock.post(url("GetProducts"), callback=record("GetProducts"), repeat=True)
+    async with Transport(BASE, rate_limit=None, retry=RetryPolicy(attempts=1)) as t:
+        with pytest.raises(errors.RateLimitedError):
+            await t.call("GetLevel1", {})
+        assert t.paused_for > 0
+        limited_at = arrivals[0][1]
+        await asyncio.gather(t.call("GetProducts", {}), t.call("GetLevel1", {}))
+    later = [at for _name, at in arrivals[1:]]
+    assert len(later) == 2
+    assert min(later) >= limited_at + 0.3
+
+
 async def test_retry_after_beyond_cap_is_raised_not_waited(mock: aioresponses) -> None:
     """A Retry-After longer than max_retry_after surfaces as RateLimitedError at once."""
     mock.post(url("GetLevel1"), status=429, body="{}", headers={"Retry-After": "3600"})
