@@ -122,6 +122,19 @@ def _member(value: object, enum: type[E], name: str, allowed: frozenset[E] | Non
     return member
 
 
+def _order_price(
+    value: Amount | None, name: str, order_type: OrderType, needed_by: frozenset[OrderType]
+) -> Decimal | None:
+    """A price the order types ``needed_by`` require and every other type refuses."""
+    if order_type in needed_by:
+        if value is None:
+            raise InvalidInputError(f"a {order_type.name} order needs {name}")
+        return pricing.check_amount(value, name=name)
+    if value is not None:
+        raise InvalidInputError(f"{name} does not apply to a {order_type.name} order")
+    return None
+
+
 def _text(value: object, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"{name} must be a non-empty str")
@@ -530,6 +543,29 @@ class KiiexClient:
                 await self._refresh_session(epoch)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _account_call(
+        self,
+        method: str,
+        account_id: int | None,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        write: bool = False,
+    ) -> Any:
+        """Call a private method with ``OMSId``, ``AccountId`` (resolved after login) and
+        ``fields``."""
+
+        def build() -> dict[str, Any]:
+            return {"OMSId": self._oms_id, "AccountId": self._account(account_id), **(fields or {})}
+
+        return await self._private(method, build, write=write)
+
+    def _user_payload(self) -> dict[str, Any]:
+        """``OMSId`` and, once known, the logged-in ``UserId``."""
+        payload: dict[str, Any] = {"OMSId": self._oms_id}
+        if self._user_id is not None:
+            payload["UserId"] = self._user_id
+        return payload
+
     def _account(self, account_id: int | None) -> int:
         if account_id is not None:
             return _positive_id(account_id, "account_id")
@@ -558,25 +594,12 @@ class KiiexClient:
 
     async def get_user_accounts(self) -> list[int]:
         """``GetUserAccounts``: the ids of the accounts of the logged-in user."""
-
-        def build() -> dict[str, Any]:
-            payload: dict[str, Any] = {"OMSId": self._oms_id}
-            if self._user_id is not None:
-                payload["UserId"] = self._user_id
-            return payload
-
-        return _int_list("GetUserAccounts", await self._private("GetUserAccounts", build))
+        data = await self._private("GetUserAccounts", self._user_payload)
+        return _int_list("GetUserAccounts", data)
 
     async def get_user_info(self) -> UserInfo:
         """``GetUserInfo``: the logged-in user."""
-
-        def build() -> dict[str, Any]:
-            payload: dict[str, Any] = {"OMSId": self._oms_id}
-            if self._user_id is not None:
-                payload["UserId"] = self._user_id
-            return payload
-
-        data = await self._private("GetUserInfo", build)
+        data = await self._private("GetUserInfo", self._user_payload)
         return self._decode("GetUserInfo", data, UserInfo)
 
     # -- products and market data (public) ------------------------------------------------
@@ -695,11 +718,7 @@ class KiiexClient:
     async def get_account_positions(self, *, account_id: int | None = None) -> list[Position]:
         """``GetAccountPositions``: the balance (``amount``, ``hold``) of every product."""
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {"OMSId": self._oms_id, "AccountId": self._account(account_id)}
-
-        data = await self._private("GetAccountPositions", build)
+        data = await self._account_call("GetAccountPositions", account_id)
         return self._decode_list("GetAccountPositions", data, Position)
 
     # -- orders ---------------------------------------------------------------------------
@@ -752,20 +771,8 @@ class KiiexClient:
             raise InvalidInputError("quantity is required (or value, for a market buy)")
         else:
             qty = pricing.check_amount(quantity, name="quantity")
-        limit: Decimal | None = None
-        stop: Decimal | None = None
-        if order_type in _LIMIT_TYPES:
-            if limit_price is None:
-                raise InvalidInputError(f"a {order_type.name} order needs limit_price")
-            limit = pricing.check_amount(limit_price, name="limit_price")
-        elif limit_price is not None:
-            raise InvalidInputError(f"limit_price does not apply to a {order_type.name} order")
-        if order_type in _STOP_TYPES:
-            if stop_price is None:
-                raise InvalidInputError(f"a {order_type.name} order needs stop_price")
-            stop = pricing.check_amount(stop_price, name="stop_price")
-        elif stop_price is not None:
-            raise InvalidInputError(f"stop_price does not apply to a {order_type.name} order")
+        limit = _order_price(limit_price, "limit_price", order_type, _LIMIT_TYPES)
+        stop = _order_price(stop_price, "stop_price", order_type, _STOP_TYPES)
         if post_only and order_type is not OrderType.LIMIT:
             raise InvalidInputError("post_only applies to LIMIT orders only")
         if instrument is not None:
@@ -819,34 +826,15 @@ class KiiexClient:
         if client_order_id is not None:
             _client_order_id(client_order_id)
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            payload: dict[str, Any] = {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-            }
-            if order_id is not None:
-                payload["OrderId"] = order_id
-            else:
-                payload["ClOrderId"] = client_order_id
-            return payload
-
-        data = await self._private("CancelOrder", build, write=True)
+        key = {"OrderId": order_id} if order_id is not None else {"ClOrderId": client_order_id}
+        data = await self._account_call("CancelOrder", account_id, key, write=True)
         return self._decode("CancelOrder", data, GenericResult, write=True)
 
     async def get_order_status(self, order_id: int, *, account_id: int | None = None) -> Order:
         """``GetOrderStatus``: one order (the answer may be an object or a 1-element array)."""
         order_id = _positive_id(order_id, "order_id")
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-                "OrderId": order_id,
-            }
-
-        data = await self._private("GetOrderStatus", build)
+        data = await self._account_call("GetOrderStatus", account_id, {"OrderId": order_id})
         if isinstance(data, list):
             orders = self._decode_list("GetOrderStatus", data, Order)
             matching = [o for o in orders if o.order_id == order_id] or orders[:1]
@@ -862,11 +850,7 @@ class KiiexClient:
     async def get_open_orders(self, *, account_id: int | None = None) -> list[Order]:
         """``GetOpenOrders``: the account's working orders."""
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {"OMSId": self._oms_id, "AccountId": self._account(account_id)}
-
-        data = await self._private("GetOpenOrders", build)
+        data = await self._account_call("GetOpenOrders", account_id)
         return self._decode_list("GetOpenOrders", data, Order)
 
     async def get_orders_history(
@@ -890,16 +874,8 @@ class KiiexClient:
             "Depth": _optional_int(depth, "depth", minimum=1),
             "StartIndex": _optional_int(start_index, "start_index"),
         }
-
-        def build() -> dict[str, Any]:
-            payload: dict[str, Any] = {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-            }
-            payload.update({k: v for k, v in filters.items() if v is not None})
-            return payload
-
-        data = await self._private("GetOrdersHistory", build)
+        given = {k: v for k, v in filters.items() if v is not None}
+        data = await self._account_call("GetOrdersHistory", account_id, given)
         return self._decode_list("GetOrdersHistory", data, Order)
 
     async def get_order_history_by_order_id(self, order_id: int) -> list[Order]:
@@ -935,16 +911,8 @@ class KiiexClient:
             "Depth": _optional_int(depth, "depth", minimum=1),
             "StartIndex": _optional_int(start_index, "start_index"),
         }
-
-        def build() -> dict[str, Any]:
-            payload: dict[str, Any] = {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-            }
-            payload.update({k: v for k, v in filters.items() if v is not None})
-            return payload
-
-        data = await self._private("GetTradesHistory", build)
+        given = {k: v for k, v in filters.items() if v is not None}
+        data = await self._account_call("GetTradesHistory", account_id, given)
         return self._decode_list("GetTradesHistory", data, Trade)
 
     # -- deposits -------------------------------------------------------------------------
@@ -1015,11 +983,7 @@ class KiiexClient:
         """``GetDepositTicket`` by ``request_code`` and/or ``ticket_id``."""
         lookup = _ticket_lookup(request_code, ticket_id)
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {"OMSId": self._oms_id, "AccountId": self._account(account_id), **lookup}
-
-        data = await self._private("GetDepositTicket", build)
+        data = await self._account_call("GetDepositTicket", account_id, lookup)
         return self._decode("GetDepositTicket", data, DepositTicket)
 
     async def get_deposit_info(
@@ -1030,16 +994,11 @@ class KiiexClient:
         if not isinstance(generate_new_key, bool):
             raise InvalidInputError("generate_new_key must be a bool")
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-                "ProductId": product_id,
-                "GenerateNewKey": generate_new_key,
-            }
-
-        data = await self._private("GetDepositInfo", build)
+        data = await self._account_call(
+            "GetDepositInfo",
+            account_id,
+            {"ProductId": product_id, "GenerateNewKey": generate_new_key},
+        )
         return self._decode("GetDepositInfo", data, DepositInfo)
 
     # -- withdrawals ----------------------------------------------------------------------
@@ -1050,15 +1009,9 @@ class KiiexClient:
         """``GetWithdrawTemplateTypes``: the withdraw templates a product offers."""
         product_id = _positive_id(product_id, "product_id")
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-                "ProductId": product_id,
-            }
-
-        data = await self._private("GetWithdrawTemplateTypes", build)
+        data = await self._account_call(
+            "GetWithdrawTemplateTypes", account_id, {"ProductId": product_id}
+        )
         items = _ci_get(data, "TemplateTypes") if isinstance(data, Mapping) else data
         return self._decode_list(
             "GetWithdrawTemplateTypes", [] if items is None else items, WithdrawTemplateType
@@ -1077,19 +1030,10 @@ class KiiexClient:
         template_type = _text(template_type, "template_type")
         _optional_int(account_id, "account_id", minimum=1)
         provider = _optional_int(account_provider_id, "account_provider_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            payload: dict[str, Any] = {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-                "ProductId": product_id,
-                "TemplateType": template_type,
-            }
-            if provider is not None:
-                payload["AccountProviderId"] = provider
-            return payload
-
-        data = await self._private("GetWithdrawTemplate", build)
+        fields: dict[str, Any] = {"ProductId": product_id, "TemplateType": template_type}
+        if provider is not None:
+            fields["AccountProviderId"] = provider
+        data = await self._account_call("GetWithdrawTemplate", account_id, fields)
         return self._decode("GetWithdrawTemplate", data, WithdrawTemplate)
 
     async def get_withdraw_fee(
@@ -1099,16 +1043,9 @@ class KiiexClient:
         product_id = _positive_id(product_id, "product_id")
         checked = pricing.check_amount(amount, name="amount")
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-                "ProductId": product_id,
-                "Amount": checked,
-            }
-
-        data = await self._private("GetWithdrawFee", build)
+        data = await self._account_call(
+            "GetWithdrawFee", account_id, {"ProductId": product_id, "Amount": checked}
+        )
         return self._decode("GetWithdrawFee", data, WithdrawFee)
 
     async def create_withdraw_ticket(
@@ -1132,18 +1069,13 @@ class KiiexClient:
             raise InvalidInputError("template_form must be a mapping of field name to value")
         form = _wire.dumps(template_form).decode()
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-                "ProductId": product_id,
-                "Amount": checked,
-                "TemplateType": template_type,
-                "TemplateForm": form,
-            }
-
-        data = await self._private("CreateWithdrawTicket", build, write=True)
+        fields = {
+            "ProductId": product_id,
+            "Amount": checked,
+            "TemplateType": template_type,
+            "TemplateForm": form,
+        }
+        data = await self._account_call("CreateWithdrawTicket", account_id, fields, write=True)
         return self._decode("CreateWithdrawTicket", data, GenericResult, write=True)
 
     async def get_withdraw_tickets(
@@ -1153,16 +1085,9 @@ class KiiexClient:
         _optional_int(account_id, "account_id", minimum=1)
         start = _optional_int(start_index, "start_index")
         count = _positive_id(limit, "limit")
-
-        def build() -> dict[str, Any]:
-            return {
-                "OMSId": self._oms_id,
-                "AccountId": self._account(account_id),
-                "StartIndex": start,
-                "Limit": count,
-            }
-
-        data = await self._private("GetWithdrawTickets", build)
+        data = await self._account_call(
+            "GetWithdrawTickets", account_id, {"StartIndex": start, "Limit": count}
+        )
         return self._decode_list("GetWithdrawTickets", data, WithdrawTicket)
 
     async def get_withdraw_ticket(
@@ -1175,11 +1100,7 @@ class KiiexClient:
         """``GetWithdrawTicket`` by ``request_code`` and/or ``ticket_id``."""
         lookup = _ticket_lookup(request_code, ticket_id)
         _optional_int(account_id, "account_id", minimum=1)
-
-        def build() -> dict[str, Any]:
-            return {"OMSId": self._oms_id, "AccountId": self._account(account_id), **lookup}
-
-        data = await self._private("GetWithdrawTicket", build)
+        data = await self._account_call("GetWithdrawTicket", account_id, lookup)
         return self._decode("GetWithdrawTicket", data, WithdrawTicket)
 
 

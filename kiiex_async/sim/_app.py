@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -58,6 +58,7 @@ _EPOCH_TICKS = 621_355_968_000_000_000
 _NOT_AUTHORIZED = dumps(render.generic(False, "Not Authorized", 20, None))
 _AUTH_FAILED = {"Authenticated": False, "Locked": False, "errormsg": "Invalid username or password"}
 _SIGNED_HEADERS = ("APIKey", "Signature", "UserId", "Nonce")
+_T = TypeVar("_T")
 
 
 class BadRequest(ExchangeError):
@@ -79,6 +80,13 @@ _TYPE_NAMES = {
     "blocktrade": 7,
 }
 _TIF_NAMES = {"unknown": 0, "gtc": 1, "opg": 2, "ioc": 3, "fok": 4, "gtx": 5, "gtd": 6}
+
+
+def _default(name: str, default: _T | None) -> _T:
+    """What an absent or empty parameter stands for: ``default``, unless it is required."""
+    if default is None:
+        raise BadRequest(f"{name} is required")
+    return default
 
 
 class Params:
@@ -104,9 +112,7 @@ class Params:
         """An int from an int, an integral Decimal, a numeric string or an enum name."""
         value = self._data.get(name.lower())
         if value is None or value == "":
-            if default is None:
-                raise BadRequest(f"{name} is required")
-            return default
+            return _default(name, default)
         if isinstance(value, bool):
             raise BadRequest(f"{name} must be an integer")
         if isinstance(value, int):
@@ -131,9 +137,7 @@ class Params:
         """A Decimal from a number or a numeric string (NaN/Infinity refused)."""
         value = self._data.get(name.lower())
         if value is None or value == "":
-            if default is None:
-                raise BadRequest(f"{name} is required")
-            return default
+            return _default(name, default)
         if isinstance(value, bool):
             raise BadRequest(f"{name} must be a number")
         try:
@@ -461,7 +465,10 @@ class SimApp:
                     "errormsg": "",
                 }
             )
-        token = self.sessions.create(user.user_id, now)
+        return self._session_reply(self.sessions.create(user.user_id, now), user)
+
+    def _session_reply(self, token: str, user: DemoUser) -> Reply:
+        """The answer to a login that opened (or found) session ``token``."""
         return _ok(
             {
                 "Authenticated": True,
@@ -503,19 +510,7 @@ class SimApp:
         elif p.has("SessionToken"):
             session = self.sessions.get(p.text("SessionToken"), call.now)
             if session is not None:
-                user = ex.users[session.user_id]
-                return _ok(
-                    {
-                        "Authenticated": True,
-                        "SessionToken": session.token,
-                        "User": self._user_object(user),
-                        "Locked": False,
-                        "Requires2FA": False,
-                        "TwoFAType": "",
-                        "TwoFAToken": "",
-                        "errormsg": "",
-                    }
-                )
+                return self._session_reply(session.token, ex.users[session.user_id])
         elif call.headers.get("APIKey"):
             user = self._signed_headers_user(call.headers)
         if user is None:

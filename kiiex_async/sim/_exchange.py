@@ -330,6 +330,22 @@ def _ask_key(order: Order) -> tuple[Decimal, int]:
 
 
 _R = TypeVar("_R")
+_Ticket = TypeVar("_Ticket", DepositTicket, WithdrawTicket)
+
+
+def _find_ticket(
+    tickets: Iterable[_Ticket], account_ids: Iterable[int], request_code: str, ticket_id: int
+) -> _Ticket | None:
+    """The ticket of one of ``account_ids`` with ``request_code`` (any case) or, when no
+    code is given, with number ``ticket_id``."""
+    allowed = set(account_ids)
+    for ticket in tickets:
+        if ticket.account_id in allowed and (
+            (request_code and ticket.request_code.lower() == request_code.lower())
+            or (not request_code and ticket_id and ticket.ticket_number == ticket_id)
+        ):
+            return ticket
+    return None
 
 
 def _to_state(record: Any) -> dict[str, Any]:
@@ -670,7 +686,7 @@ class Exchange:
     def _new_order(
         self, req: OrderRequest, market: Market, account_id: int, user_id: int, now_ms: int
     ) -> Order:
-        bid, ask = market.best_bid, market.best_ask
+        inside = self._inside(market)
         return Order(
             order_id=self._id("order"),
             account_id=account_id,
@@ -690,11 +706,21 @@ class Exchange:
             last_updated_time=now_ms,
             post_only=req.post_only,
             stop_price=req.stop_price,
-            inside_bid=bid.limit_price if bid else ZERO,
-            inside_bid_size=self._level_size(market.bids),
-            inside_ask=ask.limit_price if ask else ZERO,
-            inside_ask_size=self._level_size(market.asks),
+            inside_bid=inside[0],
+            inside_bid_size=inside[1],
+            inside_ask=inside[2],
+            inside_ask_size=inside[3],
             last_trade_price=market.last_price,
+        )
+
+    def _inside(self, market: Market) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """The inside market: best bid, its size, best ask, its size (0 for an empty side)."""
+        bid, ask = market.best_bid, market.best_ask
+        return (
+            bid.limit_price if bid else ZERO,
+            self._level_size(market.bids),
+            ask.limit_price if ask else ZERO,
+            self._level_size(market.asks),
         )
 
     @staticmethod
@@ -829,13 +855,7 @@ class Exchange:
             direction = "DownTick"
         else:
             direction = "NoChange"
-        bid, ask = market.best_bid, market.best_ask
-        inside = (
-            bid.limit_price if bid else ZERO,
-            self._level_size(market.bids),
-            ask.limit_price if ask else ZERO,
-            self._level_size(market.asks),
-        )
+        inside = self._inside(market)
         for order, role, other in ((taker, "Taker", maker), (maker, "Maker", taker)):
             rate = self.config.taker_fee if role == "Taker" else self.config.maker_fee
             if order.side == BUY:
@@ -1210,27 +1230,19 @@ class Exchange:
         self, account_ids: Iterable[int], *, request_code: str = "", ticket_id: int = 0
     ) -> DepositTicket:
         """A deposit ticket by request code or ticket number (``errorcode 104``)."""
-        allowed = set(account_ids)
-        for ticket in self.deposit_tickets.values():
-            if ticket.account_id in allowed and (
-                (request_code and ticket.request_code.lower() == request_code.lower())
-                or (not request_code and ticket_id and ticket.ticket_number == ticket_id)
-            ):
-                return ticket
-        raise not_found("Deposit ticket not found")
+        ticket = _find_ticket(self.deposit_tickets.values(), account_ids, request_code, ticket_id)
+        if ticket is None:
+            raise not_found("Deposit ticket not found")
+        return ticket
 
     def find_withdraw_ticket(
         self, account_ids: Iterable[int], *, request_code: str = "", ticket_id: int = 0
     ) -> WithdrawTicket:
         """A withdraw ticket by request code or ticket number (``errorcode 104``)."""
-        allowed = set(account_ids)
-        for ticket in self.withdraw_tickets.values():
-            if ticket.account_id in allowed and (
-                (request_code and ticket.request_code.lower() == request_code.lower())
-                or (not request_code and ticket_id and ticket.ticket_number == ticket_id)
-            ):
-                return ticket
-        raise not_found("Withdraw ticket not found")
+        ticket = _find_ticket(self.withdraw_tickets.values(), account_ids, request_code, ticket_id)
+        if ticket is None:
+            raise not_found("Withdraw ticket not found")
+        return ticket
 
     def deposit_info(self, account_id: int, product_id: int, *, generate_new: bool) -> list[str]:
         """Deposit addresses of a product (a new one first time or on ``generate_new``)."""

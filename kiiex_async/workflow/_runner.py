@@ -19,7 +19,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
@@ -47,6 +47,7 @@ from ..errors import (
 from ..models import (
     DepositStatus,
     DepositTicket,
+    L2Snapshot,
     Order,
     OrderState,
     Position,
@@ -102,6 +103,39 @@ _DEFINITIVE: Final = (RejectedError, NotFoundError, InvalidInputError)
 _NOT_APPLIED: Final = (AuthenticationError, ConfigurationError)
 _TICKET_PAGE: Final = 200
 
+_Ticket = TypeVar("_Ticket", DepositTicket, WithdrawTicket)
+
+
+@attrs.frozen
+class _TicketKind:
+    """What tells a swap's deposit ticket from its withdraw ticket when reconciling."""
+
+    #: The :class:`SwapRecord` attribute holding the ticket's progress.
+    field: str
+    noun: str
+    method: str
+    step: SwapStep
+    intent: SwapState
+    created: SwapEvent
+
+
+_DEPOSIT: Final = _TicketKind(
+    field="deposit",
+    noun="deposit",
+    method="CreateDepositTicket",
+    step=SwapStep.FUND,
+    intent=SwapState.DEPOSIT_INTENT,
+    created=SwapEvent.DEPOSIT_CREATED,
+)
+_WITHDRAWAL: Final = _TicketKind(
+    field="withdrawal",
+    noun="withdraw",
+    method="CreateWithdrawTicket",
+    step=SwapStep.WITHDRAW,
+    intent=SwapState.WITHDRAW_INTENT,
+    created=SwapEvent.WITHDRAW_CREATED,
+)
+
 
 def _available(positions: Sequence[Position], product_id: int, symbol: str) -> Position | None:
     for position in positions:
@@ -115,6 +149,17 @@ def _comment_of(form: dict[str, str]) -> str | None:
         if key.lower() == "comment" and value:
             return value
     return None
+
+
+def _marked(form: Mapping[str, str], swap_id: str) -> tuple[dict[str, str], str | None]:
+    """A copy of a ticket's ``form`` whose comment is the swap's marker, and the marker;
+    a form that has a comment already is kept as it is (marker ``None``)."""
+    marked = dict(form)
+    if _comment_of(marked) is not None:
+        return marked, None
+    marker = swap_marker(swap_id)
+    marked["Comment"] = marker
+    return marked, marker
 
 
 def _percent(value: Decimal) -> str:
@@ -270,6 +315,32 @@ class _Runner:
         step = step_of(self.record.state)
         return step.label if step else None
 
+    async def _send_write(
+        self,
+        method: str,
+        step: SwapStep,
+        call: Callable[[], Awaitable[T]],
+        *,
+        reconcile: Callable[[], Awaitable[None]],
+    ) -> T | None:
+        """Send a write once and return its answer; ``None`` when it was refused (the swap
+        failed at ``step``) or its outcome is unknown (``reconcile`` ran instead)."""
+        await self.hook(f"send:{method}")
+        self.sent[method] += 1
+        try:
+            answer = await call()
+        except _NOT_APPLIED:
+            raise
+        except _DEFINITIVE as exc:
+            await self.fail(step, f"{method} refused: {exc}")
+            return None
+        except Exception as exc:
+            await self.emit(ProgressKind.RECONCILE, f"{method} outcome unknown: {exc}")
+            await reconcile()
+            return None
+        await self.hook(f"sent:{method}")
+        return answer
+
     async def find(self, what: str, fetch: Callable[[], Awaitable[list[T]]]) -> list[T]:
         """Look for the result of a write, re-checking for ``reconcile_grace`` seconds
         before concluding that there is none."""
@@ -356,13 +427,7 @@ class _Runner:
         except (InvalidInputError, InsufficientFundsError) as exc:
             await self.reject(SwapStep.AUTHENTICATE, exc)
             return
-        before = {}
-        for product_id, symbol in (
-            (plan.from_product_id, request.from_asset),
-            (plan.to_product_id, request.to_asset),
-        ):
-            position = _available(positions, product_id, symbol)
-            before[symbol] = position.amount if position else _ZERO
+        before = self._balances(positions)
         side = "sells" if plan.side is Side.SELL else "buys"
         await self.commit(
             SwapEvent.AUTHENTICATED,
@@ -466,11 +531,7 @@ class _Runner:
             "GetDepositTickets",
             lambda: self.client.get_deposit_tickets(account_id=self.account_id),
         )
-        info = dict(spec.deposit_info)
-        marker = None
-        if _comment_of(info) is None:
-            marker = swap_marker(self.record.swap_id)
-            info["Comment"] = marker
+        info, marker = _marked(spec.deposit_info, self.record.swap_id)
         progress = TicketProgress(
             product_id=plan.from_product_id,
             asset=self.request.from_asset,
@@ -491,26 +552,20 @@ class _Runner:
     async def send_deposit(self) -> None:
         progress = self.record.deposit
         assert progress is not None
-        await self.hook("send:CreateDepositTicket")
-        self.sent["CreateDepositTicket"] += 1
-        try:
-            created = await self.client.create_deposit_ticket(
+        created = await self._send_write(
+            "CreateDepositTicket",
+            SwapStep.FUND,
+            lambda: self.client.create_deposit_ticket(
                 progress.product_id,
                 progress.amount,
                 account_id=self.account_id,
                 asset_name=progress.asset,
                 deposit_info=dict(progress.form),
-            )
-        except _NOT_APPLIED:
-            raise
-        except _DEFINITIVE as exc:
-            await self.fail(SwapStep.FUND, f"CreateDepositTicket refused: {exc}")
+            ),
+            reconcile=self.reconcile_deposit,
+        )
+        if created is None:
             return
-        except Exception as exc:
-            await self.emit(ProgressKind.RECONCILE, f"CreateDepositTicket outcome unknown: {exc}")
-            await self.reconcile_deposit()
-            return
-        await self.hook("sent:CreateDepositTicket")
         if not created.success or not created.request_code:
             await self.fail(SwapStep.FUND, "CreateDepositTicket answered without success")
             return
@@ -524,37 +579,66 @@ class _Runner:
         progress = self.record.deposit
         assert progress is not None
 
-        async def fetch() -> list[Any]:
+        async def fetch() -> list[DepositTicket]:
             tickets = await self.read(
                 "GetDepositTickets",
                 lambda: self.client.get_deposit_tickets(account_id=self.account_id),
             )
             return match_deposit_tickets(tickets, progress)
 
-        found = await self.find("deposit ticket", fetch)
+        await self._adopt_ticket(
+            _DEPOSIT,
+            progress,
+            fetch,
+            lambda ticket: f"reconciled: deposit ticket {ticket.ticket_number} is this swap's",
+            send=self.send_deposit,
+        )
+
+    async def _adopt_ticket(
+        self,
+        kind: _TicketKind,
+        progress: TicketProgress,
+        fetch: Callable[[], Awaitable[list[_Ticket]]],
+        note: Callable[[_Ticket], str],
+        *,
+        send: Callable[[], Awaitable[None]],
+        after_success: bool = False,
+    ) -> None:
+        """Record the one ticket ``fetch`` attributes to this swap (committing ``note``);
+        escalate when several match; when none does, escalate ``after_success``, else send
+        the ticket again."""
+        found = await self.find(f"{kind.noun} ticket", fetch)
         if len(found) == 1:
             ticket = found[0]
             await self.commit(
-                SwapEvent.DEPOSIT_CREATED,
-                f"reconciled: deposit ticket {ticket.ticket_number} is this swap's",
-                deposit=attrs.evolve(
-                    progress,
-                    ticket_number=ticket.ticket_number,
-                    request_code=ticket.request_code or None,
-                    status=int(ticket.status),
-                ),
+                kind.created,
+                note(ticket),
+                **{
+                    kind.field: attrs.evolve(
+                        progress,
+                        ticket_number=ticket.ticket_number,
+                        request_code=ticket.request_code or None,
+                        status=int(ticket.status),
+                    )
+                },
             )
         elif found:
             numbers = ", ".join(str(t.ticket_number) for t in found)
             await self.escalate(
-                SwapStep.FUND,
-                f"{len(found)} deposit tickets ({numbers}) match this swap's deposit of "
+                kind.step,
+                f"{len(found)} {kind.noun} tickets ({numbers}) match this swap's {kind.field} of "
                 f"{progress.amount} {progress.asset}: decide which one is valid",
             )
+        elif after_success:
+            await self.escalate(
+                kind.step,
+                f"{kind.method} succeeded but no matching ticket is visible; check the "
+                f"account's {kind.noun} tickets",
+            )
         else:
-            await self._resend(SwapStep.FUND, "CreateDepositTicket", "deposit", progress)
-            if self.record.state is SwapState.DEPOSIT_INTENT:
-                await self.send_deposit()
+            await self._resend(kind.step, kind.method, kind.field, progress)
+            if self.record.state is kind.intent:
+                await send()
 
     async def _resend(
         self, step: SwapStep, method: str, field: str, progress: TicketProgress | OrderProgress
@@ -625,14 +709,10 @@ class _Runner:
         book = await self.read(
             "GetL2Snapshot", lambda: self.client.get_l2_snapshot(plan.instrument_id)
         )
-        position = _available(positions, plan.from_product_id, request.from_asset)
-        available = position.available if position else _ZERO
-        try:
-            order = plan_order(request, plan, book)
-            check_funds(order, available, request.from_asset)
-        except (InvalidInputError, InsufficientFundsError) as exc:
-            await self.reject(step, exc)
+        planned = await self._funded_order(step, positions, book)
+        if planned is None:
             return
+        order, available = planned
         note = "deposit credited; " if event is SwapEvent.DEPOSIT_CREDITED else ""
         await self.commit(
             event,
@@ -640,22 +720,34 @@ class _Runner:
             f"{order.required}",
         )
 
-    # -- step 3: rate ---------------------------------------------------------------------
-
-    async def rate(self) -> None:
+    async def _funded_order(
+        self, step: SwapStep, positions: Sequence[Position], book: L2Snapshot
+    ) -> tuple[OrderPlan, Decimal] | None:
+        """The order to send now and the balance it draws on; ``None`` once the swap was
+        rejected at ``step`` (no order fits the book, or the balance is short)."""
         request, plan = self.request, self.plan
-        book = await self.read(
-            "GetL2Snapshot", lambda: self.client.get_l2_snapshot(plan.instrument_id)
-        )
-        positions = await self.positions()
         position = _available(positions, plan.from_product_id, request.from_asset)
         available = position.available if position else _ZERO
         try:
             order = plan_order(request, plan, book)
             check_funds(order, available, request.from_asset)
         except (InvalidInputError, InsufficientFundsError) as exc:
-            await self.reject(SwapStep.RATE, exc)
+            await self.reject(step, exc)
+            return None
+        return order, available
+
+    # -- step 3: rate ---------------------------------------------------------------------
+
+    async def rate(self) -> None:
+        plan = self.plan
+        book = await self.read(
+            "GetL2Snapshot", lambda: self.client.get_l2_snapshot(plan.instrument_id)
+        )
+        positions = await self.positions()
+        planned = await self._funded_order(SwapStep.RATE, positions, book)
+        if planned is None:
             return
+        order, _ = planned
         await self.commit(
             SwapEvent.QUOTED,
             self._describe_plan(order),
@@ -712,10 +804,10 @@ class _Runner:
     async def send_order(self) -> None:
         order = self.record.order
         assert order is not None
-        await self.hook("send:SendOrder")
-        self.sent["SendOrder"] += 1
-        try:
-            sent = await self.client.send_order(
+        sent = await self._send_write(
+            "SendOrder",
+            SwapStep.ORDER,
+            lambda: self.client.send_order(
                 order.instrument_id,
                 order.side,
                 order.quantity,
@@ -725,17 +817,11 @@ class _Runner:
                 value=order.value,
                 client_order_id=order.client_order_id,
                 account_id=self.account_id,
-            )
-        except _NOT_APPLIED:
-            raise
-        except _DEFINITIVE as exc:
-            await self.fail(SwapStep.ORDER, f"SendOrder refused: {exc}")
+            ),
+            reconcile=self.reconcile_order,
+        )
+        if sent is None:
             return
-        except Exception as exc:
-            await self.emit(ProgressKind.RECONCILE, f"SendOrder outcome unknown: {exc}")
-            await self.reconcile_order()
-            return
-        await self.hook("sent:SendOrder")
         await self.commit(
             SwapEvent.ORDER_ACCEPTED,
             f"order {sent.order_id} accepted",
@@ -921,16 +1007,10 @@ class _Runner:
     # -- step 7: positions ----------------------------------------------------------------
 
     async def confirm_positions(self) -> None:
-        request, plan, trades = self.request, self.plan, self.record.trades
+        request, trades = self.request, self.record.trades
         assert trades is not None
         positions = await self.positions()
-        after: dict[str, Decimal] = {}
-        for product_id, symbol in (
-            (plan.from_product_id, request.from_asset),
-            (plan.to_product_id, request.to_asset),
-        ):
-            position = _available(positions, product_id, symbol)
-            after[symbol] = position.amount if position else _ZERO
+        after = self._balances(positions)
         net = trades.received - trades.fees.get(request.to_asset, _ZERO)
         before = self.record.balances_before.get(request.to_asset, _ZERO)
         delta = after[request.to_asset] - before
@@ -940,6 +1020,18 @@ class _Runner:
         else:
             note += f"; the fills say {net:+}: other activity on the account?)"
         await self.commit(SwapEvent.POSITIONS_CONFIRMED, note, balances_after=after)
+
+    def _balances(self, positions: Sequence[Position]) -> dict[str, Decimal]:
+        """The balance of the swap's two assets, by symbol."""
+        request, plan = self.request, self.plan
+        balances: dict[str, Decimal] = {}
+        for product_id, symbol in (
+            (plan.from_product_id, request.from_asset),
+            (plan.to_product_id, request.to_asset),
+        ):
+            position = _available(positions, product_id, symbol)
+            balances[symbol] = position.amount if position else _ZERO
+        return balances
 
     # -- steps 8 and 9: withdrawal, poll it -----------------------------------------------
 
@@ -989,11 +1081,7 @@ class _Runner:
             )
             return
         known = await self._withdraw_tickets()
-        form = dict(spec.form)
-        marker = None
-        if _comment_of(form) is None:
-            marker = swap_marker(self.record.swap_id)
-            form["Comment"] = marker
+        form, marker = _marked(spec.form, self.record.swap_id)
         progress = TicketProgress(
             product_id=plan.to_product_id,
             asset=request.to_asset,
@@ -1031,26 +1119,20 @@ class _Runner:
     async def send_withdraw(self) -> None:
         progress = self.record.withdrawal
         assert progress is not None
-        await self.hook("send:CreateWithdrawTicket")
-        self.sent["CreateWithdrawTicket"] += 1
-        try:
-            await self.client.create_withdraw_ticket(
+        answered = await self._send_write(
+            "CreateWithdrawTicket",
+            SwapStep.WITHDRAW,
+            lambda: self.client.create_withdraw_ticket(
                 progress.product_id,
                 progress.amount,
                 template_type=progress.template_type,
                 template_form=dict(progress.form),
                 account_id=self.account_id,
-            )
-        except _NOT_APPLIED:
-            raise
-        except _DEFINITIVE as exc:
-            await self.fail(SwapStep.WITHDRAW, f"CreateWithdrawTicket refused: {exc}")
+            ),
+            reconcile=self.reconcile_withdraw,
+        )
+        if answered is None:
             return
-        except Exception as exc:
-            await self.emit(ProgressKind.RECONCILE, f"CreateWithdrawTicket outcome unknown: {exc}")
-            await self.reconcile_withdraw()
-            return
-        await self.hook("sent:CreateWithdrawTicket")
         await self._adopt_withdraw_ticket(after_success=True)
 
     async def _adopt_withdraw_ticket(self, *, after_success: bool) -> None:
@@ -1060,37 +1142,15 @@ class _Runner:
         async def fetch() -> list[WithdrawTicket]:
             return match_withdraw_tickets(await self._withdraw_tickets(), progress)
 
-        found = await self.find("withdraw ticket", fetch)
-        if len(found) == 1:
-            ticket = found[0]
-            how = "created" if after_success else "reconciled: found"
-            await self.commit(
-                SwapEvent.WITHDRAW_CREATED,
-                f"{how} withdraw ticket {ticket.ticket_number} ({ticket.status.name})",
-                withdrawal=attrs.evolve(
-                    progress,
-                    ticket_number=ticket.ticket_number,
-                    request_code=ticket.request_code or None,
-                    status=int(ticket.status),
-                ),
-            )
-        elif found:
-            numbers = ", ".join(str(t.ticket_number) for t in found)
-            await self.escalate(
-                SwapStep.WITHDRAW,
-                f"{len(found)} withdraw tickets ({numbers}) match this swap's withdrawal of "
-                f"{progress.amount} {progress.asset}: decide which one is valid",
-            )
-        elif after_success:
-            await self.escalate(
-                SwapStep.WITHDRAW,
-                "CreateWithdrawTicket succeeded but no matching ticket is visible; check the "
-                "account's withdraw tickets",
-            )
-        else:
-            await self._resend(SwapStep.WITHDRAW, "CreateWithdrawTicket", "withdrawal", progress)
-            if self.record.state is SwapState.WITHDRAW_INTENT:
-                await self.send_withdraw()
+        how = "created" if after_success else "reconciled: found"
+        await self._adopt_ticket(
+            _WITHDRAWAL,
+            progress,
+            fetch,
+            lambda ticket: f"{how} withdraw ticket {ticket.ticket_number} ({ticket.status.name})",
+            send=self.send_withdraw,
+            after_success=after_success,
+        )
 
     async def reconcile_withdraw(self) -> None:
         await self._adopt_withdraw_ticket(after_success=False)
