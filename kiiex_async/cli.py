@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import enum
 import functools
 import json
 import os
@@ -296,6 +297,11 @@ class SwapDisplay:
         self._stop_live()
 
 
+def _name(value: enum.Enum | None) -> str | None:
+    # IntEnums would otherwise reach JSON as bare numbers.
+    return None if value is None else value.name
+
+
 def result_dict(result: SwapResult) -> dict[str, Any]:
     """Machine-readable swap result (``--json``)."""
     return {
@@ -312,13 +318,13 @@ def result_dict(result: SwapResult) -> dict[str, Any]:
         "fees": dict(result.fees),
         "order_id": result.order_id,
         "client_order_id": result.client_order_id,
-        "order_state": result.order_state,
+        "order_state": _name(result.order_state),
         "trade_ids": list(result.trade_ids),
         "deposit_ticket": result.deposit_ticket,
-        "deposit_status": result.deposit_status,
+        "deposit_status": _name(result.deposit_status),
         "withdrawal_ticket": result.withdrawal_ticket,
         "withdrawal_amount": result.withdrawal_amount,
-        "withdrawal_status": result.withdrawal_status,
+        "withdrawal_status": _name(result.withdrawal_status),
         "reason": result.reason,
         "failed_step": result.failed_step.label if result.failed_step else None,
         "timeline": [{"state": e.state.value, "at": e.at, "note": e.note} for e in result.timeline],

@@ -30,6 +30,12 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def demo_orders(state_file: Path) -> list[dict[str, object]]:
+    """The demo account's orders in the embedded simulator's saved ledger."""
+    exchange = json.loads(state_file.read_text())["exchange"]
+    return [o for o in exchange["orders"] if o["account_id"] == 1]
+
+
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, object]]]:
     """Run the CLI in-process with --json and parse its stdout lines."""
     code = cli.run([*argv, "--json", "-q"])
@@ -111,8 +117,7 @@ def test_unknown_asset_sends_nothing(state_dir: Path, capsys: pytest.CaptureFixt
     captured = capsys.readouterr()
     assert code == cli.EXIT_USAGE
     assert "XYZ" in captured.err
-    state = json.loads((state_dir / "sim-state.json").read_text())
-    assert state.get("orders", []) in ([], {})
+    assert demo_orders(state_dir / "sim-state.json") == []
 
 
 def test_insufficient_balance_is_refused(
@@ -123,8 +128,7 @@ def test_insufficient_balance_is_refused(
     captured = capsys.readouterr()
     assert code == cli.EXIT_USAGE
     assert "kiiex: error" in captured.err
-    state = json.loads((state_dir / "sim-state.json").read_text())
-    assert state.get("orders", []) in ([], {})
+    assert demo_orders(state_dir / "sim-state.json") == []
 
 
 def test_console_script_error_has_no_traceback(tmp_path: Path) -> None:
@@ -217,3 +221,53 @@ def test_sim_command_prints_url_and_stops_on_sigint(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_a_resumable_swap(tmp_path: Path) -> None:
+    """Ctrl-C during a deposit exits 130 naming the swap; `kiiex resume` then completes it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIIEX_")}
+    env["KIIEX_STATE_DIR"] = str(tmp_path)
+    command = [sys.executable, "-m", "kiiex_async"]
+    proc = subprocess.Popen(
+        [*command, "swap", "USDT", "COPM", "10", "--deposit", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "DEPOSIT_PENDING" not in seen and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert "DEPOSIT_PENDING" in seen
+        proc.send_signal(signal.SIGINT)
+        _out, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == cli.EXIT_INTERRUPTED
+    hint = [line for line in rest.splitlines() if "resume with: kiiex resume" in line]
+    assert len(hint) == 1
+    swap_id = hint[0].rsplit(" ", 1)[-1]
+    resumed = subprocess.run(
+        [*command, "resume", swap_id, "--json", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["state"] == "COMPLETED"
+    assert result["deposit_status"] == "FULLY_PROCESSED"
+    exchange = json.loads((tmp_path / "sim-state.json").read_text())["exchange"]
+    assert len(exchange["deposit_tickets"]) == 1
+    assert len(demo_orders(tmp_path / "sim-state.json")) == 1
