@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,5 +40,10 @@ def test_resume_example_finds_exactly_one_order(tmp_path: Path) -> None:
     """examples/resume_after_crash.py resumes a killed swap and the exchange holds one order."""
     proc = run_example("resume_after_crash.py", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    # The child really died after SendOrder, before checkpointing the order id...
+    assert "child: the exchange has the order" in proc.stdout
+    assert f"child exited with {-signal.SIGKILL} (killed)" in proc.stdout
+    assert "checkpoint: ORDER_INTENT" in proc.stdout
+    # ...and the resume completed it.
     assert "COMPLETED" in proc.stdout
     assert "holds 1 order(s)" in proc.stdout

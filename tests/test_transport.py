@@ -627,7 +627,11 @@ async def test_session_token_absent_from_errors_reprs_and_logs(
     )
     mock.post(url("GetOpenOrders"), status=401, body='{"result":false,"errorcode":20}')
     mock.post(url("SendOrder"), exception=aiohttp.ServerDisconnectedError())
-    mock.post(url("GetUserInfo"), exception=aiohttp.ClientResponseError(info, (), status=400))
+    # repeat: a read is retried, and a later attempt must meet the same token-laden error.
+    mock.post(
+        url("GetUserInfo"), exception=aiohttp.ClientResponseError(info, (), status=400), repeat=True
+    )
+    mock.post(url("CancelOrder"), exception=aiohttp.ClientResponseError(info, (), status=400))
     mock.post(url("GetTradesHistory"), exception=aiohttp.SocketTimeoutError(), repeat=True)
     failures: list[BaseException] = []
     for method, write in [
@@ -635,6 +639,7 @@ async def test_session_token_absent_from_errors_reprs_and_logs(
         ("SendOrder", True),
         ("GetUserInfo", False),
         ("GetTradesHistory", False),
+        ("CancelOrder", True),
     ]:
         with pytest.raises(errors.KiiexError) as raised:
             await transport.call(method, {}, write=write)
@@ -644,7 +649,12 @@ async def test_session_token_absent_from_errors_reprs_and_logs(
         errors.UnknownOutcomeError,
         errors.TransportError,
         errors.RequestTimeout,
+        errors.UnknownOutcomeError,
     ]
+    # The two ClientResponseError cases end as that error (carrying the aptoken in its
+    # request_info), not as some later failure of the mock.
+    assert "bad response: ClientResponseError: HTTP 400" in str(failures[2])
+    assert "(ClientResponseError: HTTP 400" in str(failures[4])
     for failure in failures:
         assert TOKEN not in chain_text(failure)
     assert TOKEN not in repr(transport)

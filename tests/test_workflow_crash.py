@@ -19,6 +19,7 @@ from kiiex_async.sim import Fault, Simulator
 from kiiex_async.workflow import (
     SqliteCheckpointStore,
     SwapRecord,
+    SwapRequest,
     SwapResult,
     SwapState,
     SwapWorkflow,
@@ -98,6 +99,7 @@ async def test_crash_in_process_at_every_boundary_then_resume(
         async with make_client(sim) as client:
             result = await SwapWorkflow(client, store).resume("crash")
     assert result.state is SwapState.COMPLETED, result.reason
+    assert result.request == full_request()  # the resumed swap still asks for all nine steps
     assert_ledger(sim, initial, [result])
 
 
@@ -128,6 +130,7 @@ async def test_a_crash_at_every_boundary_of_one_swap_in_a_row(
             result = await SwapWorkflow(client, store).resume("chain")
     assert crashes == len(LABELS) - 1
     assert result.state is SwapState.COMPLETED, result.reason
+    assert result.request == full_request()
     assert_ledger(sim, initial, [result])
 
 
@@ -167,7 +170,14 @@ async def test_sigkill_subprocess_at_every_boundary_then_resume(
     assert exits == {swap_id: str(-signal.SIGKILL) for swap_id in swap_ids}, out.decode()[-3000:]
     results = await _resume_all(sim, store_path, swap_ids)
     assert [r.state for r in results] == [SwapState.COMPLETED] * len(LABELS)
+    assert [_as_requested(r) for r in results] == [full_request()] * len(LABELS)
     assert_ledger(sim, initial, results)
+
+
+def _as_requested(result: SwapResult) -> SwapRequest:
+    """The request a child swap recorded, with the test's timeouts (the child's grace
+    differs): equal to ``full_request()`` when nothing of it was lost on the way."""
+    return attrs.evolve(result.request, timeouts=FAST)
 
 
 async def _kill_when(child: asyncio.subprocess.Process, line: str, delay: float) -> None:
@@ -198,6 +208,7 @@ async def test_sigkill_from_outside_while_the_write_is_in_flight(
         await _kill_when(child, f"LABEL send:{method}", 0.3)
         (result,) = await _resume_all(sim, store_path, ["in-flight"])
         assert result.state is SwapState.COMPLETED, result.reason
+        assert _as_requested(result) == full_request()
         assert "reconciled" in " ".join(entry.note for entry in result.timeline)
         assert_ledger(sim, initial, [result])
 
@@ -216,6 +227,7 @@ async def test_sigkill_while_reconciling_a_dropped_answer(tmp_path: Path, method
         assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
         (result,) = await _resume_all(sim, store_path, ["dropped"])
         assert result.state is SwapState.COMPLETED, result.reason
+        assert _as_requested(result) == full_request()
         assert_ledger(sim, initial, [result])
 
 

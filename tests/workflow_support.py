@@ -16,6 +16,7 @@ from kiiex_async.workflow import (
     StepTimeouts,
     SwapRequest,
     SwapResult,
+    SwapState,
     WithdrawSpec,
     client_order_id_for,
     swap_marker,
@@ -108,6 +109,38 @@ def _symbol(sim: Simulator, product_id: int) -> str:
     return sim.exchange.products[product_id].symbol
 
 
+def _has_comment(form: Mapping[str, str]) -> bool:
+    """The user's form has its own Comment, so the swap adds no marker to it."""
+    return any(key.lower() == "comment" and value for key, value in form.items())
+
+
+def _check_ticket(
+    kind: str,
+    result: SwapResult,
+    marked_tickets: list[Any],
+    all_tickets: Mapping[int, Any],
+    number: int | None,
+    *,
+    asked: bool,
+    marked: bool,
+) -> None:
+    """The swap's ticket of one kind is the one it reports; a COMPLETED swap has exactly
+    the ticket its request asked for, fully processed (status 5), and no other."""
+    where = f"{result.swap_id}: {kind} ticket"
+    if number is not None and marked:
+        assert [t.ticket_number for t in marked_tickets] == [number], where
+    if result.state is not SwapState.COMPLETED:
+        return
+    if not asked:
+        assert number is None and marked_tickets == [], f"{where} that was not asked for"
+        return
+    assert number is not None, f"{where} asked for, none reported"
+    assert number in all_tickets, f"{where} {number} unknown to the exchange"
+    assert all_tickets[number].status == 5, f"{where} {number} not fully processed"
+    if marked:
+        assert len(marked_tickets) == 1, f"{where}: {len(marked_tickets)} carry the marker"
+
+
 def assert_ledger(
     sim: Simulator,
     initial: Mapping[str, Decimal],
@@ -118,20 +151,42 @@ def assert_ledger(
     """The exchange's books agree with the swaps, to the last unit.
 
     For every swap: at most one order with its ClientOrderId (exactly one once it got an
-    order id), at most one deposit and one withdraw ticket; the swap's reported fills match
+    order id), at most one deposit and one withdraw ticket, each the one the swap reports;
+    a COMPLETED swap has exactly one order, and exactly one fully processed ticket of each
+    kind its request asked for (none it did not ask for); the swap's reported fills match
     the exchange's trades.  For every product: final = initial + credited deposits - spent
     + received - trading fees - withdrawn (amount + fee of processed withdrawals).
     """
     expected = dict(initial)
     for result in results:
+        completed = result.state is SwapState.COMPLETED
         orders = swap_orders(sim, result.swap_id)
         assert len(orders) <= 1, f"{result.swap_id}: {len(orders)} orders"
-        if result.order_id is not None:
-            assert [o.order_id for o in orders] == [result.order_id]
+        if result.order_id is not None or completed:
+            assert [o.order_id for o in orders] == [result.order_id], result.swap_id
         deposits = swap_deposits(sim, result.swap_id)
         withdrawals = swap_withdrawals(sim, result.swap_id)
         assert len(deposits) <= 1, f"{result.swap_id}: {len(deposits)} deposit tickets"
         assert len(withdrawals) <= 1, f"{result.swap_id}: {len(withdrawals)} withdraw tickets"
+        deposit, withdrawal = result.request.deposit, result.request.withdrawal
+        _check_ticket(
+            "deposit",
+            result,
+            deposits,
+            sim.exchange.deposit_tickets,
+            result.deposit_ticket,
+            asked=deposit is not None,
+            marked=deposit is not None and not _has_comment(deposit.deposit_info),
+        )
+        _check_ticket(
+            "withdraw",
+            result,
+            withdrawals,
+            sim.exchange.withdraw_tickets,
+            result.withdrawal_ticket,
+            asked=withdrawal is not None,
+            marked=withdrawal is not None and not _has_comment(withdrawal.form),
+        )
         for ticket in deposits:
             if ticket.status == 5:
                 symbol = _symbol(sim, ticket.product_id)
@@ -159,7 +214,7 @@ def assert_ledger(
                 expected[quote] = expected.get(quote, ZERO) + value
             for symbol, fee in fees.items():
                 expected[symbol] = expected.get(symbol, ZERO) - fee
-            if result.trade_ids:
+            if result.trade_ids or completed:
                 sells = order.side == 1
                 assert result.spent == (qty if sells else value)
                 assert result.received == (value if sells else qty)
