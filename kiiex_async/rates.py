@@ -17,7 +17,9 @@ How it behaves:
   ``LAST`` mode) polls on its own fixed grid ``origin + phase + k * interval``; ``phase`` is a
   random offset in ``[0, jitter)`` so that hundreds of instruments do not fire at the same
   instant.  A unit has at most one request in flight: when a poll outlasts the interval, the
-  slots it overran are skipped, never queued.
+  slots it overran are skipped, never queued, and the unit yields to the event loop once
+  before its next request, so that a request queued for a connection of the pool (another
+  unit's, or any other call of the application) gets the one this poll just released.
 - *Rate limit.*  An HTTP 429 closes one gate shared by every unit until ``Retry-After`` has
   passed (or an exponential backoff when the server did not say); no unit sends a request
   while it is closed, so the whole poller slows down, not just the unit that was refused.
@@ -33,6 +35,7 @@ How it behaves:
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import math
@@ -49,7 +52,6 @@ from typing import Protocol
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import attrs
 
 from .errors import InvalidInputError, KiiexError, RateLimitedError
@@ -175,35 +177,59 @@ class _Unit:
 
 @attrs.define(eq=False)
 class _State:
-    """The latest fresh rate of one instrument."""
+    """The latest fresh rate of one instrument.
+
+    Kept as plain fields, not as a ``RateTick``: a tick is built only when someone needs one
+    (a subscriber to feed, a ``latest()`` or ``snapshot()`` call), so a poll whose rate
+    nobody reads yet costs no tick and no ``datetime``.
+    """
 
     instrument: Instrument
-    tick: RateTick | None = None
+    #: Whether a fresh rate arrived yet; the fields below describe it.
+    has_rate: bool = False
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last: Decimal | None = None
+    #: Exchange timestamp in ms since the epoch (<= 0: none).
+    exchange_ms: int = 0
+    #: ``time.time()`` and ``time.monotonic()`` at receipt.
+    wall: float = 0.0
     received: float = 0.0
+    #: The fresh tick's ``changed`` flag.
+    changed: bool = True
     emitted_key: tuple[object, ...] | None = None
+    # ``datetime``s built from ``exchange_ms`` / ``wall``, for the values they were built from.
+    exchange_time_ms: int = 0
+    exchange_time: datetime | None = None
+    received_at_wall: float = math.nan
+    received_at: datetime | None = None
 
-
-#: (instrument id, bid, ask, last, exchange time): one instrument's answer, before it is a tick.
-_Quote = tuple[int, Decimal | None, Decimal | None, Decimal | None, datetime | None]
+    def tick(self, age: float, stale: bool, changed: bool) -> RateTick:
+        """This rate as a tick (``has_rate`` must be true)."""
+        ms = self.exchange_ms
+        if ms != self.exchange_time_ms:
+            self.exchange_time_ms = ms
+            self.exchange_time = datetime.fromtimestamp(ms / 1000, UTC) if ms > 0 else None
+        received_at = self.received_at
+        if received_at is None or self.wall != self.received_at_wall:
+            self.received_at_wall = self.wall
+            self.received_at = received_at = datetime.fromtimestamp(self.wall, UTC)
+        return RateTick(
+            self.instrument.instrument_id,
+            self.instrument.symbol,
+            self.bid,
+            self.ask,
+            self.last,
+            self.exchange_time,
+            received_at,
+            age,
+            stale,
+            changed,
+        )
 
 
 def _positive(value: Decimal) -> Decimal | None:
     return value if value > _ZERO else None
-
-
-def _quote_from_level1(l1: Level1) -> _Quote:
-    ts = l1.time_stamp or l1.last_trade_time
-    return (
-        l1.instrument_id,
-        _positive(l1.best_bid),
-        _positive(l1.best_offer),
-        _positive(l1.last_traded_px),
-        datetime.fromtimestamp(ts / 1000, UTC) if ts > 0 else None,
-    )
-
-
-def _quote_from_summary(row: Level1Summary) -> _Quote:
-    return (row.instrument_id, None, None, _positive(row.last_traded_px), None)
 
 
 def _backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -338,9 +364,10 @@ class Subscription:
         while not self._buffer:
             if self._closed:
                 raise StopAsyncIteration
-            if self._wakeup is None or self._wakeup.is_set():
-                self._wakeup = anyio.Event()
-            await self._wakeup.wait()
+            wakeup = self._wakeup
+            if wakeup is None:
+                self._wakeup = wakeup = anyio.Event()
+            await wakeup.wait()
         _, tick = self._buffer.popitem(last=False)
         self._delivered += 1
         return tick
@@ -366,8 +393,12 @@ class Subscription:
         self._wake()
 
     def _wake(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.set()
+        # Set once, then forgotten: the next ticks offered before the reader runs need not set
+        # it again, and the reader makes a new one when it waits again.
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
 
     def _offer(self, tick: RateTick) -> None:
         if self._closed or (self._changes_only and not tick.changed):
@@ -621,10 +652,10 @@ class RatePoller:
         raise InvalidInputError(f"instrument {instrument!r} is not polled by this poller")
 
     def _aged(self, state: _State, now: float) -> RateTick | None:
-        if state.tick is None:
+        if not state.has_rate:
             return None
         age = max(0.0, now - state.received)
-        return attrs.evolve(state.tick, age=age, stale=age > self._stale_after)
+        return state.tick(age, age > self._stale_after, state.changed)
 
     async def _setup(self) -> None:
         specs = self._specs
@@ -667,69 +698,105 @@ class RatePoller:
 
     async def _run_unit(self, unit: _Unit, start: float) -> None:
         interval = self._interval
+        counters = self._counters
+        monotonic = time.monotonic
+        # In BOOK mode a unit is one instrument: its call is made right here, with no
+        # coroutine or list per poll (this loop is the poller's hot path).
+        book = self._mode is RateMode.BOOK
+        instrument_id = unit.ids[0]
+        state = self._states[instrument_id]
+        get_level1 = self._client.get_level1
         slot = start
         while True:
-            delay = slot - time.monotonic()
+            delay = slot - monotonic()
             if delay > _MIN_SLEEP:
                 await anyio.sleep(delay)
             else:
-                await anyio.lowlevel.checkpoint()
-            now = time.monotonic()
+                # Due already (the last poll outlasted the interval): still let everything
+                # that is ready run first, and above all a request woken to take the
+                # connection this unit's last poll just released.  aiohttp hands an idle
+                # connection to whoever asks first, so a unit asking again at once would
+                # keep it for ever and starve every other instrument (and every other call
+                # of the application) waiting for one.  ``asyncio.sleep(0)`` is what anyio's
+                # ``checkpoint()`` does on asyncio, without looking the backend up each time.
+                await asyncio.sleep(0)
+            now = monotonic()
             if now < self._gate_until or now < unit.retry_at:
-                self._counters.deferred += 1
+                counters.deferred += 1
                 self._mark_stale(unit.ids, now)
                 slot = _next_slot(start, interval, max(now, slot))
                 continue
-            await self._poll(unit)
-            now = time.monotonic()
+            counters.requests += 1
+            if book:
+                try:
+                    l1 = await get_level1(instrument_id)
+                except KiiexError as exc:
+                    self._failed(unit, exc)
+                else:
+                    self._polled(unit)
+                    if l1.instrument_id == instrument_id:
+                        self._accept_level1(state, l1)
+                    else:
+                        # An answer about another instrument: this one ages like a failed poll.
+                        self._mark_stale(unit.ids, monotonic())
+            else:
+                await self._poll_batch(unit)
+            now = monotonic()
             nxt = _next_slot(start, interval, max(now, slot))
             # Slots that passed while the poll was in flight are dropped, not queued.
             self._counters.skipped += max(0, round((nxt - slot) / interval) - 1)
             slot = nxt
 
-    async def _fetch(self, unit: _Unit) -> list[_Quote]:
-        if self._mode is RateMode.BOOK:
-            return [_quote_from_level1(await self._client.get_level1(unit.ids[0]))]
-        rows = await self._client.get_level1_summary_min(list(unit.ids))
-        return [_quote_from_summary(r) for r in rows]
-
-    async def _poll(self, unit: _Unit) -> None:
-        counters = self._counters
-        counters.requests += 1
+    async def _poll_batch(self, unit: _Unit) -> None:
+        """One ``GetLevel1SummaryMin`` call for a LAST-mode unit (``requests`` counted)."""
         try:
-            quotes = await self._fetch(unit)
-        except RateLimitedError as exc:
-            counters.failures += 1
+            rows = await self._client.get_level1_summary_min(list(unit.ids))
+        except KiiexError as exc:
+            self._failed(unit, exc)
+            return
+        self._polled(unit)
+        now = time.monotonic()
+        wall = time.time()
+        wanted = set(unit.ids)
+        for row in rows:
+            instrument_id = row.instrument_id
+            if instrument_id in wanted:
+                wanted.discard(instrument_id)
+                self._accept(
+                    self._states[instrument_id],
+                    None,
+                    None,
+                    _positive(row.last_traded_px),
+                    0,
+                    now,
+                    wall,
+                )
+        if wanted:
+            # The exchange left some of the batch out: they age like failed polls.
+            self._mark_stale(tuple(wanted), now)
+
+    def _polled(self, unit: _Unit) -> None:
+        """A call of ``unit`` succeeded: its backoff and the 429 streak end."""
+        unit.failures = 0
+        self._rate_limit_streak = 0
+
+    def _failed(self, unit: _Unit, exc: KiiexError) -> None:
+        """A call of ``unit`` raised: close the gate (429) or back the unit off."""
+        counters = self._counters
+        counters.failures += 1
+        if isinstance(exc, RateLimitedError):
             counters.rate_limited += 1
             self._close_gate(exc.retry_after)
             self._mark_stale(unit.ids, time.monotonic())
             return
-        except KiiexError as exc:
-            counters.failures += 1
-            unit.failures += 1
-            now = time.monotonic()
-            wait = _backoff_delay(
-                unit.failures, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
-            )
-            unit.retry_at = now + wait
-            log.debug("poll of instrument(s) %s failed (%s); retry in %.2fs", unit.ids, exc, wait)
-            self._mark_stale(unit.ids, now)
-            return
-        unit.failures = 0
-        self._rate_limit_streak = 0
+        unit.failures += 1
         now = time.monotonic()
-        received_at = datetime.now(UTC)
-        if len(unit.ids) == 1 and len(quotes) == 1 and quotes[0][0] == unit.ids[0]:
-            self._accept(quotes[0], now, received_at)
-            return
-        wanted = set(unit.ids)
-        for quote in quotes:
-            if quote[0] in wanted:
-                wanted.discard(quote[0])
-                self._accept(quote, now, received_at)
-        if wanted:
-            # The exchange left some of the batch out: they age like failed polls.
-            self._mark_stale(tuple(wanted), now)
+        wait = _backoff_delay(
+            unit.failures, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
+        )
+        unit.retry_at = now + wait
+        log.debug("poll of instrument(s) %s failed (%s); retry in %.2fs", unit.ids, exc, wait)
+        self._mark_stale(unit.ids, now)
 
     def _close_gate(self, retry_after: float | None) -> None:
         self._rate_limit_streak += 1
@@ -747,42 +814,64 @@ class RatePoller:
             self._gate_until = until
             log.warning("rate limited (HTTP 429): pausing all polls for %.2fs", wait)
 
-    def _accept(self, quote: _Quote, now: float, received_at: datetime) -> None:
-        instrument_id, bid, ask, last, exchange_time = quote
-        state = self._states[instrument_id]
+    def _accept_level1(self, state: _State, l1: Level1) -> None:
+        bid = l1.best_bid
+        ask = l1.best_offer
+        last = l1.last_traded_px
+        self._accept(
+            state,
+            bid if bid > _ZERO else None,
+            ask if ask > _ZERO else None,
+            last if last > _ZERO else None,
+            l1.time_stamp or l1.last_trade_time,
+            time.monotonic(),
+            time.time(),
+        )
+
+    def _accept(
+        self,
+        state: _State,
+        bid: Decimal | None,
+        ask: Decimal | None,
+        last: Decimal | None,
+        exchange_ms: int,
+        now: float,
+        wall: float,
+    ) -> None:
+        """Record a fresh rate (received at monotonic ``now``, epoch ``wall``) and emit it."""
         self._counters.rates += 1
         key = (bid, ask, last, False)
-        tick = RateTick(
-            instrument_id=instrument_id,
-            symbol=state.instrument.symbol,
-            bid=bid,
-            ask=ask,
-            last=last,
-            exchange_time=exchange_time,
-            received_at=received_at,
-            changed=key != state.emitted_key,
-        )
+        state.has_rate = True
+        state.bid = bid
+        state.ask = ask
+        state.last = last
+        state.exchange_ms = exchange_ms
+        state.wall = wall
         state.received = now
-        state.tick = tick
-        self._emit(state, key, tick)
+        state.changed = changed = key != state.emitted_key
+        self._emit(state, key, 0.0, False, changed)
 
     def _mark_stale(self, ids: Iterable[int], now: float) -> None:
         for instrument_id in ids:
             state = self._states[instrument_id]
-            tick = state.tick
-            if tick is None:
+            if not state.has_rate:
                 continue
             age = now - state.received
             if age > self._stale_after:
-                key = (tick.bid, tick.ask, tick.last, True)
-                changed = key != state.emitted_key
-                self._emit(state, key, attrs.evolve(tick, age=age, stale=True, changed=changed))
+                key = (state.bid, state.ask, state.last, True)
+                self._emit(state, key, age, True, key != state.emitted_key)
 
-    def _emit(self, state: _State, key: tuple[object, ...], tick: RateTick) -> None:
+    def _emit(
+        self, state: _State, key: tuple[object, ...], age: float, stale: bool, changed: bool
+    ) -> None:
         state.emitted_key = key
         self._counters.emitted += 1
+        subs = self._subs
+        if not subs:
+            return
+        tick = state.tick(age, stale, changed)
         prune = False
-        for ref in self._subs:
+        for ref in subs:
             sub = ref()
             if sub is None or sub._closed:
                 prune = True

@@ -360,6 +360,59 @@ async def test_one_failing_instrument_does_not_stop_the_others() -> None:
     assert client.counts[2] - 1 <= stats.failures <= client.counts[2]
 
 
+async def test_an_answer_about_another_instrument_is_not_taken_for_this_one() -> None:
+    """A GetLevel1 answer naming another instrument is ignored, and is not a failure."""
+
+    def confused(instrument_id: int, n: int) -> Level1:
+        return counting(3 if instrument_id == 2 else instrument_id, n)
+
+    client = FakeClient(confused)
+    async with RatePoller(client, [1, 2], interval=0.01, stale_after=60) as poller:
+        # No backoff for instrument 2: it keeps pace with instrument 1.
+        await wait_until(lambda: min(client.counts[1], client.counts[2]) >= 20)
+        assert poller.latest(2) is None
+        tick = poller.latest(1)
+        stats = poller.stats()
+    assert tick is not None
+    assert tick.instrument_id == 1
+    assert stats.failures == 0
+
+
+async def test_last_mode_failing_batch_backs_off_alone() -> None:
+    """In LAST mode a failing call backs off its own batch; the other batches keep polling."""
+
+    class Flaky(FakeClient):
+        async def get_level1_summary_min(
+            self, instrument_ids: Sequence[int] | None = None
+        ) -> list[Level1Summary]:
+            ids = list(instrument_ids or [])
+            if 4 not in ids:
+                return await super().get_level1_summary_min(ids)
+            self.summary_calls.append(ids)
+            await anyio.lowlevel.checkpoint()
+            raise ServerError("GetLevel1SummaryMin: HTTP 503", status=503)
+
+    def calls_with(instrument_id: int) -> int:
+        return sum(1 for ids in client.summary_calls if instrument_id in ids)
+
+    client = Flaky()
+    extra = [Instrument(i, f"SYM{i}", 1, "A", 2, "B") for i in range(4, 7)]
+    instruments = [*INSTRUMENTS, *extra]
+    async with RatePoller(
+        client, instruments, interval=0.01, mode="last", batch_size=3, stale_after=60
+    ) as poller:
+        await wait_until(lambda: calls_with(1) >= 40)
+        assert all(poller.latest(i) is None for i in (4, 5, 6))
+        tick = poller.latest(1)
+        stats = poller.stats()
+    assert tick is not None
+    assert not tick.stale
+    # Exponential backoff: far fewer attempts for the failing batch.
+    assert 1 <= calls_with(4) < 40
+    # Every completed call for it failed (one may still have been in flight).
+    assert calls_with(4) - 1 <= stats.failures <= calls_with(4)
+
+
 async def test_rate_goes_stale_when_polls_keep_failing() -> None:
     """After stale_after without a fresh rate, latest() and re-emitted ticks are flagged stale."""
 
@@ -587,6 +640,27 @@ async def test_sim_last_mode_uses_one_summary_call_per_batch() -> None:
     assert [t.instrument_id for t in snapshot] == [1, 2, 3, 4]
     assert all(t.bid is None and t.last is not None and t.last > 0 for t in snapshot)
     assert stats.rates >= 4 * stats.requests - 4  # four rates per (successful) request
+
+
+async def test_sim_back_to_back_polls_share_a_small_pool_fairly() -> None:
+    """More instruments than connections, polls back to back: none starves, nor other calls.
+
+    aiohttp gives a released connection to whoever asks first, ahead of the requests queued
+    for one; a unit that asked again at once would keep its connection for ever.
+    """
+    async with (
+        Simulator(SimConfig(seed=1)) as sim,
+        KiiexClient(sim.url, rate_limit=None, pool_size=2) as client,
+    ):
+        spy = SpyClient(client)
+        # Far shorter than a round trip: every unit is due again when its poll returns.
+        async with RatePoller(spy, [1, 2, 3, 4], interval=1e-6, stale_after=60) as poller:
+            await wait_until(lambda: min(spy.counts[i] for i in (1, 2, 3, 4)) >= 20)
+            # A call of the application, queued behind the poller's, still gets a connection.
+            with anyio.fail_after(WAIT):
+                level1 = await client.get_level1(4)
+            assert all(poller.latest(i) is not None for i in (1, 2, 3, 4))
+    assert level1.instrument_id == 4
 
 
 async def test_sim_429_pauses_the_whole_poller() -> None:
