@@ -734,11 +734,8 @@ class RatePoller:
                     self._failed(unit, exc)
                 else:
                     self._polled(unit)
-                    if l1.instrument_id == instrument_id:
-                        self._accept_level1(state, l1)
-                    else:
-                        # An answer about another instrument: this one ages like a failed poll.
-                        self._mark_stale(unit.ids, monotonic())
+                    self._accept_level1(state, l1)
+                    del l1  # not kept alive while the unit sleeps until its next slot
             else:
                 await self._poll_batch(unit)
             now = monotonic()
@@ -815,6 +812,10 @@ class RatePoller:
             log.warning("rate limited (HTTP 429): pausing all polls for %.2fs", wait)
 
     def _accept_level1(self, state: _State, l1: Level1) -> None:
+        if l1.instrument_id != state.instrument.instrument_id:
+            # An answer about another instrument: this one ages like a failed poll.
+            self._mark_stale((state.instrument.instrument_id,), time.monotonic())
+            return
         bid = l1.best_bid
         ask = l1.best_offer
         last = l1.last_traded_px
