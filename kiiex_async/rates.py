@@ -156,6 +156,7 @@ class PollerStats:
 
 @attrs.define(eq=False)
 class _Counters:
+    # The mutable twin of PollerStats: bumped on the hot path, copied out by stats().
     requests: int = 0
     rates: int = 0
     emitted: int = 0
