@@ -12,17 +12,17 @@ on the exchange, not one id polled N times):
    + ``json.loads(parse_float=Decimal)`` on one aiohttp session with the same pool size.
    Both use no rate limit; their repetitions are interleaved.  *The same work* means every
    one of the N instruments is polled: when N exceeds the pool (N = 500, pool 100), each
-   hand-written coroutine yields once between two polls, as the poller's units do; without
-   that, aiohttp hands the connection a coroutine just released back to that same coroutine
-   (an idle connection goes to whoever asks first, ahead of the requests queued for one),
-   so 100 coroutines kept the 100 connections and the other 400 instruments were never
-   polled: the loop was doing the work of 100 instruments.  Every measurement checks that
-   each instrument was polled during its window and fails otherwise.
+   hand-written coroutine yields once between two polls; without that, aiohttp hands the
+   connection a coroutine just released back to that same coroutine (an idle connection
+   goes to whoever asks first, ahead of the requests queued for one), so 100 coroutines
+   kept the 100 connections and the other 400 instruments were never polled: the loop was
+   doing the work of 100 instruments.  Every measurement checks that each instrument was
+   polled during its window and fails otherwise.  (The poller needs no such yield: its
+   workers never outnumber the connections it may use, 90 of the 100 by default.)
    ``rates_throughput_vs_pooled_loop_n500`` (information, no target) compares with the
-   cheapest correct hand-written loop for N > pool: one coroutine per connection, each
-   polling its share of the instruments in turn, so that no request ever waits for a
-   connection; the gap to it is the price of one task (and one queued request) per
-   instrument.
+   cheapest correct hand-written loop for N > pool: one coroutine per connection (all 100),
+   each polling its share of the instruments in turn, so that no request ever waits for a
+   connection; the poller is built the same way, with 90 workers and a shared schedule.
 2. *Freshness* (``rates_freshness_p99_intervals``, target <= 1.2): with 50 ms of latency
    injected on every ``GetLevel1`` (``POST /_sim/faults``), 100 instruments at a 1 s
    interval; for every instrument, the time between two consecutive fresh rates, in
@@ -205,7 +205,7 @@ def _must_yield(n: int) -> bool:
     Only when the coroutines outnumber the connections: aiohttp gives an idle connection to
     whoever asks first, so a coroutine asking again at once keeps the connection it just
     released and the coroutines queued for one never get it.  Yielding once lets the queued
-    request (woken by the release) take it first, which is what the poller's units do.
+    request (woken by the release) take it first.
     """
     return n > POOL_SIZE
 

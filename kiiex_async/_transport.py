@@ -353,6 +353,11 @@ class Transport:
         return self._base_url
 
     @property
+    def pool_size(self) -> int:
+        """Most connections (so most calls in flight) this transport opens at once."""
+        return self._pool_size
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`aclose` ran."""
         return self._closed

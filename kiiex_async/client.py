@@ -300,6 +300,15 @@ class KiiexClient:
         return self._transport.base_url
 
     @property
+    def pool_size(self) -> int:
+        """Most connections the client keeps open, so most calls it has in flight at once.
+
+        A call made while all of them are busy waits for one.  ``RatePoller`` reads it to
+        leave part of the pool to the application's other calls.
+        """
+        return self._transport.pool_size
+
+    @property
     def oms_id(self) -> int:
         """The ``OMSId`` sent with every call."""
         return self._oms_id

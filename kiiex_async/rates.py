@@ -14,12 +14,17 @@ limiter with every other call the application makes.
 How it behaves:
 
 - *Scheduling.*  Each polling unit (one instrument in ``BOOK`` mode, a batch of instruments in
-  ``LAST`` mode) polls on its own fixed grid ``origin + phase + k * interval``; ``phase`` is a
-  random offset in ``[0, jitter)`` so that hundreds of instruments do not fire at the same
-  instant.  A unit has at most one request in flight: when a poll outlasts the interval, the
-  slots it overran are skipped, never queued, and the unit yields to the event loop once
-  before its next request, so that a request queued for a connection of the pool (another
-  unit's, or any other call of the application) gets the one this poll just released.
+  ``LAST`` mode) is due on its own fixed grid ``origin + phase + k * interval``; ``phase`` is
+  a random offset in ``[0, jitter)`` so that hundreds of instruments do not fire at the same
+  instant.  A fixed set of worker tasks polls the units, earliest slot first, each worker
+  going straight from one due unit to the next.  A unit has at most one request in flight:
+  when a poll outlasts the interval, the slots it overran are skipped, never queued.
+- *Connections.*  At most ``max_in_flight`` requests are in flight at once (one per
+  worker).  By default that is the client's ``pool_size`` less a tenth (at least one
+  connection): the rest of the pool stays free for the application's other calls, and no
+  poll ever queues for a connection.  (A request that has to queue for one can starve:
+  aiohttp hands a released connection to whoever asks first, and a busy loop always asks
+  first.)
 - *Rate limit.*  An HTTP 429 closes one gate shared by every unit until ``Retry-After`` has
   passed (or an exponential backoff when the server did not say); no unit sends a request
   while it is closed, so the whole poller slows down, not just the unit that was refused.
@@ -36,14 +41,16 @@ How it behaves:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import heapq
 import logging
 import math
 import random
 import re
 import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -75,6 +82,8 @@ _ZERO = Decimal(0)
 # (epoll rounds timeouts up to whole milliseconds), so such a sleep would only cost a timer
 # and a loop iteration.
 _MIN_SLEEP = 50e-6
+# Pool size assumed for a source that does not expose ``pool_size``: KiiexClient's default.
+_DEFAULT_POOL = 100
 
 
 class RateSource(Protocol):
@@ -168,12 +177,110 @@ class _Counters:
 
 @attrs.define(eq=False)
 class _Unit:
-    """What one polling task owns: its instruments, phase and backoff state."""
+    """One polled request: its instruments, its slot grid and its backoff state."""
 
     ids: tuple[int, ...]
     phase: float
+    #: Position among the poller's units: breaks ties between equal slots (FIFO by order).
+    index: int = 0
+    #: Origin of the slot grid ``start + k * interval`` (set when polling starts).
+    start: float = 0.0
     failures: int = 0
     retry_at: float = 0.0
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _Dispatcher:
+    """Hands units to a fixed set of worker tasks, earliest slot first, when they fall due.
+
+    Waiting units sit in a heap keyed by ``(slot, index)``.  ``take()`` returns the earliest
+    one at once if it is due, so a busy worker goes from one poll to the next without
+    suspending.  Otherwise the worker goes idle in one of two ways: the first idle worker is
+    the *keeper*, woken by a timer at the earliest slot; the others park and wait to be
+    woken.  A worker that takes a unit wakes one parked worker (which becomes the keeper, or
+    takes the next due unit), and ``push()`` moves the keeper's timer forward when a unit
+    falls due earlier than the one it watches.  So an idle worker is never needed for a due
+    unit without being woken, and at most one timer is pending at any time.
+    """
+
+    def __init__(self, units: Iterable[_Unit]) -> None:
+        self._heap = [(unit.start, unit.index, unit) for unit in units]
+        heapq.heapify(self._heap)
+        self._parked: deque[asyncio.Future[None]] = deque()
+        self._keeper: asyncio.Future[None] | None = None
+        self._keeper_at = math.inf
+        self._timer: asyncio.TimerHandle | None = None
+
+    def push(self, slot: float, unit: _Unit) -> None:
+        """Queue ``unit`` for its next ``slot`` (``time.monotonic()`` seconds)."""
+        heapq.heappush(self._heap, (slot, unit.index, unit))
+        if slot < self._keeper_at and self._keeper is not None:
+            self._arm(self._keeper, slot)
+
+    def take_nowait(self) -> tuple[float, _Unit] | None:
+        """The earliest unit and its slot if that slot is due, else ``None``."""
+        heap = self._heap
+        if not heap or heap[0][0] - time.monotonic() > _MIN_SLEEP:
+            return None
+        slot, _, unit = heapq.heappop(heap)
+        if heap and self._parked:
+            # Somebody must watch the next slot now that this worker is busy.
+            self._wake_parked()
+        return slot, unit
+
+    async def take(self) -> tuple[float, _Unit]:
+        """The earliest unit and its slot, once that slot is due (waits until then)."""
+        while (taken := self.take_nowait()) is None:
+            heap = self._heap
+            # An empty heap: every unit is out with a worker, so wait for one to come back.
+            await self._idle(heap[0][0] if heap else math.inf)
+        return taken
+
+    def close(self) -> None:
+        """Drop the pending timer (polling stopped)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, keeper: asyncio.Future[None], slot: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._keeper_at = slot
+        if math.isfinite(slot):
+            self._timer = asyncio.get_running_loop().call_at(slot, _wake, keeper)
+
+    def _wake_parked(self) -> None:
+        parked = self._parked
+        while parked:
+            waiter = parked.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _idle(self, slot: float) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._keeper is None:
+            self._keeper = waiter
+            self._arm(waiter, slot)
+            try:
+                await waiter
+            finally:
+                if self._keeper is waiter:
+                    self._keeper = None
+                    self._arm(waiter, math.inf)  # cancels the timer
+        else:
+            self._parked.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done() or waiter.cancelled():
+                    with contextlib.suppress(ValueError):
+                        self._parked.remove(waiter)
 
 
 @attrs.define(eq=False)
@@ -294,6 +401,24 @@ def _resolve(specs: Sequence[InstrumentSpec], known: Sequence[Instrument]) -> li
     if unknown:
         raise InvalidInputError(f"unknown instrument(s): {', '.join(unknown)}")
     return list(out.values())
+
+
+def _in_flight_cap(client: object, max_in_flight: int | None) -> int:
+    """``max_in_flight`` checked, or its default from the client's pool size."""
+    if max_in_flight is not None:
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise InvalidInputError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
+        return max_in_flight
+    pool = getattr(client, "pool_size", None)
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+        # A source that does not say (a wrapper around a client, a fake): assume the pool
+        # of a default KiiexClient, which is also aiohttp's default connection limit.
+        pool = _DEFAULT_POOL
+    return max(1, pool - max(1, pool // 10))
 
 
 def _check_seconds(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -435,11 +560,15 @@ class RatePoller:
     - ``backoff_base`` / ``backoff_cap``: per-unit backoff after a failure (default base
       ``interval``), and of the shared gate after a 429 without ``Retry-After``.
     - ``maxsize``: default of ``subscribe()`` (0: one tick per instrument, no other cap).
+    - ``max_in_flight``: most requests in flight at once (default: the client's
+      ``pool_size`` less a tenth, at least one; a client that does not expose ``pool_size``
+      is taken to have ``KiiexClient``'s default of 100).  Several pollers on one client
+      each take their own share: set it so that together they leave room for other calls.
     - ``seed``: makes phases and backoff jitter reproducible.
 
     Use it as an async context manager from one task: entering resolves the instruments and
-    starts polling in a task group, leaving stops it and waits for every task.  ``aclose()``
-    stops polling early, from any task.
+    starts ``min(units, max_in_flight)`` worker tasks in a task group, leaving stops it and
+    waits for every task.  ``aclose()`` stops polling early, from any task.
 
     A 429 pauses every call of the ``KiiexClient`` until its ``Retry-After`` has passed (the
     client retries the read that got it), so the first 429 already slows every instrument;
@@ -460,6 +589,7 @@ class RatePoller:
         backoff_base: float | None = None,
         backoff_cap: float = 60.0,
         maxsize: int = 0,
+        max_in_flight: int | None = None,
         seed: int | None = None,
     ) -> None:
         self._client = client
@@ -493,6 +623,7 @@ class RatePoller:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
             raise InvalidInputError(f"maxsize must be an int >= 0, got {maxsize!r}")
         self._maxsize = maxsize
+        self._max_in_flight = _in_flight_cap(client, max_in_flight)
         self._rng = random.Random(seed)
 
         self._instruments: tuple[Instrument, ...] = ()
@@ -673,8 +804,8 @@ class RatePoller:
         ids = [i.instrument_id for i in instruments]
         size = 1 if self._mode is RateMode.BOOK else self._batch_size
         self._units = [
-            _Unit(tuple(ids[n : n + size]), self._rng.uniform(0, self._jitter))
-            for n in range(0, len(ids), size)
+            _Unit(tuple(ids[n : n + size]), self._rng.uniform(0, self._jitter), index)
+            for index, n in enumerate(range(0, len(ids), size))
         ]
 
     def _stop(self) -> None:
@@ -688,62 +819,60 @@ class RatePoller:
         self._subs = ()
 
     async def _run(self, scope: anyio.CancelScope, stopped: anyio.Event) -> None:
+        origin = time.monotonic()
+        for unit in self._units:
+            unit.start = origin + unit.phase
+        dispatcher = _Dispatcher(self._units)
         try:
             with scope:
                 async with anyio.create_task_group() as tg:
-                    origin = time.monotonic()
-                    for unit in self._units:
-                        tg.start_soon(self._run_unit, unit, origin + unit.phase)
+                    for _ in range(min(len(self._units), self._max_in_flight)):
+                        tg.start_soon(self._work, dispatcher)
         finally:
+            dispatcher.close()
             stopped.set()
 
-    async def _run_unit(self, unit: _Unit, start: float) -> None:
+    async def _work(self, dispatcher: _Dispatcher) -> None:
+        """One worker: poll whichever unit falls due next, one request at a time.
+
+        This loop is the poller's hot path: in ``BOOK`` mode the call is made right here,
+        with no coroutine or list per poll.
+        """
         interval = self._interval
         counters = self._counters
         monotonic = time.monotonic
-        # In BOOK mode a unit is one instrument: its call is made right here, with no
-        # coroutine or list per poll (this loop is the poller's hot path).
+        take = dispatcher.take
+        take_nowait = dispatcher.take_nowait
+        push = dispatcher.push
         book = self._mode is RateMode.BOOK
-        instrument_id = unit.ids[0]
-        state = self._states[instrument_id]
+        states = self._states
         get_level1 = self._client.get_level1
-        slot = start
         while True:
-            delay = slot - monotonic()
-            if delay > _MIN_SLEEP:
-                await anyio.sleep(delay)
-            else:
-                # Due already (the last poll outlasted the interval): still let everything
-                # that is ready run first, and above all a request woken to take the
-                # connection this unit's last poll just released.  aiohttp hands an idle
-                # connection to whoever asks first, so a unit asking again at once would
-                # keep it for ever and starve every other instrument (and every other call
-                # of the application) waiting for one.  ``asyncio.sleep(0)`` is what anyio's
-                # ``checkpoint()`` does on asyncio, without looking the backend up each time.
-                await asyncio.sleep(0)
+            # Straight on to the next due unit when there is one (no suspension).
+            slot, unit = take_nowait() or await take()
             now = monotonic()
             if now < self._gate_until or now < unit.retry_at:
                 counters.deferred += 1
                 self._mark_stale(unit.ids, now)
-                slot = _next_slot(start, interval, max(now, slot))
+                push(_next_slot(unit.start, interval, max(now, slot)), unit)
                 continue
             counters.requests += 1
             if book:
+                instrument_id = unit.ids[0]
                 try:
                     l1 = await get_level1(instrument_id)
                 except KiiexError as exc:
                     self._failed(unit, exc)
                 else:
                     self._polled(unit)
-                    self._accept_level1(state, l1)
-                    del l1  # not kept alive while the unit sleeps until its next slot
+                    self._accept_level1(states[instrument_id], l1)
+                    del l1  # not kept alive while the worker waits for its next unit
             else:
                 await self._poll_batch(unit)
-            now = monotonic()
-            nxt = _next_slot(start, interval, max(now, slot))
+            nxt = _next_slot(unit.start, interval, max(monotonic(), slot))
             # Slots that passed while the poll was in flight are dropped, not queued.
-            self._counters.skipped += max(0, round((nxt - slot) / interval) - 1)
-            slot = nxt
+            counters.skipped += max(0, round((nxt - slot) / interval) - 1)
+            push(nxt, unit)
 
     async def _poll_batch(self, unit: _Unit) -> None:
         """One ``GetLevel1SummaryMin`` call for a LAST-mode unit (``requests`` counted)."""

@@ -33,8 +33,10 @@ from kiiex_async.rates import (
     RateTick,
     Subscription,
     _backoff_delay,
+    _Dispatcher,
     _next_slot,
     _resolve,
+    _Unit,
 )
 from kiiex_async.sim import Fault, SimConfig, Simulator
 
@@ -237,6 +239,71 @@ async def test_phases_spread_instruments_over_the_jitter_window() -> None:
     batched = RatePoller(FakeClient(), many, interval=1.0, mode="last", batch_size=64)
     await batched._setup()
     assert [len(u.ids) for u in batched._units] == [64] * 7 + [52]
+
+
+def _units(*offsets: float) -> list[_Unit]:
+    """Units whose first slot is ``offsets`` seconds from now."""
+    now = time.monotonic()
+    return [_Unit((i,), 0.0, i, now + off) for i, off in enumerate(offsets, start=1)]
+
+
+async def test_dispatcher_hands_out_due_units_earliest_first() -> None:
+    """Due units come out in slot order without waiting; a unit not yet due is held back."""
+    dispatcher = _Dispatcher(_units(-0.2, -0.3, -0.1, 60))
+    taken = [dispatcher.take_nowait() for _ in range(4)]
+    assert [t[1].index if t else None for t in taken] == [2, 1, 3, None]
+    dispatcher.close()
+
+
+async def test_dispatcher_wakes_a_parked_worker_for_the_next_slot() -> None:
+    """Two idle workers: the one watching the timer takes the first unit and wakes the other.
+
+    Without the hand-over the second worker would stay parked with a unit due.
+    """
+    dispatcher = _Dispatcher(_units(0.02, 0.04, 60))
+    got: list[int] = []
+
+    async def worker() -> None:
+        got.append((await dispatcher.take())[1].index)
+
+    with anyio.fail_after(WAIT):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker)
+            tg.start_soon(worker)
+    assert sorted(got) == [1, 2]
+    assert dispatcher._timer is None and not dispatcher._parked
+    dispatcher.close()
+
+
+async def test_dispatcher_moves_the_timer_forward_for_an_earlier_unit() -> None:
+    """A unit pushed with a slot before the watched one is taken at its own slot."""
+    dispatcher = _Dispatcher(_units(60))
+    early = _units(0.01)[0]
+    early.index = 9
+    got: list[int] = []
+
+    async def worker() -> None:
+        got.append((await dispatcher.take())[1].index)
+
+    with anyio.fail_after(WAIT):  # the watched slot is 60 s away
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker)
+            await wait_until(lambda: dispatcher._keeper is not None)
+            dispatcher.push(early.start, early)
+    assert got == [9]
+    dispatcher.close()
+
+
+async def test_dispatcher_forgets_cancelled_workers() -> None:
+    """Cancelling idle workers leaves no parked waiter and no pending timer behind."""
+    dispatcher = _Dispatcher(_units(60))
+    with anyio.move_on_after(0.05):
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(dispatcher.take)
+    assert dispatcher._keeper is None
+    assert dispatcher._timer is None
+    assert not dispatcher._parked
 
 
 # -- the poller over a fake client ---------------------------------------------------------
@@ -466,6 +533,70 @@ async def test_slow_polls_are_skipped_not_queued() -> None:
     assert stats.skipped >= 4 * (stats.requests - 2)
 
 
+class PooledClient(FakeClient):
+    """A ``FakeClient`` that says how big its pool is and counts requests in flight overall."""
+
+    def __init__(self, pool_size: int, *, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.pool_size = pool_size
+        self.now_in_flight = 0
+        self.peak_in_flight = 0
+
+    async def get_level1(self, instrument_id: int) -> Level1:
+        self.now_in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.now_in_flight)
+        try:
+            return await super().get_level1(instrument_id)
+        finally:
+            self.now_in_flight -= 1
+
+
+def test_max_in_flight_defaults_to_the_pool_less_a_reserve() -> None:
+    """A tenth of the pool (at least one connection) stays free for the application's calls."""
+
+    def cap(source: object, **options: Any) -> int:
+        return RatePoller(source, [1], interval=1, **options)._max_in_flight  # type: ignore[arg-type]
+
+    assert cap(PooledClient(100, delay=0)) == 90
+    assert cap(PooledClient(20, delay=0)) == 18
+    assert cap(PooledClient(2, delay=0)) == 1
+    assert cap(PooledClient(1, delay=0)) == 1  # nothing to spare: the poller still polls
+    assert cap(FakeClient()) == 90  # a source that does not say: KiiexClient's default pool
+    assert cap(PooledClient(100, delay=0), max_in_flight=7) == 7
+    for bad in (0, -1, True, 2.5, "3"):
+        with pytest.raises(InvalidInputError, match="max_in_flight"):
+            cap(FakeClient(), max_in_flight=bad)
+
+
+async def test_kiiex_client_reports_its_pool_size() -> None:
+    """The poller reads the pool size from the client, so it must be the configured one."""
+    async with KiiexClient("http://127.0.0.1:9/ap", pool_size=12) as client:
+        assert client.pool_size == 12
+        assert RatePoller(client, [1], interval=1)._max_in_flight == 11
+
+
+async def test_requests_in_flight_never_exceed_max_in_flight_and_units_take_turns() -> None:
+    """More instruments than workers, polled back to back: the cap holds and none starves."""
+    client = PooledClient(100, delay=0.005)
+    many = [Instrument(i, f"S{i}", 1, "A", 2, "B") for i in range(1, 21)]
+    ids = [i.instrument_id for i in many]
+    async with RatePoller(client, many, interval=1e-6, max_in_flight=3, stale_after=60):
+        await wait_until(lambda: min(client.counts[i] for i in ids) >= 10)
+        counts = [client.counts[i] for i in ids]
+    assert client.peak_in_flight == 3
+    assert client.max_in_flight == 1  # still one request per instrument at a time
+    # Due units are served earliest slot first, so back to back they take turns.
+    assert max(counts) - min(counts) <= 2
+
+
+async def test_fewer_instruments_than_the_cap_poll_concurrently() -> None:
+    """Each instrument gets its own worker when the cap allows: polls overlap."""
+    client = PooledClient(100, delay=0.02)
+    async with RatePoller(client, [1, 2, 3], interval=1e-6, stale_after=60):
+        await wait_until(lambda: min(client.counts[i] for i in (1, 2, 3)) >= 5)
+    assert client.peak_in_flight == 3
+
+
 async def test_last_mode_batches_through_level1_summary_min() -> None:
     """LAST mode polls GetLevel1SummaryMin in batches; ticks have last only."""
     client = FakeClient()
@@ -587,6 +718,10 @@ class SpyClient:
         self.calls: list[tuple[float, int]] = []
         self.raised_429_at: list[float] = []
         self.counts: Counter[int] = Counter()
+
+    @property
+    def pool_size(self) -> int:
+        return self.client.pool_size
 
     async def get_instruments(self) -> list[Instrument]:
         return await self.client.get_instruments()
