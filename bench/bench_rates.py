@@ -19,6 +19,9 @@ on the exchange, not one id polled N times):
    doing the work of 100 instruments.  Every measurement checks that each instrument was
    polled during its window and fails otherwise.  (The poller needs no such yield: its
    workers never outnumber the connections it may use, 90 of the 100 by default.)
+   ``rates_throughput_vs_aiohttp_same_timeouts_n*`` (information) is the same ratio over a
+   plain loop given the client's ``ClientTimeout``: aiohttp re-arms a ``sock_read`` timer on
+   every read, which a default session does not, and the client keeps it on purpose.
    ``rates_throughput_vs_pooled_loop_n500`` (information, no target) compares with the
    cheapest correct hand-written loop for N > pool: one coroutine per connection (all 100),
    each polling its share of the instruments in turn, so that no request ever waits for a
@@ -61,10 +64,12 @@ import aiohttp
 
 __all__ = [
     "client_rate",
+    "client_timeouts",
     "freshness",
     "memory",
     "overhead",
     "plain_rate",
+    "plain_same_timeouts_rate",
     "poller_rate",
     "pooled_rate",
     "run",
@@ -215,6 +220,25 @@ async def plain_rate(url: str, n: int, *, seconds: float, warmup: float) -> floa
     return await _plain_loops(url, [[i] for i in range(1, n + 1)], seconds=seconds, warmup=warmup)
 
 
+def client_timeouts() -> aiohttp.ClientTimeout:
+    """The ``ClientTimeout`` a default ``KiiexClient`` sends with every call."""
+    from kiiex_async._transport import Timeouts
+
+    t = Timeouts()
+    return aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.sock_read)
+
+
+async def plain_same_timeouts_rate(url: str, n: int, *, seconds: float, warmup: float) -> float:
+    """:func:`plain_rate` with the client's timeouts (``sock_read`` above all; information)."""
+    return await _plain_loops(
+        url,
+        [[i] for i in range(1, n + 1)],
+        seconds=seconds,
+        warmup=warmup,
+        client_timeout=client_timeouts(),
+    )
+
+
 async def pooled_rate(url: str, n: int, *, seconds: float, warmup: float) -> float:
     """Like :func:`plain_rate` with one coroutine per connection, each polling its share.
 
@@ -232,10 +256,12 @@ async def _plain_loops(
     seconds: float,
     warmup: float,
     must_yield: bool | None = None,
+    client_timeout: aiohttp.ClientTimeout | None = None,
 ) -> float:
     """One coroutine per group of instrument ids, each polling its ids in turn, back to back.
 
-    ``must_yield`` defaults to :func:`_must_yield` of the number of instruments.
+    ``must_yield`` defaults to :func:`_must_yield` of the number of instruments;
+    ``client_timeout`` to aiohttp's own default.
     """
     n = sum(len(g) for g in groups)
     if must_yield is None:
@@ -260,7 +286,8 @@ async def _plain_loops(
                     await asyncio.sleep(0)
 
     connector = aiohttp.TCPConnector(limit=POOL_SIZE)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    options: dict[str, Any] = {} if client_timeout is None else {"timeout": client_timeout}
+    async with aiohttp.ClientSession(connector=connector, **options) as session:
         tasks = [asyncio.create_task(worker(session, ids)) for ids in groups]
         try:
             await asyncio.sleep(warmup)
@@ -322,13 +349,20 @@ async def throughput(quick: bool) -> dict[str, float]:
     The plain ``KiiexClient`` loop is measured too, to split the gap into the client's share
     (``rates_client_loop_vs_aiohttp_n*``) and the poller's own (``rates_poller_vs_client_loop_n*``);
     and, where N exceeds the pool, the one-coroutine-per-connection loop
-    (``rates_throughput_vs_pooled_loop_n*``, see the module docstring).
+    (``rates_throughput_vs_pooled_loop_n*``, see the module docstring).  The plain loop run
+    again with the client's ``ClientTimeout`` (``rates_throughput_vs_aiohttp_same_timeouts_n*``)
+    shows how much of the gap is aiohttp's ``sock_read`` timer, which the client keeps.
     """
-    reps, seconds, warmup = (1, 2.0, 0.5) if quick else (3, 4.0, 1.0)
+    reps, seconds, warmup = (1, 2.0, 0.5) if quick else (5, 3.0, 0.75)
     out: dict[str, float] = {}
     async with simulator(max(LEVELS)) as url:
         for n in LEVELS:
-            runs = [("poller", poller_rate), ("client", client_rate), ("aiohttp", plain_rate)]
+            runs = [
+                ("poller", poller_rate),
+                ("client", client_rate),
+                ("aiohttp", plain_rate),
+                ("aiohttp_same_timeouts", plain_same_timeouts_rate),
+            ]
             if n > POOL_SIZE:
                 runs.append(("pooled", pooled_rate))
             got: dict[str, list[float]] = {name: [] for name, _ in runs}
@@ -353,6 +387,16 @@ async def throughput(quick: bool) -> dict[str, float]:
             )
             print(f"ratio rates_poller_vs_client_loop_n{n}: {own:.2f}", flush=True)
             print(f"ratio rates_client_loop_vs_aiohttp_n{n}: {client_share:.2f}", flush=True)
+            same = statistics.median(
+                p / q for p, q in zip(got["poller"], got["aiohttp_same_timeouts"], strict=True)
+            )
+            out[f"rates_throughput_vs_aiohttp_same_timeouts_n{n}"] = same
+            print(
+                f"ratio rates_throughput_vs_aiohttp_same_timeouts_n{n}: {same:.2f}  "
+                "(the plain loop with the client's ClientTimeout, sock_read included; "
+                "information)",
+                flush=True,
+            )
             if "pooled" in got:
                 pooled = statistics.median(
                     p / q for p, q in zip(got["poller"], got["pooled"], strict=True)

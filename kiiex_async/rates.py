@@ -869,9 +869,12 @@ class RatePoller:
                     del l1  # not kept alive while the worker waits for its next unit
             else:
                 await self._poll_batch(unit)
-            nxt = _next_slot(unit.start, interval, max(monotonic(), slot))
-            # Slots that passed while the poll was in flight are dropped, not queued.
-            counters.skipped += max(0, round((nxt - slot) / interval) - 1)
+            now = monotonic()
+            nxt = slot + interval
+            if nxt <= now:
+                # The poll outlasted the interval: the slots it overran are dropped, not queued.
+                nxt = _next_slot(unit.start, interval, now)
+                counters.skipped += max(0, round((nxt - slot) / interval) - 1)
             push(nxt, unit)
 
     async def _poll_batch(self, unit: _Unit) -> None:
