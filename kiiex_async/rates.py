@@ -82,6 +82,8 @@ _ZERO = Decimal(0)
 # (epoll rounds timeouts up to whole milliseconds), so such a sleep would only cost a timer
 # and a loop iteration.
 _MIN_SLEEP = 50e-6
+# A worker yields to the event loop at least once every this many units it handles.
+_YIELD_EVERY = 64
 # Pool size assumed for a source that does not expose ``pool_size``: KiiexClient's default.
 _DEFAULT_POOL = 100
 
@@ -847,7 +849,15 @@ class RatePoller:
         book = self._mode is RateMode.BOOK
         states = self._states
         get_level1 = self._client.get_level1
+        turns = 0
         while True:
+            turns += 1
+            if not turns % _YIELD_EVERY:
+                # Going straight from one unit to the next never suspends by itself when
+                # the source answers without waiting (an in-memory source) or when slots
+                # keep being deferred (429 gate, backoff) at a tiny interval: let the rest
+                # of the application run now and then.
+                await asyncio.sleep(0)
             # Straight on to the next due unit when there is one (no suspension).
             slot, unit = take_nowait() or await take()
             now = monotonic()

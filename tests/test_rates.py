@@ -597,6 +597,38 @@ async def test_fewer_instruments_than_the_cap_poll_concurrently() -> None:
     assert client.peak_in_flight == 3
 
 
+class InstantSource(FakeClient):
+    """Answers without ever suspending; gives up if the test never gets to run again."""
+
+    async def get_level1(self, instrument_id: int) -> Level1:
+        self.counts[instrument_id] += 1
+        if sum(self.counts.values()) > 200_000:
+            raise RuntimeError("the poller never let the event loop run")
+        return counting(instrument_id, self.counts[instrument_id])
+
+
+async def test_workers_let_the_event_loop_run_with_a_source_that_never_waits() -> None:
+    """Back to back over a source that answers at once, the application still gets to run."""
+    source = InstantSource()
+    async with RatePoller(source, [1, 2], interval=1e-6, stale_after=60) as poller:
+        with anyio.fail_after(WAIT):
+            await anyio.sleep(0.01)
+            await wait_until(lambda: sum(source.counts.values()) >= 1000)
+        assert poller.latest(1) is not None
+
+
+async def test_deferred_slots_do_not_keep_the_event_loop() -> None:
+    """While the 429 gate is closed, tiny-interval slots are deferred without hogging."""
+    client = FakeClient(lambda i, n: RateLimitedError("slow down", retry_after=30))
+    async with RatePoller(client, [1, 2], interval=1e-6, stale_after=60) as poller:
+        await wait_until(lambda: poller.stats().rate_limited >= 1)
+        # A worker that kept the loop would hold it until the gate reopens, 30 s from now.
+        with anyio.fail_after(WAIT / 2):
+            await anyio.sleep(0.01)
+        assert poller.stats().deferred > 0
+        assert poller.stats().requests <= 2  # only those in flight when the gate closed
+
+
 async def test_last_mode_batches_through_level1_summary_min() -> None:
     """LAST mode polls GetLevel1SummaryMin in batches; ticks have last only."""
     client = FakeClient()
