@@ -21,10 +21,10 @@ How it behaves:
   when a poll outlasts the interval, the slots it overran are skipped, never queued.
 - *Connections.*  At most ``max_in_flight`` requests are in flight at once (one per
   worker).  By default that is the client's ``pool_size`` less a tenth (at least one
-  connection): the rest of the pool stays free for the application's other calls, and no
-  poll ever queues for a connection.  (A request that has to queue for one can starve:
-  aiohttp hands a released connection to whoever asks first, and a busy loop always asks
-  first.)
+  connection): the rest of the pool stays free for the application's other calls, and polls
+  never queue for a connection unless those calls hold more than the rest.  (A request that
+  has to queue for one can starve: aiohttp hands a released connection to whoever asks
+  first, and a busy loop always asks first.)
 - *Rate limit.*  An HTTP 429 closes one gate shared by every unit until ``Retry-After`` has
   passed (or an exponential backoff when the server did not say); no unit sends a request
   while it is closed, so the whole poller slows down, not just the unit that was refused.
@@ -254,7 +254,9 @@ class _Dispatcher:
             self._timer = None
         self._keeper_at = slot
         if math.isfinite(slot):
-            self._timer = asyncio.get_running_loop().call_at(slot, _wake, keeper)
+            # Relative: slots are ``time.monotonic()`` values, which need not be loop.time().
+            delay = max(0.0, slot - time.monotonic())
+            self._timer = asyncio.get_running_loop().call_later(delay, _wake, keeper)
 
     def _wake_parked(self) -> None:
         parked = self._parked
