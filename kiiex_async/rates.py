@@ -851,6 +851,8 @@ class RatePoller:
         book = self._mode is RateMode.BOOK
         states = self._states
         get_level1 = self._client.get_level1
+        accept = self._accept
+        wall = time.time
         turns = 0
         while True:
             turns += 1
@@ -875,13 +877,30 @@ class RatePoller:
                     l1 = await get_level1(instrument_id)
                 except KiiexError as exc:
                     self._failed(unit, exc)
+                    now = monotonic()
                 else:
+                    now = monotonic()
                     self._polled(unit)
-                    self._accept_level1(states[instrument_id], l1)
+                    if l1.instrument_id == instrument_id:
+                        bid = l1.best_bid
+                        ask = l1.best_offer
+                        last = l1.last_traded_px
+                        accept(
+                            states[instrument_id],
+                            bid if bid > _ZERO else None,
+                            ask if ask > _ZERO else None,
+                            last if last > _ZERO else None,
+                            l1.time_stamp or l1.last_trade_time,
+                            now,
+                            wall(),
+                        )
+                    else:
+                        # An answer about another instrument: this one ages like a failed poll.
+                        self._mark_stale(unit.ids, now)
                     del l1  # not kept alive while the worker waits for its next unit
             else:
                 await self._poll_batch(unit)
-            now = monotonic()
+                now = monotonic()
             nxt = slot + interval
             if nxt <= now:
                 # The poll outlasted the interval: the slots it overran are dropped, not queued.
@@ -955,24 +974,6 @@ class RatePoller:
         if until > self._gate_until:
             self._gate_until = until
             log.warning("rate limited (HTTP 429): pausing all polls for %.2fs", wait)
-
-    def _accept_level1(self, state: _State, l1: Level1) -> None:
-        if l1.instrument_id != state.instrument.instrument_id:
-            # An answer about another instrument: this one ages like a failed poll.
-            self._mark_stale((state.instrument.instrument_id,), time.monotonic())
-            return
-        bid = l1.best_bid
-        ask = l1.best_offer
-        last = l1.last_traded_px
-        self._accept(
-            state,
-            bid if bid > _ZERO else None,
-            ask if ask > _ZERO else None,
-            last if last > _ZERO else None,
-            l1.time_stamp or l1.last_trade_time,
-            time.monotonic(),
-            time.time(),
-        )
 
     def _accept(
         self,
