@@ -89,7 +89,12 @@ _DEFAULT_POOL = 100
 
 
 class RateSource(Protocol):
-    """What the poller needs from a client; ``KiiexClient`` provides it."""
+    """What the poller needs from a client; ``KiiexClient`` provides it.
+
+    A source may also have an int ``pool_size`` (``KiiexClient.pool_size``): the poller then
+    keeps a tenth of that pool free for other calls (see ``max_in_flight``).  A wrapper
+    around a client should forward it.
+    """
 
     async def get_instruments(self) -> list[Instrument]:
         """All instruments (used once, to resolve symbols)."""
