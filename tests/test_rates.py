@@ -38,7 +38,7 @@ from kiiex_async.rates import (
     _resolve,
     _Unit,
 )
-from kiiex_async.sim import Fault, SimConfig, Simulator
+from kiiex_async.sim import Fault, InstrumentSpec, SimConfig, Simulator
 
 WAIT = 20.0  # generous: a loaded 2-core CI machine must never time these out
 
@@ -773,6 +773,23 @@ class SpyClient:
         return await self.client.get_level1_summary_min(instrument_ids)
 
 
+class PooledSpy(SpyClient):
+    """A ``SpyClient`` that also records the most GetLevel1 calls it had in flight at once."""
+
+    def __init__(self, client: KiiexClient) -> None:
+        super().__init__(client)
+        self.now = 0
+        self.peak = 0
+
+    async def get_level1(self, instrument_id: int) -> Level1:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            return await super().get_level1(instrument_id)
+        finally:
+            self.now -= 1
+
+
 async def test_sim_symbols_resolve_and_ticks_carry_the_book() -> None:
     """Against the simulator: symbols resolve and ticks hold the top of book as Decimals."""
     async with (
@@ -828,6 +845,29 @@ async def test_sim_back_to_back_polls_share_a_small_pool_fairly() -> None:
                 level1 = await client.get_level1(4)
             assert all(poller.latest(i) is not None for i in (1, 2, 3, 4))
     assert level1.instrument_id == 4
+
+
+async def test_sim_saturated_poller_keeps_its_share_of_the_pool() -> None:
+    """30 instruments back to back on a 10-connection client: the poller never has more than
+    9 requests in flight, every instrument is polled, and the application's calls go through."""
+    specs = tuple(
+        InstrumentSpec(i, f"SYN{i:04d}COPM", base=1, quote=3, mid=Decimal(4000 + i))
+        for i in range(1, 31)
+    )
+    async with (
+        Simulator(SimConfig(seed=1, instruments=specs, book_levels=2)) as sim,
+        KiiexClient(sim.url, rate_limit=None, pool_size=10) as client,
+    ):
+        spy = PooledSpy(client)
+        ids = list(range(1, 31))
+        async with RatePoller(spy, ids, interval=1e-6, stale_after=60) as poller:
+            assert poller._max_in_flight == 9
+            await wait_until(lambda: min(spy.counts[i] for i in ids) >= 5)
+            with anyio.fail_after(WAIT):
+                for _ in range(20):
+                    await client.get_level1(30)
+            assert all(poller.latest(i) is not None for i in ids)
+        assert spy.peak == 9
 
 
 async def test_sim_429_pauses_the_whole_poller() -> None:
