@@ -533,22 +533,27 @@ async def test_slow_polls_are_skipped_not_queued() -> None:
     assert stats.skipped >= 4 * (stats.requests - 2)
 
 
-class PooledClient(FakeClient):
-    """A ``FakeClient`` that says how big its pool is and counts requests in flight overall."""
+class CountsInFlight:
+    """Mixin for a source: counts its GetLevel1 calls in flight, and the most at once."""
 
-    def __init__(self, pool_size: int, *, delay: float) -> None:
-        super().__init__(delay=delay)
-        self.pool_size = pool_size
-        self.now_in_flight = 0
-        self.peak_in_flight = 0
+    now_in_flight = 0
+    peak_in_flight = 0
 
     async def get_level1(self, instrument_id: int) -> Level1:
         self.now_in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.now_in_flight)
         try:
-            return await super().get_level1(instrument_id)
+            return await super().get_level1(instrument_id)  # type: ignore[misc, no-any-return]
         finally:
             self.now_in_flight -= 1
+
+
+class PooledClient(CountsInFlight, FakeClient):
+    """A ``FakeClient`` that says how big its pool is and counts requests in flight overall."""
+
+    def __init__(self, pool_size: int, *, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.pool_size = pool_size
 
 
 def test_max_in_flight_defaults_to_the_pool_less_a_reserve() -> None:
@@ -773,21 +778,8 @@ class SpyClient:
         return await self.client.get_level1_summary_min(instrument_ids)
 
 
-class PooledSpy(SpyClient):
+class PooledSpy(CountsInFlight, SpyClient):
     """A ``SpyClient`` that also records the most GetLevel1 calls it had in flight at once."""
-
-    def __init__(self, client: KiiexClient) -> None:
-        super().__init__(client)
-        self.now = 0
-        self.peak = 0
-
-    async def get_level1(self, instrument_id: int) -> Level1:
-        self.now += 1
-        self.peak = max(self.peak, self.now)
-        try:
-            return await super().get_level1(instrument_id)
-        finally:
-            self.now -= 1
 
 
 async def test_sim_symbols_resolve_and_ticks_carry_the_book() -> None:
@@ -867,7 +859,7 @@ async def test_sim_saturated_poller_keeps_its_share_of_the_pool() -> None:
                 for _ in range(20):
                     await client.get_level1(30)
             assert all(poller.latest(i) is not None for i in ids)
-        assert spy.peak == 9
+        assert spy.peak_in_flight == 9
 
 
 async def test_sim_429_pauses_the_whole_poller() -> None:
