@@ -55,7 +55,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import anyio
 import anyio.abc
@@ -249,14 +249,17 @@ class _Dispatcher:
 
     def close(self) -> None:
         """Drop the pending timer (polling stopped)."""
+        self._disarm()
+
+    def _disarm(self) -> None:
+        self._keeper_at = math.inf
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _arm(self, keeper: asyncio.Future[None], slot: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Wake ``keeper`` at ``slot`` (replacing any timer set before)."""
+        self._disarm()
         self._keeper_at = slot
         if math.isfinite(slot):
             # Relative: slots are ``time.monotonic()`` values, which need not be loop.time().
@@ -281,7 +284,7 @@ class _Dispatcher:
             finally:
                 if self._keeper is waiter:
                     self._keeper = None
-                    self._arm(waiter, math.inf)  # cancels the timer
+                    self._disarm()
         else:
             self._parked.append(waiter)
             try:
@@ -412,18 +415,23 @@ def _resolve(specs: Sequence[InstrumentSpec], known: Sequence[Instrument]) -> li
     return list(out.values())
 
 
+def _is_count(value: object, minimum: int) -> TypeGuard[int]:
+    """Whether ``value`` is an int (not a bool) of at least ``minimum``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _check_count(name: str, value: int, minimum: int) -> int:
+    if not _is_count(value, minimum):
+        raise InvalidInputError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
 def _in_flight_cap(client: object, max_in_flight: int | None) -> int:
     """``max_in_flight`` checked, or its default from the client's pool size."""
     if max_in_flight is not None:
-        if (
-            isinstance(max_in_flight, bool)
-            or not isinstance(max_in_flight, int)
-            or max_in_flight < 1
-        ):
-            raise InvalidInputError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
-        return max_in_flight
+        return _check_count("max_in_flight", max_in_flight, 1)
     pool = getattr(client, "pool_size", None)
-    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+    if not _is_count(pool, 1):
         # A source that does not say (a wrapper around a client, a fake): assume the pool
         # of a default KiiexClient, which is also aiohttp's default connection limit.
         pool = _DEFAULT_POOL
@@ -622,16 +630,12 @@ class RatePoller:
             else _check_seconds("jitter", jitter, allow_zero=True)
         )
         self._jitter = min(window, self._interval)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidInputError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        self._batch_size = batch_size
+        self._batch_size = _check_count("batch_size", batch_size, 1)
         self._backoff_base = (
             self._interval if backoff_base is None else _check_seconds("backoff_base", backoff_base)
         )
         self._backoff_cap = max(_check_seconds("backoff_cap", backoff_cap), self._backoff_base)
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
-            raise InvalidInputError(f"maxsize must be an int >= 0, got {maxsize!r}")
-        self._maxsize = maxsize
+        self._maxsize = _check_count("maxsize", maxsize, 0)
         self._max_in_flight = _in_flight_cap(client, max_in_flight)
         self._rng = random.Random(seed)
 
@@ -695,9 +699,7 @@ class RatePoller:
 
         ``maxsize`` and ``changes_only`` default to the poller's settings.
         """
-        size = self._maxsize if maxsize is None else maxsize
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise InvalidInputError(f"maxsize must be an int >= 0, got {size!r}")
+        size = self._maxsize if maxsize is None else _check_count("maxsize", maxsize, 0)
         sub = Subscription(
             maxsize=size,
             changes_only=self._changes_only if changes_only is None else changes_only,
