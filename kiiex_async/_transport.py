@@ -1,87 +1,71 @@
-"""HTTP transport: the only module that touches aiohttp's client.
+"""HTTP I/O behind a small seam: a prepared :class:`Request` in, a :class:`Response` out.
 
-One :class:`Transport` per client owns one ``aiohttp.ClientSession`` (a sized, keep-alive
-connection pool), the per-call timeouts, the rate budget shared by every coroutine of the
-client, the retry policy of safe calls and the session token (sent as the ``aptoken``
-header).  Every aiohttp, asyncio and JSON failure is translated into :mod:`kiiex_async.errors`
-in one place, :func:`translate_error`.
+This module owns everything that touches the network and nothing else:
 
-Retry rules:
+* :class:`AsyncTransport`, the protocol a transport implements
+  (``handle_async_request(request) -> response`` and ``aclose()``, like httpx's), and the
+  two values that cross it, :class:`Request` and :class:`Response`;
+* :class:`AiohttpTransport`, the default: one ``aiohttp.ClientSession`` (a sized,
+  keep-alive pool, or the caller's own session), the per-exchange deadlines
+  (:class:`Timeouts`, enforced by :class:`_Deadlines`), the body-size cap, never following
+  a redirect, and the mapping of aiohttp's and the socket's exceptions to
+  :mod:`kiiex_async.errors` (:func:`map_error`, the one place that does).
 
-* reads are retried with jittered exponential backoff (stamina) on connection errors,
-  timeouts, dropped connections, 5xx and 429; a 429's ``Retry-After`` (seconds or an HTTP
-  date) is the wait, unless it exceeds :attr:`RetryPolicy.max_retry_after`;
-* writes (``write=True``) are sent once.  Only a failure that provably happened before the
-  request left (:class:`~kiiex_async.errors.ConnectError`) is retried.  A timeout, a dropped
-  connection, a 5xx or an unreadable answer after sending becomes
-  :class:`~kiiex_async.errors.UnknownOutcomeError`.
+What a call *means* (encoding, rate budget, auth headers, status → error, retries, whether
+a write's outcome is unknown) is the call pipeline's (:mod:`kiiex_async._pipeline`), so any
+transport, :class:`kiiex_async.testing.MockTransport` included, gets the same policies.
 
-The first attempt runs outside stamina: a call that succeeds never pays for the retry
-machinery.  A retryable first failure is handed to stamina as its attempt 1, so backoff,
-``Retry-After``, attempt counts, the time budget, instrumentation hooks and
-``stamina.set_testing`` behave as if stamina had run the call from the start.
+A transport raises :class:`~kiiex_async.errors.ConnectError` when the request certainly
+did not leave, :class:`~kiiex_async.errors.RequestTimeout` when no answer came in time,
+:class:`~kiiex_async.errors.ResponseTooLargeError` past ``request.max_body_size`` and
+:class:`~kiiex_async.errors.TransportError` for anything else that broke the exchange.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import email.utils
-import json
 import logging
 import math
+import ssl as ssl_module
 import time
-from collections.abc import Mapping
-from decimal import Decimal
-from enum import IntEnum
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import attrs
-import stamina
-from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _wire
 from .errors import (
-    ApiError,
-    AuthenticationError,
     ConfigurationError,
     ConnectError,
-    DecodeError,
-    InvalidInputError,
     KiiexError,
-    RateLimitedError,
     RequestTimeout,
-    ServerError,
+    ResponseTooLargeError,
     TransportError,
-    UnknownOutcomeError,
 )
 
 __all__ = [
-    "RetryPolicy",
+    "DEFAULT_USER_AGENT",
+    "AiohttpTransport",
+    "AsyncTransport",
+    "Request",
+    "Response",
     "Timeouts",
-    "Transport",
-    "interpret_response",
-    "parse_retry_after",
-    "query_params",
-    "retry_wait",
-    "translate_error",
+    "map_error",
 ]
 
 log = logging.getLogger("kiiex_async.transport")
 
-HttpMethod = Literal["POST", "GET"]
-
-_USER_AGENT: Final = "kiiex_async (+https://pypi.org/project/kiiex_async/)"
-# Read-only, so aiohttp takes them as they are instead of copying them into a new mapping.
-_JSON_HEADERS: Final = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+DEFAULT_USER_AGENT: Final = "kiiex_async (+https://pypi.org/project/kiiex_async/)"
+_READ_CHUNK: Final = 64 * 1024
 
 
 @attrs.frozen
 class Timeouts:
-    """Per-call timeouts in seconds, passed to ``aiohttp.ClientTimeout``.
+    """Per-exchange timeouts in seconds, passed to ``aiohttp.ClientTimeout``.
 
     ``connect`` covers waiting for a pooled connection plus opening one; ``sock_read``
     bounds every read from the socket, so a dead keep-alive connection cannot hang a call.
@@ -101,201 +85,159 @@ class Timeouts:
                 raise ConfigurationError(f"timeout {name} must be a positive number of seconds")
 
 
-@attrs.frozen
-class RetryPolicy:
-    """How safe calls are retried.
+class Request:
+    """One prepared HTTP request, as it will be sent.
 
-    ``attempts`` counts every try (1 disables retries); ``timeout`` caps the time spent
-    on all of them.  The backoff before retry *n* is
-    ``min(wait_max, wait_initial * wait_exp_base ** (n - 1) + random(0, wait_jitter))``,
-    except after a 429 with ``Retry-After``, which is honoured exactly.  A ``Retry-After``
-    longer than ``max_retry_after`` is not waited for: the
-    :class:`~kiiex_async.errors.RateLimitedError` is raised.
+    ``method`` is the HTTP verb (``"POST"`` or ``"GET"``), ``url`` the full URL (query
+    included), ``headers`` every header the call adds (the transport may add its defaults,
+    such as ``User-Agent``), ``content`` the body.  ``name`` is the AlphaPoint method
+    (``"SendOrder"``), for messages and logs; ``max_body_size`` is the most bytes of answer
+    the transport may read (``None``: no cap).
     """
 
-    attempts: int = 4
-    timeout: float | None = 45.0
-    wait_initial: float = 0.1
-    wait_max: float = 5.0
-    wait_jitter: float = 1.0
-    wait_exp_base: float = 2.0
-    max_retry_after: float = 60.0
+    __slots__ = ("content", "headers", "max_body_size", "method", "name", "url")
 
-    def __attrs_post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise ConfigurationError("attempts must be an int")
-        if self.attempts < 1:
-            raise ConfigurationError("attempts must be at least 1 (1 = no retries)")
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes = b"",
+        name: str = "",
+        max_body_size: int | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.content = content
+        self.name = name
+        self.max_body_size = max_body_size
+
+    def __repr__(self) -> str:
+        # Never the headers (session token, signature) nor the body (password).
+        return f"<Request {self.method} {self.name or self.url}>"
+
+    def json(self) -> Any:
+        """The JSON body decoded as the exchange would (numbers as ``Decimal``)."""
+        return _wire.loads(self.content) if self.content else None
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The query parameters of the URL (a GET call's payload, as text)."""
+        return dict(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
 
 
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header, or ``None`` if absent or unreadable.
+class Response:
+    """One HTTP answer: ``status``, ``headers`` (case-insensitive) and the body bytes.
 
-    Accepts delay-seconds (``"120"``; fractions are tolerated) and an HTTP date, which is
-    measured from ``now`` (default: the current UTC time).  Dates in the past give ``0.0``.
+    ``json=`` is a shortcut for a JSON body (``Decimal`` values are written exactly), as in
+    ``Response(200, json={"result": True})``; it sets ``Content-Type`` too.
     """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now if now is not None else dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
 
+    __slots__ = ("content", "headers", "status")
 
-def retry_wait(exc: Exception, *, write: bool, max_retry_after: float) -> bool | float:
-    """Decide whether a failed attempt is retried (stamina backoff hook; pure).
-
-    Returns ``False`` (give up), ``True`` (retry after the jittered exponential backoff) or
-    a number of seconds (retry after exactly that long: a 429's ``Retry-After``).
-    """
-    if isinstance(exc, ConnectError):
-        return True
-    if write:
-        return False
-    if isinstance(exc, RateLimitedError):
-        if exc.retry_after is None:
-            return True
-        if exc.retry_after > max_retry_after:
-            return False
-        return float(exc.retry_after)
-    if isinstance(exc, RequestTimeout | ServerError):
-        return True
-    # A plain TransportError is a dropped or reset connection during a read.
-    return type(exc) is TransportError
-
-
-def interpret_response(
-    method: str, status: int, body: bytes, *, retry_after: float | None = None
-) -> Any:
-    """Decode a response body and raise the matching error, or return the payload (pure).
-
-    JSON error shapes are mapped by :func:`kiiex_async._wire.api_error`.  A body that is not
-    JSON (an HTML error page) raises :class:`~kiiex_async.errors.ServerError` for 5xx,
-    :class:`~kiiex_async.errors.RateLimitedError` for 429,
-    :class:`~kiiex_async.errors.AuthenticationError` for 401/403 and
-    :class:`~kiiex_async.errors.DecodeError` otherwise, each with the HTTP status.
-    """
-    try:
-        payload = _wire.loads(body)
-    except DecodeError as exc:
-        where = f"{method}: HTTP {status}: {exc}"
-        error: KiiexError
-        if status == 429:
-            error = RateLimitedError(where, retry_after=retry_after, method=method)
-        elif status in (401, 403):
-            error = AuthenticationError(where, method=method, status=status)
-        elif status >= 500:
-            error = ServerError(where, method=method, status=status)
+    def __init__(
+        self,
+        status: int,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes = b"",
+        json: Any = None,
+    ) -> None:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ConfigurationError(f"an HTTP status is an int in 100..599, got {status!r}")
+        if json is not None:
+            if content:
+                raise ConfigurationError("pass content or json, not both")
+            content = _wire.dumps(json)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        self.status = status
+        if headers is None:
+            self.headers: Mapping[str, str] = _NO_HEADERS
+        elif isinstance(headers, CIMultiDictProxy):
+            self.headers = headers
         else:
-            error = DecodeError(where, method=method, status=status)
-        raise error from exc
-    api_error = _wire.api_error(method, status, payload)
-    if api_error is None and status >= 400:
-        api_error = (ServerError if status >= 500 else ApiError)(
-            f"{method}: HTTP {status}", method=method, status=status
-        )
-    if api_error is not None:
-        if isinstance(api_error, RateLimitedError) and api_error.retry_after is None:
-            api_error.retry_after = retry_after
-        raise api_error
-    return payload
+            self.headers = CIMultiDictProxy(CIMultiDict(headers))
+        self.content = bytes(content)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} ({len(self.content)} bytes)>"
 
 
-def translate_error(exc: Exception, method: str, *, write: bool) -> Exception:
-    """Map a failure of one HTTP exchange to the error tree (pure; the one place that does).
+_NO_HEADERS: Final[CIMultiDictProxy[str]] = CIMultiDictProxy(CIMultiDict())
 
-    Returns the exception to raise, chained to its cause, or ``exc`` itself when it passes
-    through unchanged.  For a write, anything that may have happened after the request was
-    sent (timeout, dropped connection, 5xx, unreadable answer) becomes
-    :class:`~kiiex_async.errors.UnknownOutcomeError`.  Only connection failures that happen
-    before sending map to :class:`~kiiex_async.errors.ConnectError`.  Cancellation is a
-    ``BaseException`` and never gets here.
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    """What ``KiiexClient(transport=...)`` accepts: send one request, close.
+
+    ``handle_async_request`` sends the request once (never retried, never redirected) and
+    returns the answer, whatever its status; it raises the errors listed in this module's
+    docstring.  A transport may also expose ``pool_size`` (most exchanges it carries at
+    once), which the client reports as :attr:`KiiexClient.pool_size`.
     """
-    error: Exception
+
+    async def handle_async_request(self, request: Request) -> Response:
+        """Send ``request`` and return the server's answer."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release every connection; the transport is not used afterwards."""
+        ...
+
+
+def map_error(exc: BaseException, name: str) -> KiiexError | None:
+    """The error of the tree for a failure of one exchange of ``name`` (pure), or ``None``.
+
+    ``None`` means "not a network failure": the exception passes through unchanged.  The
+    result is chained to ``exc``, except for ``aiohttp.ClientResponseError``, whose
+    ``request_info`` holds the request headers (the session token): its chain is hidden.
+    Cancellation is a ``BaseException`` and never gets here.
+    """
     if isinstance(exc, KiiexError):
-        if write and isinstance(exc, ServerError | DecodeError):
-            error = UnknownOutcomeError(f"{_unknown(method)} ({exc})", method=method)
-            return _chained(error, exc)
         return exc
+    error: KiiexError
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        error = ConnectError(f"{method}: cannot connect: {exc}", method=method)
-        return _chained(error, exc)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return _chained(ConfigurationError(f"{method}: invalid URL: {exc}"), exc)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # Its request_info holds the request headers (the session token): never chain it.
+        error = ConnectError(f"{name}: cannot connect: {exc}", method=name)
+    elif isinstance(exc, aiohttp.InvalidURL):
+        error = ConfigurationError(f"{name}: invalid URL: {exc}")
+    elif isinstance(exc, aiohttp.ClientResponseError):
         text = f"{type(exc).__name__}: HTTP {exc.status} {exc.message}"
-        if write:
-            error = UnknownOutcomeError(f"{_unknown(method)} ({text})", method=method)
-        else:
-            error = TransportError(f"{method}: bad response: {text}", method=method)
-        return _chained(error, None)
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        # TimeoutError (asyncio's too, since 3.11) is an OSError.
-        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if write:
-            error = UnknownOutcomeError(f"{_unknown(method)} ({what})", method=method)
-        elif isinstance(exc, TimeoutError):
-            error = RequestTimeout(f"{method}: no answer in time ({what})", method=method)
-        else:
-            error = TransportError(f"{method}: connection failed ({what})", method=method)
-        return _chained(error, exc)
-    return exc
+        return _chained(TransportError(f"{name}: bad response: {text}", method=name), None)
+    elif isinstance(exc, TimeoutError):
+        # asyncio's TimeoutError is the builtin since 3.11; aiohttp's read timeouts too.
+        error = RequestTimeout(f"{name}: no answer in time ({_what(exc)})", method=name)
+    elif isinstance(exc, aiohttp.ClientError | OSError):
+        error = TransportError(f"{name}: connection failed ({_what(exc)})", method=name)
+    else:
+        return None
+    return _chained(error, exc)
 
 
-def _unknown(method: str) -> str:
-    return (
-        f"{method}: the request was sent but its outcome is unknown; "
-        "reconcile with the exchange before sending it again"
-    )
+def _what(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _chained(error: Exception, cause: BaseException | None) -> Exception:
+def _chained(error: KiiexError, cause: BaseException | None) -> KiiexError:
     """``error`` as ``raise error from cause`` would leave it (``None``: hide the context)."""
     error.__cause__ = cause
     error.__suppress_context__ = True
     return error
 
 
-def _decimal_text(value: Decimal) -> str:
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, IntEnum):
-        return str(int(value))
-    if isinstance(value, Decimal):
-        return _decimal_text(value)
-    if isinstance(value, int | str):
-        return str(value)
-    if isinstance(value, Mapping):
-        return _wire.dumps(value).decode()
-    if isinstance(value, list | tuple):
-        return json.dumps([int(v) if isinstance(v, IntEnum) else v for v in value])
-    raise InvalidInputError(f"cannot send {type(value).__name__} in a query string")
-
-
-def query_params(payload: Mapping[str, Any]) -> dict[str, str]:
-    """Render a request payload as query parameters (``None`` values are left out)."""
-    return {key: _query_value(value) for key, value in payload.items() if value is not None}
+def too_large(name: str, status: int, limit: int, size: int, *, declared: bool) -> KiiexError:
+    """The error for an answer of ``size`` bytes over ``limit`` (pure)."""
+    said = "declares" if declared else "sent more than"
+    shown = size if declared else limit
+    return ResponseTooLargeError(
+        f"{name}: the answer (HTTP {status}) {said} {shown} bytes, over the client's "
+        f"max_body_size of {limit} bytes; it was not read further",
+        method=name,
+        status=status,
+        limit=limit,
+        size=size,
+    )
 
 
 class _Deadlines:
@@ -365,69 +307,102 @@ class _Deadlines:
             self._timer = asyncio.get_running_loop().call_later(self._tick, self._sweep)
 
 
-class Transport:
-    """One connection pool, rate budget, retry policy and session token for one client.
+SSLOption = ssl_module.SSLContext | aiohttp.Fingerprint | bool
 
-    ``base_url`` includes the ``/ap`` segment; a call goes to ``f"{base_url}/{method}"``.
-    ``rate_limit`` is requests per second shared by all coroutines (``None`` = no limit).
-    Use as an async context manager or call :meth:`aclose`.
+
+class AiohttpTransport:
+    """The default transport: aiohttp, one keep-alive pool, no redirects, capped bodies.
+
+    It opens its own ``ClientSession`` (``pool_size`` connections, ``keepalive_timeout``,
+    ``ssl``, ``trust_env`` for proxy variables and ``.netrc``, ``trace_configs`` for
+    aiohttp's request hooks) on first use and closes it in :meth:`aclose`.  With
+    ``session=`` it uses that session instead and never closes it (its owner does); the
+    session's own connector, TLS and proxy settings then apply, so the options above must
+    be left unset.  TLS verification cannot be turned off (``ssl=False`` is refused): pass
+    an ``ssl.SSLContext`` that trusts your CA instead.
+
+    Every request is sent with ``allow_redirects=False``; a 3xx comes back as a response.
+    An answer is read up to ``request.max_body_size`` bytes: a larger ``Content-Length``
+    fails before reading, and a body without one (chunked, compressed) is read in chunks
+    and abandoned (the connection closed) as soon as it passes the cap.
     """
 
     def __init__(
         self,
-        base_url: str,
         *,
         timeouts: Timeouts | None = None,
-        rate_limit: float | None = 20.0,
-        retry: RetryPolicy | None = None,
-        pool_size: int = 100,
+        pool_size: int | None = None,
         keepalive_timeout: float = 30.0,
-        user_agent: str = _USER_AGENT,
+        user_agent: str = DEFAULT_USER_AGENT,
+        session: aiohttp.ClientSession | None = None,
+        ssl: SSLOption | None = None,
+        trust_env: bool | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError("base_url must start with http:// or https://")
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        if pool_size is not None and (
+            isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1
+        ):
             raise ConfigurationError("pool_size must be a positive int")
-        self._base_url = base_url.rstrip("/")
+        if ssl is False:
+            raise ConfigurationError(
+                "TLS verification stays on: pass ssl=an ssl.SSLContext that trusts your CA"
+            )
+        if ssl is not None and not isinstance(ssl, SSLOption):
+            raise ConfigurationError("ssl must be an ssl.SSLContext or an aiohttp.Fingerprint")
+        if session is not None:
+            if not isinstance(session, aiohttp.ClientSession):
+                raise ConfigurationError("session must be an aiohttp.ClientSession")
+            given = [
+                name
+                for name, value in (
+                    ("pool_size", pool_size),
+                    ("ssl", ssl),
+                    ("trust_env", trust_env),
+                    ("trace_configs", trace_configs),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ConfigurationError(
+                    f"{', '.join(given)} configure a session the client opens; with "
+                    "session= set them on your own ClientSession"
+                )
+            connector = session.connector
+            pool_size = connector.limit if connector is not None and connector.limit else None
         self._timeouts = timeouts if timeouts is not None else Timeouts()
         # No ``total`` here: _Deadlines enforces it for much less than aiohttp's timer.
         self._client_timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self._timeouts.connect,
-            sock_read=self._timeouts.sock_read,
+            total=None, connect=self._timeouts.connect, sock_read=self._timeouts.sock_read
         )
         self._deadlines = _Deadlines(self._timeouts.total)
-        self._retry = retry if retry is not None else RetryPolicy()
-        self._pool_size = pool_size
+        self._pool_size = pool_size if pool_size is not None else 100
         self._keepalive_timeout = keepalive_timeout
         self._user_agent = user_agent
-        self._limiter = _make_limiter(rate_limit)
-        # A 429 pauses every call of this client (not just the one that got it) until the
-        # server's Retry-After has passed: the budget is the server's, shared by all callers.
-        self._paused_until = 0.0
-        self._rate_limit = rate_limit
-        self._session: aiohttp.ClientSession | None = None
+        self._ssl: SSLOption = ssl if ssl is not None else True
+        self._trust_env = bool(trust_env)
+        self._trace_configs = list(trace_configs) if trace_configs is not None else None
+        self._session = session
+        self._owns_session = session is None
+        # A borrowed session lacks our defaults: they go with each request instead.
+        self._defaults: Mapping[str, str] | None = (
+            None if session is None else {"Accept": "application/json"}
+        )
         self._closed = False
-        self._token: str | None = None
-        # The headers of a POST with the session token, built once per token.
-        self._session_headers: Mapping[str, str] | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return (
-            f"<Transport {self._base_url!r} {state} rate_limit={self._rate_limit!r} "
-            f"session={'yes' if self._token else 'no'}>"
-        )
-
-    @property
-    def base_url(self) -> str:
-        """The base URL, without a trailing slash."""
-        return self._base_url
+        owner = "own session" if self._owns_session else "borrowed session"
+        return f"<AiohttpTransport {state} pool_size={self._pool_size} {owner}>"
 
     @property
     def pool_size(self) -> int:
-        """Most connections (so most calls in flight) this transport opens at once."""
+        """Most connections (so most exchanges in flight) this transport opens at once."""
         return self._pool_size
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The timeouts of every exchange."""
+        return self._timeouts
 
     @property
     def closed(self) -> bool:
@@ -435,22 +410,11 @@ class Transport:
         return self._closed
 
     @property
-    def has_session(self) -> bool:
-        """True when a session token is held."""
-        return self._token is not None
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session in use (``None`` until the first exchange opens one)."""
+        return self._session
 
-    def set_session_token(self, token: str | None) -> None:
-        """Use ``token`` as the ``aptoken`` of later calls (``None`` forgets it)."""
-        self._token = token or None
-        self._session_headers = (
-            None
-            if self._token is None
-            else CIMultiDictProxy(
-                CIMultiDict({"Content-Type": "application/json", "aptoken": self._token})
-            )
-        )
-
-    async def __aenter__(self) -> Transport:
+    async def __aenter__(self) -> AiohttpTransport:
         self._open_session()
         return self
 
@@ -463,12 +427,11 @@ class Transport:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool; later calls raise ``RuntimeError``."""
+        """Close the connection pool (not a borrowed session); later requests fail."""
         self._closed = True
-        self.set_session_token(None)
         self._deadlines.close()
         session, self._session = self._session, None
-        if session is not None:
+        if session is not None and self._owns_session:
             await session.close()
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -476,203 +439,75 @@ class Transport:
             raise RuntimeError("this transport (client) is closed")
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self._pool_size, keepalive_timeout=self._keepalive_timeout
+                limit=self._pool_size, keepalive_timeout=self._keepalive_timeout, ssl=self._ssl
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                trust_env=self._trust_env,
+                trace_configs=self._trace_configs,
             )
         return self._session
 
-    def pause(self, seconds: float | None) -> None:
-        """Hold every call of this transport for ``seconds`` (a 429's ``Retry-After``).
-
-        Without a server value the pause is :attr:`RetryPolicy.wait_initial`; it never
-        exceeds :attr:`RetryPolicy.max_retry_after`.  Pauses only ever extend.
-        """
-        wait = self._retry.wait_initial if seconds is None else seconds
-        wait = min(max(wait, 0.0), self._retry.max_retry_after)
-        self._paused_until = max(self._paused_until, time.monotonic() + wait)
-
-    @property
-    def paused_for(self) -> float:
-        """Seconds until calls may be sent again after a 429 (0 when not paused)."""
-        return max(0.0, self._paused_until - time.monotonic())
-
-    async def call(
-        self,
-        method: str,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        write: bool = False,
-        headers: Mapping[str, str] | None = None,
-        http: HttpMethod = "POST",
-        retry: bool = True,
-        use_session: bool = True,
-    ) -> Any:
-        """Call one AlphaPoint method and return its decoded JSON answer.
-
-        ``write=True`` marks a call that changes state (it is sent once; see the module
-        docstring) and must use POST.  ``retry=False`` sends any call once.
-        ``use_session=False`` leaves the ``aptoken`` header out (logging in).  Raises the
-        mapped :mod:`kiiex_async.errors`.
-        """
-        if write and http != "POST":
-            # aiohttp itself resends idempotent methods (GET) on a stale keep-alive socket.
-            raise InvalidInputError("writes are sent with POST only")
-        body = payload if payload is not None else {}
-        # The first attempt is made here, without stamina (see the module docstring).
-        began = started = time.monotonic()
+    async def handle_async_request(self, request: Request) -> Response:
+        """Send ``request`` once, without following redirects; read at most its cap."""
         session = self._session
         if session is None:
             session = self._open_session()
-        if self._paused_until:
-            pause = self._paused_until - time.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)
-        if self._limiter is not None:
-            await self._limiter.acquire()
-            started = time.monotonic()
-        request_headers: Mapping[str, str]
-        if headers or http == "GET":
-            extra = dict(headers) if headers else {}
-            if http == "POST":
-                extra["Content-Type"] = "application/json"
-            if use_session and self._token is not None:
-                extra["aptoken"] = self._token
-            request_headers = extra
-        elif use_session and self._session_headers is not None:
-            request_headers = self._session_headers
-        else:
-            request_headers = _JSON_HEADERS
-        url = f"{self._base_url}/{method}"
+        elif session.closed:
+            raise ConfigurationError("the aiohttp session of this client is closed")
+        headers = request.headers
+        if self._defaults is not None:
+            headers = {**self._defaults, **headers}
+        deadlines = self._deadlines
         try:
-            if http == "GET":
-                request = session.get(
-                    url,
-                    params=query_params(body),
-                    headers=request_headers,
-                    timeout=self._client_timeout,
-                )
-            else:
-                request = session.post(
-                    url,
-                    data=_wire.dumps(body),
-                    headers=request_headers,
-                    timeout=self._client_timeout,
-                )
-            deadlines = self._deadlines
             task = deadlines.enter()
             try:
-                async with request as response:
-                    raw = await response.read()
-                    status = response.status
-                    retry_after = (
-                        parse_retry_after(response.headers.get("Retry-After"))
-                        if status >= 400
-                        else None
-                    )
+                async with session.request(
+                    request.method,
+                    request.url,
+                    data=request.content or None,
+                    headers=headers,
+                    timeout=self._client_timeout,
+                    allow_redirects=False,
+                ) as response:
+                    content = await _read(response, request)
+                    return Response(response.status, headers=response.headers, content=content)
             except asyncio.CancelledError:
                 if deadlines.expired(task):
                     raise TimeoutError(f"total timeout of {self._timeouts.total:g}s") from None
                 raise
             finally:
                 deadlines.leave(task)
-            log.debug("%s %s -> HTTP %d in %.3fs", http, method, status, time.monotonic() - started)
-            return interpret_response(method, status, raw, retry_after=retry_after)
         except Exception as exc:
-            error = translate_error(exc, method, write=write)
-            if isinstance(error, RateLimitedError):
-                self.pause(error.retry_after)
-            if (
-                not retry
-                or retry_wait(error, write=write, max_retry_after=self._retry.max_retry_after)
-                is False
-            ):
-                if error is exc:
-                    raise
-                raise error  # translate_error already set its cause (or hid the context)
-            first = error
-        try:
-            return await self._retry_after(
-                first,
-                time.monotonic() - began,
-                method,
-                body,
-                write=write,
-                headers=headers,
-                http=http,
-                use_session=use_session,
-            )
-        finally:
-            del first, error  # their traceback holds this frame: do not keep the cycle
-
-    async def _retry_after(
-        self,
-        first: Exception,
-        elapsed: float,
-        method: str,
-        payload: Mapping[str, Any],
-        *,
-        write: bool,
-        headers: Mapping[str, str] | None,
-        http: HttpMethod,
-        use_session: bool,
-    ) -> Any:
-        """Retry a call whose first attempt failed with ``first``, ``elapsed`` seconds ago.
-
-        stamina replays ``first`` as its attempt 1, so it decides, waits and reports exactly
-        as if it had made that attempt itself; the time budget is what is left of it.
-        """
-        policy = self._retry
-        timeout = policy.timeout
-        if timeout is not None:
-            timeout -= elapsed
-            if timeout <= 0:
-                if not stamina.is_testing():
-                    raise first  # the budget is spent: stamina would stop here too
-                timeout = policy.timeout  # testing mode ignores the budget
-
-        def hook(exc: Exception) -> bool | float:
-            return retry_wait(exc, write=write, max_retry_after=policy.max_retry_after)
-
-        replay: Exception | None = first
-        async for attempt in stamina.retry_context(
-            on=hook,
-            attempts=policy.attempts,
-            timeout=timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=policy.wait_jitter,
-            wait_exp_base=policy.wait_exp_base,
-        ):
-            with attempt:
-                if replay is not None:
-                    failure, replay = replay, None
-                    raise failure
-                return await self.call(
-                    method,
-                    payload,
-                    write=write,
-                    headers=headers,
-                    http=http,
-                    retry=False,
-                    use_session=use_session,
-                )
-        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+            error = map_error(exc, request.name or request.url)
+            if error is None or error is exc:
+                raise
+            raise error  # map_error set its cause (or hid the context)
 
 
-def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:
-    if rate_limit is None:
-        return None
-    if not (
-        isinstance(rate_limit, int | float)
-        and not isinstance(rate_limit, bool)
-        and math.isfinite(rate_limit)
-        and rate_limit > 0
-    ):
-        raise ConfigurationError("rate_limit must be a positive number of requests per second")
-    if rate_limit >= 1:
-        return AsyncLimiter(rate_limit, 1.0)
-    # aiolimiter needs room for one request in the bucket: one request per 1/rate seconds.
-    return AsyncLimiter(1, 1.0 / rate_limit)
+async def _read(response: aiohttp.ClientResponse, request: Request) -> bytes:
+    """The body of ``response``, or :class:`ResponseTooLargeError` past the request's cap."""
+    limit = request.max_body_size
+    if limit is None:
+        return await response.read()
+    length = response.content_length
+    # aiohttp inflates compressed bodies as they arrive: Content-Length is not their size.
+    if length is not None and "Content-Encoding" not in response.headers:
+        if length > limit:
+            response.close()
+            raise too_large(request.name, response.status, limit, length, declared=True)
+        return await response.read()
+    chunks: list[bytes] = []
+    size = 0
+    stream = response.content
+    while True:
+        chunk = await stream.read(_READ_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            response.close()  # drop the connection rather than drain the rest
+            raise too_large(request.name, response.status, limit, size, declared=False)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -976,7 +976,8 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
     """Map an HTTP status and a decoded body to the matching error, or ``None`` for success.
 
     Pure.  HTTP 429, 401/403, 5xx and 404 decide the class by themselves; otherwise the
-    body does: ``{result: false, errorcode}`` (107 "Operation In Process" excepted),
+    body does: ``{result: false, errorcode}`` (107 "Operation In Process" is
+    :class:`~kiiex_async.errors.OperationInProcessError`: busy, a read retries it),
     ``{status: "Rejected"}`` (SendOrder), ``{result: true, errorcode: 100, detail:
     "Insufficient Balance"}`` (CreateWithdrawTicket, sic), ``{authenticated: false}``.  Any
     other 4xx is a plain :class:`~kiiex_async.errors.ApiError`.  The message reads
@@ -1004,8 +1005,7 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
     unauthenticated = (
         _flag(fields.get("authenticated")) is False and _flag(fields.get("requires2fa")) is not True
     )
-    in_process = errorcode == _OPERATION_IN_PROCESS
-    failed = not in_process and (
+    failed = (
         rejected
         or unauthenticated
         or (result is False and (errorcode is not None or bool(errormsg)))
@@ -1050,6 +1050,8 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
 def _classify(
     errorcode: int | None, statuscode: int | None, text: str, rejected: bool
 ) -> type[errors.ApiError]:
+    if errorcode == _OPERATION_IN_PROCESS:
+        return errors.OperationInProcessError
     if "insufficient" in text or "not_enough_funds" in text or "not enough funds" in text:
         return errors.InsufficientFundsError
     if errorcode == 20 or "not authorized" in text or "2facode" in text:

@@ -18,10 +18,19 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
 from enum import IntEnum
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack
+
+import aiohttp
 
 from . import _wire, pricing
-from ._transport import HttpMethod, RetryPolicy, Timeouts, Transport
+from ._pipeline import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_HISTORY_BODY_SIZE,
+    HttpMethod,
+    Pipeline,
+    RetryPolicy,
+)
+from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts
 from .auth import Credentials, make_nonce, sign
 from .errors import (
     AuthenticationError,
@@ -59,7 +68,7 @@ from .models import (
     WithdrawTicket,
 )
 
-__all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "KiiexClient"]
+__all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "ClientOptions", "KiiexClient"]
 
 #: KIIEX staging HTTP base URL (includes the ``/ap`` segment).
 STAGING_URL: Final = "https://apstage.proxy.kiiex.io/ap"
@@ -189,6 +198,28 @@ def _order_payload(
     return payload
 
 
+class ClientOptions(TypedDict, total=False):
+    """Every keyword of :class:`KiiexClient` (what :meth:`KiiexClient.staging` and
+    :meth:`KiiexClient.production` accept), so that a misspelt option fails type checking."""
+
+    credentials: Credentials | None
+    oms_id: int
+    account_id: int | None
+    timeout: float
+    rate_limit: float | None
+    max_retries: int
+    pool_size: int | None
+    connect_timeout: float | None
+    read_http_method: HttpMethod
+    max_body_size: int
+    max_history_body_size: int
+    transport: AsyncTransport | None
+    session: aiohttp.ClientSession | None
+    ssl: SSLOption | None
+    trust_env: bool | None
+    trace_configs: Sequence[aiohttp.TraceConfig] | None
+
+
 class KiiexClient:
     """Async client of one KIIEX (AlphaPoint APEX) HTTP endpoint.
 
@@ -196,7 +227,17 @@ class KiiexClient:
     ``OMSId`` defaults to ``oms_id`` and ``AccountId`` to ``account_id`` or, if unset, the
     account authentication returned.  ``rate_limit`` is requests per second shared by every
     coroutine of this client (``None`` = off); ``max_retries`` is how often a read is
-    retried.  Use as ``async with KiiexClient(...) as client:`` or call :meth:`aclose`.
+    retried.  An answer larger than ``max_body_size`` bytes (``max_history_body_size`` for
+    history and list calls) is not read: :class:`~kiiex_async.errors.ResponseTooLargeError`.
+
+    I/O goes through ``transport`` (any :class:`~kiiex_async.AsyncTransport`, e.g.
+    :class:`kiiex_async.testing.MockTransport`); by default an
+    :class:`~kiiex_async.AiohttpTransport` built from ``timeout``, ``connect_timeout``,
+    ``pool_size`` (default 100), ``session`` (your own ``aiohttp.ClientSession``, which the
+    client then never closes), ``ssl``, ``trust_env`` and ``trace_configs``.  Those options
+    configure the default transport, so they cannot be combined with ``transport=``.
+    Rate limit, retries, the pause after a 429 and authentication apply to every transport.
+    Use as ``async with KiiexClient(...) as client:`` or call :meth:`aclose`.
     """
 
     def __init__(
@@ -209,9 +250,16 @@ class KiiexClient:
         timeout: float = 10.0,
         rate_limit: float | None = 20.0,
         max_retries: int = 3,
-        pool_size: int = 100,
+        pool_size: int | None = None,
         connect_timeout: float | None = None,
         read_http_method: HttpMethod = "POST",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        max_history_body_size: int = DEFAULT_MAX_HISTORY_BODY_SIZE,
+        transport: AsyncTransport | None = None,
+        session: aiohttp.ClientSession | None = None,
+        ssl: SSLOption | None = None,
+        trust_env: bool | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a kiiex_async.Credentials")
@@ -226,16 +274,44 @@ class KiiexClient:
             raise ConfigurationError(str(exc)) from None
         self._credentials = credentials
         self._read_http: HttpMethod = read_http_method
-        self._transport = Transport(
+        if transport is None:
+            transport = AiohttpTransport(
+                timeouts=Timeouts(
+                    total=timeout,
+                    connect=connect_timeout if connect_timeout is not None else timeout,
+                    sock_read=timeout,
+                ),
+                pool_size=pool_size,
+                session=session,
+                ssl=ssl,
+                trust_env=trust_env,
+                trace_configs=trace_configs,
+            )
+        else:
+            given = [
+                name
+                for name, value in (
+                    ("pool_size", pool_size),
+                    ("connect_timeout", connect_timeout),
+                    ("session", session),
+                    ("ssl", ssl),
+                    ("trust_env", trust_env),
+                    ("trace_configs", trace_configs),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ConfigurationError(
+                    f"{', '.join(given)} configure the default transport: with transport= "
+                    "configure that transport instead"
+                )
+        self._transport = Pipeline(
             base_url,
-            timeouts=Timeouts(
-                total=timeout,
-                connect=connect_timeout if connect_timeout is not None else timeout,
-                sock_read=timeout,
-            ),
+            transport,
             rate_limit=rate_limit,
             retry=RetryPolicy(attempts=max_retries + 1),
-            pool_size=pool_size,
+            max_body_size=max_body_size,
+            max_history_body_size=max_history_body_size,
         )
         self._account_id: int | None = self._configured_account_id
         self._user_id: int | None = None
@@ -250,14 +326,20 @@ class KiiexClient:
         self._closed = False
 
     @classmethod
-    def staging(cls, *, credentials: Credentials | None = None, **kw: Any) -> KiiexClient:
-        """A client of KIIEX staging (``https://apstage.proxy.kiiex.io/ap``)."""
-        return cls(STAGING_URL, credentials=credentials, **kw)
+    def staging(cls, **options: Unpack[ClientOptions]) -> KiiexClient:
+        """A client of KIIEX staging (``https://apstage.proxy.kiiex.io/ap``).
+
+        Takes every keyword of :class:`KiiexClient` (:class:`ClientOptions`).
+        """
+        return cls(STAGING_URL, **options)
 
     @classmethod
-    def production(cls, *, credentials: Credentials | None = None, **kw: Any) -> KiiexClient:
-        """A client of KIIEX production (``https://alphaprod.proxy.kiiex.io/ap``)."""
-        return cls(PRODUCTION_URL, credentials=credentials, **kw)
+    def production(cls, **options: Unpack[ClientOptions]) -> KiiexClient:
+        """A client of KIIEX production (``https://alphaprod.proxy.kiiex.io/ap``).
+
+        Takes every keyword of :class:`KiiexClient` (:class:`ClientOptions`).
+        """
+        return cls(PRODUCTION_URL, **options)
 
     def __repr__(self) -> str:
         return (

@@ -9,6 +9,7 @@
     ├── TransportError              the request did not complete
     │   ├── ConnectError            never reached the server; safe to retry
     │   ├── RequestTimeout          no answer in time
+    │   ├── ResponseTooLargeError   the answer exceeded ``max_body_size``; reading stopped
     │   └── UnknownOutcomeError     a write was sent and its fate is unknown:
     │                               reconcile with the exchange, never resend blindly
     ├── DecodeError                 the body was not the JSON we expected (HTML page, garbage)
@@ -19,11 +20,19 @@
     │   ├── RejectedError           request refused by business rules (errorcode 100/101/106)
     │   │   └── InsufficientFundsError  Not_Enough_Funds / Insufficient Balance
     │   ├── RateLimitedError        HTTP 429; carries ``retry_after`` seconds
+    │   ├── RedirectError           HTTP 3xx: never followed; carries ``location``
     │   └── ServerError             HTTP 5xx or errorcode 102
+    │       └── OperationInProcessError  errorcode 107: busy with an earlier request
     └── WorkflowError               a swap cannot proceed (see ``kiiex_async.workflow``)
 
 Every ``ApiError`` keeps ``method``, ``status`` (HTTP), ``errorcode``, ``errormsg`` and
 ``detail`` as the exchange sent them.  Messages never contain secrets.
+
+Whether a failed *write* may have been applied is decided in one place, the call pipeline:
+a redirect (other than 303), a 4xx answer, a 429 and a refused connection were certainly
+not applied; a timeout, a dropped connection, a 5xx (including errorcode 107), an answer
+that is unreadable or too large, a 303, and a cancellation while the request was in flight
+become :class:`UnknownOutcomeError`.
 """
 
 from __future__ import annotations
@@ -39,9 +48,12 @@ __all__ = [
     "InvalidInputError",
     "KiiexError",
     "NotFoundError",
+    "OperationInProcessError",
     "RateLimitedError",
+    "RedirectError",
     "RejectedError",
     "RequestTimeout",
+    "ResponseTooLargeError",
     "ServerError",
     "TransportError",
     "TwoFactorRequiredError",
@@ -85,12 +97,51 @@ class RequestTimeout(TransportError):
     """The server did not answer within the configured timeout."""
 
 
+class ResponseTooLargeError(TransportError):
+    """The answer was larger than the client's ``max_body_size``; it was not read further.
+
+    ``limit`` is the cap in bytes; ``size`` is the size the server declared
+    (``Content-Length``) or, for a body sent without one, what had arrived when reading
+    stopped.  ``status`` is the HTTP status of the answer.  After a write this becomes
+    :class:`UnknownOutcomeError` (the write may have been applied).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        status: int | None = None,
+        limit: int | None = None,
+        size: int | None = None,
+    ) -> None:
+        super().__init__(message, method=method)
+        self.status = status
+        self.limit = limit
+        self.size = size
+
+
 class UnknownOutcomeError(TransportError):
     """A write was (possibly) applied but its response was lost.
 
     Resending could duplicate it.  Callers reconcile with the exchange (for an order:
-    ``get_orders_history(client_order_id=...)``) instead of retrying.
+    ``get_orders_history(client_order_id=...)``) instead of retrying.  ``client_order_id``
+    is the ``ClientOrderId`` the request carried, if any.  A write cancelled from outside
+    while its request may have been in flight (``asyncio.timeout``, ``wait_for``, a cancel
+    scope, ``task.cancel()``) also ends with this error; the task's cancellation is then
+    delivered again at its next ``await`` unless a timeout took it back (see README,
+    "Transport guarantees").
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        client_order_id: int | None = None,
+    ) -> None:
+        super().__init__(message, method=method)
+        self.client_order_id = client_order_id
 
 
 class DecodeError(KiiexError):
@@ -170,8 +221,38 @@ class RateLimitedError(ApiError):
         self.retry_after = retry_after
 
 
+class RedirectError(ApiError):
+    """The server answered with a redirect (HTTP 3xx), which the client never follows.
+
+    Following one would send the request, its credentials and session token to another
+    URL.  ``location`` is the ``Location`` the server named (``None`` if it named none).
+    A write answered this way was not applied (except after a 303 "See Other", which means
+    "processed, look elsewhere": that becomes :class:`UnknownOutcomeError`).  Usually the
+    base URL is wrong (``http://`` for ``https://``, an old host).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        status: int | None = None,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, status=status)
+        self.location = location
+
+
 class ServerError(ApiError):
     """The server failed (HTTP 5xx or errorcode 102)."""
+
+
+class OperationInProcessError(ServerError):
+    """errorcode 107 "Operation In Process": the exchange is busy with an earlier request.
+
+    A read is retried like any server error; a write answered this way has an unknown
+    outcome (:class:`UnknownOutcomeError`).
+    """
 
 
 class WorkflowError(KiiexError):

@@ -1,7 +1,9 @@
 """KiiexClient without a network: validation, payloads, login flows, signing vectors.
 
-A fake transport plugs in at the seam (``client._transport``): it records every call and
-answers from a table, so "no request was sent" is an exact, checkable statement.
+A :class:`~kiiex_async.testing.MockTransport` plugs in at the seam (``transport=``): it
+records every request and answers from a table, so "no request was sent" is an exact,
+checkable statement, and everything above the transport (encoding, auth headers, the
+status -> error table) runs as in production.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from kiiex_async.models import (
     Side,
     TimeInForce,
 )
+from kiiex_async.testing import MockTransport, Request, Response
 
 API_KEY = "28c68ac3kiiexkey"
 SECRET = "kiiex-test-secret"
@@ -44,46 +47,47 @@ ORDER = {
 }
 
 Answer = Any | Callable[[Mapping[str, Any]], Any]
+#: Headers every request carries; ``options()["headers"]`` shows the others.
+_STANDARD_HEADERS = frozenset({"content-type", "accept", "user-agent"})
 
 
 class Seq(list[Any]):
     """Successive answers of one method (the last one repeats)."""
 
 
-class FakeTransport:
-    """Stands in for ``Transport``: records calls, answers (or raises) from a table."""
+class FakeExchange:
+    """Answers a MockTransport's requests from a table (or raises what the table holds).
+
+    ``calls`` holds ``(method, payload, options)`` per request, where ``options`` has the
+    HTTP verb (``http``), the non-standard ``headers`` sent (``aptoken`` included) and
+    whether the client was ``authenticated`` (had published a session) when it sent it.
+    """
 
     def __init__(self, answers: dict[str, Answer]) -> None:
         self.answers = answers
         self.calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-        self.token: str | None = None
-        self.closed = False
-        self.base_url = "http://127.0.0.1:1/ap"
+        self.client: KiiexClient | None = None
+        self.transport = MockTransport(self.handle)
 
-    @property
-    def has_session(self) -> bool:
-        return self.token is not None
-
-    def set_session_token(self, token: str | None) -> None:
-        self.token = token
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-    async def __aenter__(self) -> FakeTransport:
-        return self
-
-    async def call(self, method: str, payload: Mapping[str, Any] | None = None, **kw: Any) -> Any:
-        self.calls.append((method, dict(payload or {}), {**kw, "token": self.token}))
+    async def handle(self, request: Request) -> Response:
+        payload = dict(request.params) if request.method == "GET" else dict(request.json() or {})
+        headers = {
+            key: value
+            for key, value in request.headers.items()
+            if key.lower() not in _STANDARD_HEADERS
+        }
+        authenticated = self.client is not None and self.client.is_authenticated
+        options = {"http": request.method, "headers": headers, "authenticated": authenticated}
+        self.calls.append((request.name, payload, options))
         await asyncio.sleep(0)  # let concurrent callers interleave, as real I/O would
-        answer = self.answers[method]
+        answer = self.answers[request.name]
         if isinstance(answer, Seq):
             answer = answer.pop(0) if len(answer) > 1 else answer[0]
         if isinstance(answer, BaseException):
             raise answer
         if callable(answer):
-            return answer(payload or {})
-        return answer
+            answer = answer(payload)
+        return Response(200, json=answer)
 
     def methods(self) -> list[str]:
         return [method for method, _, _ in self.calls]
@@ -102,14 +106,17 @@ def make_client(
     *,
     credentials: Credentials | None = None,
     **kw: Any,
-) -> tuple[KiiexClient, FakeTransport]:
+) -> tuple[KiiexClient, FakeExchange]:
     table: dict[str, Answer] = {"AuthenticateUser": LOGIN_OK}
     table.update(answers or {})
     if credentials is None:
         credentials = Credentials(api_key=API_KEY, api_secret=SECRET, user_id=96)
-    client = KiiexClient("http://127.0.0.1:1/ap", credentials=credentials, **kw)
-    fake = FakeTransport(table)
-    client._transport = fake  # type: ignore[assignment]
+    fake = FakeExchange(table)
+    kw.setdefault("rate_limit", None)
+    client = KiiexClient(
+        "http://127.0.0.1:1/ap", credentials=credentials, transport=fake.transport, **kw
+    )
+    fake.client = client
     return client, fake
 
 
@@ -251,8 +258,8 @@ async def test_send_order_limit_payload_is_exact_and_a_write() -> None:
         "LimitPrice": Decimal("4000.1"),
     }
     options = fake.options("SendOrder")
-    assert options["write"] is True and options["http"] == "POST"
-    assert options["token"] == TOKEN
+    assert options["http"] == "POST"
+    assert options["headers"] == {"aptoken": TOKEN}
 
 
 async def test_market_buy_by_value_sends_value_without_quantity() -> None:
@@ -303,10 +310,10 @@ async def test_cancel_order_by_client_id_and_by_order_id() -> None:
     client, fake = make_client({"CancelOrder": ok})
     assert (await client.cancel_order(client_order_id=77)).result is True
     await client.cancel_order(order_id=5, account_id=8)
-    cancels = [(p, o["write"]) for m, p, o in fake.calls if m == "CancelOrder"]
+    cancels = [p for m, p, _ in fake.calls if m == "CancelOrder"]
     assert cancels == [
-        ({"OMSId": 1, "AccountId": 7, "ClOrderId": 77}, True),
-        ({"OMSId": 1, "AccountId": 8, "OrderId": 5}, True),
+        {"OMSId": 1, "AccountId": 7, "ClOrderId": 77},
+        {"OMSId": 1, "AccountId": 8, "OrderId": 5},
     ]
 
 
@@ -328,7 +335,6 @@ async def test_create_withdraw_ticket_sends_template_form_as_json_text() -> None
         "ProductId": 3,
         "TemplateType": "ToExternalAddress",
     }
-    assert fake.options("CreateWithdrawTicket")["write"] is True
 
 
 async def test_create_deposit_ticket_payload() -> None:
@@ -343,7 +349,6 @@ async def test_create_deposit_ticket_payload() -> None:
     assert payload["AssetId"] == 1 and payload["Amount"] == Decimal(500)
     assert payload["AssetName"] == "USDT" and payload["OperatorId"] == 1
     assert json.loads(payload["DepositInfo"]) == {"Full Name": "Ana"}
-    assert fake.options("CreateDepositTicket")["write"] is True
 
 
 async def test_level1_summary_min_sends_json_list_text_and_passes_columns() -> None:
@@ -444,6 +449,49 @@ async def test_find_instrument_fetches_once_and_get_quote_walks_the_book() -> No
         await client.find_instrument("USDT", "EUR")
 
 
+WRITES: list[tuple[str, Callable[[KiiexClient], Any]]] = [
+    ("SendOrder", lambda c: c.send_order(1, Side.SELL, 1, client_order_id=31)),
+    ("CancelOrder", lambda c: c.cancel_order(client_order_id=31)),
+    (
+        "CreateWithdrawTicket",
+        lambda c: c.create_withdraw_ticket(3, 1, template_type="T", template_form={"a": "b"}),
+    ),
+    ("CreateDepositTicket", lambda c: c.create_deposit_ticket(1, 5)),
+]
+
+
+@pytest.mark.parametrize(("method", "call"), WRITES, ids=[w[0] for w in WRITES])
+async def test_writes_answered_by_a_5xx_are_sent_once_with_an_unknown_outcome(
+    method: str, call: Callable[[KiiexClient], Any]
+) -> None:
+    """Every write endpoint is a write: a 503 is not retried, it is UnknownOutcomeError."""
+    busy = errors.ServerError(f"{method}: HTTP 503", method=method, status=503)
+    client, fake = make_client({method: busy})
+    with pytest.raises(errors.UnknownOutcomeError) as info:
+        await call(client)
+    assert fake.methods().count(method) == 1
+    assert info.value.method == method
+
+
+async def test_reads_answered_by_a_5xx_are_retried() -> None:
+    """A read endpoint is not a write: a 503 is retried and the next answer returned."""
+    busy = errors.ServerError("GetOpenOrders: HTTP 503", method="GetOpenOrders", status=503)
+    client, fake = make_client({"GetOpenOrders": Seq([busy, []])})
+    assert await client.get_open_orders() == []
+    assert fake.methods().count("GetOpenOrders") == 2
+
+
+async def test_a_2fa_code_is_sent_once() -> None:
+    """Authenticate2FA is not retried after a 503 (a code may be single-use)."""
+    first = {"Authenticated": True, "Requires2FA": True, "TwoFAType": "Google"}
+    busy = errors.ServerError("Authenticate2FA: HTTP 503", status=503)
+    client, fake = make_client({"AuthenticateUser": first, "Authenticate2FA": busy})
+    await client.authenticate_user()
+    with pytest.raises(errors.ServerError):
+        await client.authenticate_2fa("123456")
+    assert fake.methods().count("Authenticate2FA") == 1
+
+
 # -- authentication ------------------------------------------------------------------------
 
 
@@ -464,7 +512,8 @@ async def test_api_key_login_payload_is_signed_with_a_fresh_nonce() -> None:
             api_key=API_KEY,
             signature=payload["Signature"],
         )
-    assert all(o["use_session"] is False for m, _, o in fake.calls if m == "AuthenticateUser")
+    # The second login is sent while a session is held, still without its aptoken.
+    assert all("aptoken" not in o["headers"] for m, _, o in fake.calls if m == "AuthenticateUser")
     assert client.user_id == 96 and client.account_id == 7 and client.is_authenticated
 
 
@@ -480,8 +529,7 @@ async def test_username_password_login_and_account_from_get_user_accounts() -> N
     assert client.account_id == 12
     # Asked with the new token before it was published to other coroutines.
     options = fake.options("GetUserAccounts")
-    assert options["headers"] == {"aptoken": TOKEN} and options["use_session"] is False
-    assert options["token"] is None
+    assert options["headers"] == {"aptoken": TOKEN} and options["authenticated"] is False
     assert fake.payload("GetUserAccounts") == {"OMSId": 1, "UserId": 5}
 
 
@@ -515,7 +563,6 @@ async def test_two_factor_is_completed_with_the_provider() -> None:
     assert asked == ["Google"]
     assert fake.payload("Authenticate2FA") == {"Code": "123456"}
     assert fake.options("Authenticate2FA")["headers"] == {"Pending2FaToken": "p"}
-    assert fake.options("Authenticate2FA")["retry"] is False
     assert result.authenticated and not result.requires_2fa
     assert client.account_id == 3 and client.user_id == 96 and client.is_authenticated
 
@@ -539,7 +586,7 @@ async def test_manual_two_factor_steps() -> None:
         await client.authenticate_2fa("000000")
     step = await client.authenticate_user()
     assert step.requires_2fa
-    assert fake.token is None
+    assert not client.is_authenticated
     await client.authenticate_2fa("654321")
     assert client.is_authenticated and client.account_id == 2
     assert fake.payload("Authenticate2FA") == {"Code": "654321"}
@@ -602,7 +649,7 @@ async def test_log_out_forgets_the_session_and_aclose_logs_out_once() -> None:
     await client.authenticate()
     await client.aclose()
     assert fake.methods() == ["AuthenticateUser", "LogOut", "AuthenticateUser", "LogOut"]
-    assert fake.closed
+    assert fake.transport.closed
 
 
 # -- constructors, reprs, credentials ------------------------------------------------------
@@ -831,11 +878,10 @@ async def test_read_endpoint_sends_documented_payload_and_decodes(
     answer: Any,
     check: Callable[[Any], bool],
 ) -> None:
-    """Each read sends its documented PascalCase request (not a write) and returns models."""
+    """Each read sends its documented PascalCase request and returns models."""
     client, fake = make_client({method: answer})
     result = await call(client)
     assert fake.payload(method) == payload
-    assert fake.options(method).get("write", False) is False
     assert check(result)
 
 

@@ -1,4 +1,6 @@
-"""The transport seam (aiohttp mocked with aioresponses: the only test module that does)."""
+"""The default transport under the call pipeline (aiohttp mocked with aioresponses: the only
+test module that does).  Redirects, body caps and cancellation run against real local
+servers in ``tests/test_transport_guarantees.py``."""
 
 from __future__ import annotations
 
@@ -24,14 +26,14 @@ from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 from yarl import URL
 
 from kiiex_async import Credentials, errors
-from kiiex_async._transport import (
+from kiiex_async._pipeline import (
+    Pipeline,
     RetryPolicy,
-    Timeouts,
-    Transport,
     interpret_response,
     parse_retry_after,
     retry_wait,
 )
+from kiiex_async._transport import AiohttpTransport, Timeouts
 from kiiex_async.client import KiiexClient
 
 BASE = "http://127.0.0.1:8999/ap"
@@ -41,6 +43,17 @@ PASSWORD = "PASSWORD-c0ffee"
 
 #: Retries without real waiting (the backoff arithmetic is stamina's).
 FAST = RetryPolicy(attempts=3, wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
+
+
+def pipeline(
+    base: str = BASE,
+    *,
+    pool_size: int | None = None,
+    timeouts: Timeouts | None = None,
+    **options: Any,
+) -> Pipeline:
+    """A pipeline over the default aiohttp transport."""
+    return Pipeline(base, AiohttpTransport(pool_size=pool_size, timeouts=timeouts), **options)
 
 
 def url(method: str) -> str:
@@ -93,8 +106,8 @@ def mock() -> Iterator[aioresponses]:
 
 
 @pytest.fixture
-async def transport() -> AsyncIterator[Transport]:
-    async with Transport(BASE, rate_limit=None, retry=FAST) as t:
+async def transport() -> AsyncIterator[Pipeline]:
+    async with pipeline(BASE, rate_limit=None, retry=FAST) as t:
         yield t
 
 
@@ -115,7 +128,7 @@ def retries() -> Iterator[list[RetryDetails]]:
 
 
 async def test_post_sends_json_body_aptoken_and_timeouts(
-    mock: aioresponses, transport: Transport
+    mock: aioresponses, transport: Pipeline
 ) -> None:
     """POST carries an exact JSON body, the aptoken header and per-call sock_read timeouts."""
     mock.post(url("GetAccountPositions"), body="[]")
@@ -131,7 +144,7 @@ async def test_post_sends_json_body_aptoken_and_timeouts(
     assert (timeout.total, timeout.connect, timeout.sock_read) == (None, 10.0, 10.0)
 
 
-async def test_get_sends_query_string(mock: aioresponses, transport: Transport) -> None:
+async def test_get_sends_query_string(mock: aioresponses, transport: Pipeline) -> None:
     """GET puts the payload in the query string (Decimal exact, bools lowercase)."""
     mock.get(re.compile(r".*/GetLevel1\?.*"), body='{"InstrumentId": 1}')
     payload = {"OMSId": 1, "InstrumentId": 1, "Px": Decimal("1.50"), "Flag": True, "No": None}
@@ -142,7 +155,7 @@ async def test_get_sends_query_string(mock: aioresponses, transport: Transport) 
 
 
 async def test_no_aptoken_without_session_or_when_logging_in(
-    mock: aioresponses, transport: Transport
+    mock: aioresponses, transport: Pipeline
 ) -> None:
     """Without a token, or with use_session=False, no aptoken header is sent."""
     mock.post(url("Ping"), body='{"msg":"PONG"}', repeat=True)
@@ -154,15 +167,17 @@ async def test_no_aptoken_without_session_or_when_logging_in(
 
 async def test_pool_is_sized_and_writes_refuse_get() -> None:
     """The connector has pool_size connections; a write over GET is refused before sending."""
-    async with Transport(BASE, pool_size=7) as t:
-        assert t._session is not None
-        assert t._session.connector is not None
-        assert t._session.connector.limit == 7
+    async with pipeline(BASE, pool_size=7) as t:
+        assert isinstance(t.transport, AiohttpTransport)
+        session = t.transport.session
+        assert session is not None and session.connector is not None
+        assert session.connector.limit == 7
+        assert t.pool_size == 7
         with pytest.raises(errors.InvalidInputError):
             await t.call("SendOrder", {}, write=True, http="GET")
 
 
-async def test_closed_transport_refuses_calls(transport: Transport) -> None:
+async def test_closed_transport_refuses_calls(transport: Pipeline) -> None:
     """After aclose a call raises RuntimeError instead of opening a new session."""
     await transport.aclose()
     with pytest.raises(RuntimeError, match="closed"):
@@ -178,7 +193,7 @@ async def test_read_waits_exactly_retry_after_on_429(
     """A 429's Retry-After is the wait before the retry (real sleep, measured)."""
     mock.post(url("GetLevel1"), status=429, body="{}", headers={"Retry-After": "0.2"})
     mock.post(url("GetLevel1"), body='{"InstrumentId": 1}')
-    async with Transport(BASE, rate_limit=None, retry=RetryPolicy(wait_initial=5.0)) as t:
+    async with pipeline(BASE, rate_limit=None, retry=RetryPolicy(wait_initial=5.0)) as t:
         started = time.monotonic()
         assert await t.call("GetLevel1", {"InstrumentId": 1}) == {"InstrumentId": 1}
         elapsed = time.monotonic() - started
@@ -202,7 +217,7 @@ async def test_429_pauses_every_call_of_the_client(mock: aioresponses) -> None:
 
     mock.post(url("GetLevel1"), callback=record("GetLevel1"), repeat=True)
     mock.post(url("GetProducts"), callback=record("GetProducts"), repeat=True)
-    async with Transport(BASE, rate_limit=None, retry=RetryPolicy(attempts=1)) as t:
+    async with pipeline(BASE, rate_limit=None, retry=RetryPolicy(attempts=1)) as t:
         with pytest.raises(errors.RateLimitedError):
             await t.call("GetLevel1", {})
         assert t.paused_for > 0
@@ -216,7 +231,7 @@ async def test_429_pauses_every_call_of_the_client(mock: aioresponses) -> None:
 async def test_retry_after_beyond_cap_is_raised_not_waited(mock: aioresponses) -> None:
     """A Retry-After longer than max_retry_after surfaces as RateLimitedError at once."""
     mock.post(url("GetLevel1"), status=429, body="{}", headers={"Retry-After": "3600"})
-    async with Transport(BASE, rate_limit=None) as t:
+    async with pipeline(BASE, rate_limit=None) as t:
         with pytest.raises(errors.RateLimitedError) as info:
             await t.call("GetLevel1", {})
     assert info.value.retry_after == 3600.0
@@ -224,7 +239,7 @@ async def test_retry_after_beyond_cap_is_raised_not_waited(mock: aioresponses) -
 
 
 async def test_read_retries_5xx_and_timeouts_then_succeeds(
-    mock: aioresponses, transport: Transport
+    mock: aioresponses, transport: Pipeline
 ) -> None:
     """Reads are retried after a 503 and after a timeout."""
     mock.post(url("GetProducts"), status=503, body="<html>busy</html>")
@@ -235,7 +250,7 @@ async def test_read_retries_5xx_and_timeouts_then_succeeds(
 
 
 async def test_read_gives_up_after_attempts_with_last_error(
-    mock: aioresponses, transport: Transport
+    mock: aioresponses, transport: Pipeline
 ) -> None:
     """After `attempts` tries the last error (HTML 502 -> ServerError with status) is raised."""
     mock.post(url("GetProducts"), status=502, body="<html><title>Bad</title></html>", repeat=True)
@@ -250,7 +265,7 @@ async def test_stamina_testing_mode_sets_attempts(mock: aioresponses) -> None:
     mock.post(url("GetProducts"), exception=connector_error(), repeat=True)
     stamina.set_testing(True, attempts=2)
     try:
-        async with Transport(BASE, rate_limit=None) as t:
+        async with pipeline(BASE, rate_limit=None) as t:
             with pytest.raises(errors.ConnectError):
                 await t.call("GetProducts", {})
     finally:
@@ -259,7 +274,7 @@ async def test_stamina_testing_mode_sets_attempts(mock: aioresponses) -> None:
 
 
 async def test_successful_read_stays_out_of_the_retry_machinery(
-    mock: aioresponses, transport: Transport, monkeypatch: pytest.MonkeyPatch
+    mock: aioresponses, transport: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A read that succeeds never enters stamina; a retryable failure then does, once."""
     spy = Mock(wraps=stamina.retry_context)
@@ -275,7 +290,7 @@ async def test_successful_read_stays_out_of_the_retry_machinery(
 
 
 async def test_successful_calls_leave_no_reference_cycles(
-    mock: aioresponses, transport: Transport
+    mock: aioresponses, transport: Pipeline
 ) -> None:
     """Successful calls create no garbage cycles (nothing for the cyclic GC to collect)."""
     mock.post(url("GetLevel1"), body='{"InstrumentId": 1}', repeat=True)
@@ -300,7 +315,7 @@ async def test_retry_budget_counts_the_first_attempt(mock: aioresponses) -> None
     mock.post(url("GetProducts"), callback=slow_503)
     mock.post(url("GetProducts"), body="[]")
     policy = RetryPolicy(attempts=3, timeout=0.05, wait_initial=0.001, wait_jitter=0.0)
-    async with Transport(BASE, rate_limit=None, retry=policy) as t:
+    async with pipeline(BASE, rate_limit=None, retry=policy) as t:
         with pytest.raises(errors.ServerError):
             await t.call("GetProducts", {})
     assert count(mock) == 1
@@ -335,7 +350,7 @@ async def test_retry_budget_counts_the_first_attempt(mock: aioresponses) -> None
     ],
 )
 async def test_write_failure_after_sending_is_unknown_outcome_sent_once(
-    mock: aioresponses, transport: Transport, response: dict[str, Any]
+    mock: aioresponses, transport: Pipeline, response: dict[str, Any]
 ) -> None:
     """SendOrder after a 5xx/timeout/drop/unreadable answer -> UnknownOutcomeError, 1 request."""
     mock.post(url("SendOrder"), repeat=True, **response)
@@ -347,7 +362,7 @@ async def test_write_failure_after_sending_is_unknown_outcome_sent_once(
 
 
 async def test_write_connect_error_before_sending_is_retried(
-    mock: aioresponses, transport: Transport
+    mock: aioresponses, transport: Pipeline
 ) -> None:
     """A write whose connection failed before sending (connect refused/timeout) is retried."""
     mock.post(url("SendOrder"), exception=connector_error())
@@ -358,7 +373,7 @@ async def test_write_connect_error_before_sending_is_retried(
     assert count(mock, "SendOrder") == 3
 
 
-async def test_write_rate_limited_is_not_retried(mock: aioresponses, transport: Transport) -> None:
+async def test_write_rate_limited_is_not_retried(mock: aioresponses, transport: Pipeline) -> None:
     """A 429 on a write is raised (never resent), even with a short Retry-After."""
     mock.post(url("SendOrder"), status=429, body="{}", headers={"Retry-After": "0"}, repeat=True)
     with pytest.raises(errors.RateLimitedError):
@@ -366,9 +381,7 @@ async def test_write_rate_limited_is_not_retried(mock: aioresponses, transport: 
     assert count(mock, "SendOrder") == 1
 
 
-async def test_read_connect_error_is_connect_error(
-    mock: aioresponses, transport: Transport
-) -> None:
+async def test_read_connect_error_is_connect_error(mock: aioresponses, transport: Pipeline) -> None:
     """A refused connection on a read ends as ConnectError chained to aiohttp's error."""
     mock.post(url("Ping"), exception=connector_error(), repeat=True)
     with pytest.raises(errors.ConnectError) as info:
@@ -380,7 +393,7 @@ async def test_read_connect_error_is_connect_error(
 
 
 async def test_html_page_is_decode_error_with_status(
-    mock: aioresponses, transport: Transport
+    mock: aioresponses, transport: Pipeline
 ) -> None:
     """A 200 HTML page on a read is a DecodeError keeping the HTTP status and the title."""
     mock.post(url("GetLevel1"), body="<html><title>Login</title><body/></html>")
@@ -505,7 +518,7 @@ async def test_documented_error_shapes_map_to_the_tree(
 ) -> None:
     """Each documented AlphaPoint error shape -> its class, keeping errorcode/errormsg/detail."""
     mock.post(url("SomeMethod"), status=status, body=json.dumps(body))
-    async with Transport(BASE, rate_limit=None, retry=RetryPolicy(attempts=1)) as t:
+    async with pipeline(BASE, rate_limit=None, retry=RetryPolicy(attempts=1)) as t:
         with pytest.raises(errors.ApiError) as info:
             await t.call("SomeMethod", {})
     exc = info.value
@@ -514,13 +527,28 @@ async def test_documented_error_shapes_map_to_the_tree(
     assert (exc.errorcode, exc.errormsg, exc.detail) == (errorcode, errormsg, detail)
 
 
-async def test_operation_in_process_is_not_an_error(
-    mock: aioresponses, transport: Transport
+async def test_operation_in_process_on_a_write_is_unknown_outcome(
+    mock: aioresponses, transport: Pipeline
 ) -> None:
-    """errorcode 107 "Operation In Process" is returned as an answer, not raised."""
+    """errorcode 107 "Operation In Process" answering a write: outcome unknown, sent once."""
     body = {"result": False, "errormsg": "Operation In Process", "errorcode": 107}
-    mock.post(url("CancelOrder"), body=json.dumps(body))
-    assert await transport.call("CancelOrder", {}, write=True) == body
+    mock.post(url("CancelOrder"), body=json.dumps(body), repeat=True)
+    with pytest.raises(errors.UnknownOutcomeError) as info:
+        await transport.call("CancelOrder", {"ClientOrderId": 8}, write=True)
+    assert isinstance(info.value.__cause__, errors.OperationInProcessError)
+    assert info.value.client_order_id == 8
+    assert count(mock, "CancelOrder") == 1
+
+
+async def test_operation_in_process_on_a_read_is_retried(
+    mock: aioresponses, transport: Pipeline
+) -> None:
+    """errorcode 107 answering a read is retried like a busy server, then the answer wins."""
+    body = {"result": False, "errormsg": "Operation In Process", "errorcode": 107}
+    mock.post(url("GetOpenOrders"), body=json.dumps(body))
+    mock.post(url("GetOpenOrders"), body="[]")
+    assert await transport.call("GetOpenOrders", {}) == []
+    assert count(mock, "GetOpenOrders") == 2
 
 
 def test_interpret_response_non_json_statuses() -> None:
@@ -571,11 +599,11 @@ def test_retry_wait_rules() -> None:
 def test_configuration_is_validated() -> None:
     """Bad pool sizes, rate limits, timeouts and attempts are ConfigurationError."""
     with pytest.raises(errors.ConfigurationError):
-        Transport("ftp://x")
+        pipeline("ftp://x")
     with pytest.raises(errors.ConfigurationError):
-        Transport(BASE, pool_size=0)
+        pipeline(BASE, pool_size=0)
     with pytest.raises(errors.ConfigurationError):
-        Transport(BASE, rate_limit=0)
+        pipeline(BASE, rate_limit=0)
     with pytest.raises(errors.ConfigurationError):
         Timeouts(total=-1)
     with pytest.raises(errors.ConfigurationError):
@@ -588,7 +616,7 @@ def test_configuration_is_validated() -> None:
 async def test_rate_limiter_is_one_budget_for_all_coroutines(mock: aioresponses) -> None:
     """Two groups of 15 concurrent calls share one 20/s budget: the last 10 wait ~0.5 s."""
     mock.post(url("Ping"), body='{"msg":"PONG"}', repeat=True)
-    async with Transport(BASE, rate_limit=20) as t:
+    async with pipeline(BASE, rate_limit=20) as t:
 
         async def group() -> None:
             await asyncio.gather(*(t.call("Ping") for _ in range(15)))
@@ -603,11 +631,11 @@ async def test_rate_limiter_is_one_budget_for_all_coroutines(mock: aioresponses)
 async def test_limiter_spaces_requests_and_supports_rates_below_one(mock: aioresponses) -> None:
     """Beyond the burst, calls wait for the budget; rate_limit < 1 means one call per 1/rate s."""
     mock.post(url("Ping"), body='{"msg":"PONG"}', repeat=True)
-    async with Transport(BASE, rate_limit=4) as t:
+    async with pipeline(BASE, rate_limit=4) as t:
         started = time.monotonic()
         await asyncio.gather(*(t.call("Ping") for _ in range(6)))
         assert time.monotonic() - started >= 0.4
-    async with Transport(BASE, rate_limit=0.5) as slow:
+    async with pipeline(BASE, rate_limit=0.5) as slow:
         assert slow._limiter is not None
         assert (slow._limiter.max_rate, slow._limiter.time_period) == (1, 2.0)
 
@@ -616,7 +644,7 @@ async def test_limiter_spaces_requests_and_supports_rates_below_one(mock: aiores
 
 
 async def test_session_token_absent_from_errors_reprs_and_logs(
-    mock: aioresponses, transport: Transport, caplog: pytest.LogCaptureFixture
+    mock: aioresponses, transport: Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The aptoken never shows in exceptions (or their chain), reprs or debug logs."""
     caplog.set_level(logging.DEBUG)
@@ -655,7 +683,7 @@ async def test_session_token_absent_from_errors_reprs_and_logs(
     # The two ClientResponseError cases end as that error (carrying the aptoken in its
     # request_info), not as some later failure of the mock.
     assert "bad response: ClientResponseError: HTTP 400" in str(failures[2])
-    assert "(ClientResponseError: HTTP 400" in str(failures[4])
+    assert "(bad response: ClientResponseError: HTTP 400" in str(failures[4])
     for failure in failures:
         assert TOKEN not in chain_text(failure)
     assert TOKEN not in repr(transport)

@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from kiiex_async import errors
-from kiiex_async._transport import RetryPolicy, Timeouts, Transport, _Deadlines
+from kiiex_async._pipeline import Pipeline, RetryPolicy
+from kiiex_async._transport import AiohttpTransport, Timeouts, _Deadlines
 
 WAIT = 20.0
 SLOW = 5.0  # how long the slow routes take; every test's deadline is far shorter
@@ -62,13 +63,21 @@ async def server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def transport(url: str, total: float) -> Transport:
-    return Transport(
+def transport(url: str, total: float, retry: RetryPolicy | None = None) -> Pipeline:
+    """A pipeline whose aiohttp transport has ``total`` as its deadline (no retries)."""
+    timeouts = Timeouts(total=total, connect=5.0, sock_read=60.0)
+    return Pipeline(
         url,
-        timeouts=Timeouts(total=total, connect=5.0, sock_read=60.0),
+        AiohttpTransport(timeouts=timeouts),
         rate_limit=None,
-        retry=RetryPolicy(attempts=1),
+        retry=retry if retry is not None else RetryPolicy(attempts=1),
     )
+
+
+def deadlines(t: Pipeline) -> _Deadlines:
+    """The deadline sweep of the pipeline's aiohttp transport."""
+    assert isinstance(t.transport, AiohttpTransport)
+    return t.transport._deadlines
 
 
 @pytest.mark.parametrize("route", ["Slow", "Trickle"])
@@ -93,12 +102,7 @@ async def test_a_write_past_its_total_timeout_has_an_unknown_outcome(server: str
 async def test_a_read_is_retried_after_its_total_timeout(server: str) -> None:
     """Each attempt gets its own deadline; the retries run out and the timeout surfaces."""
     fast_retries = RetryPolicy(attempts=3, wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
-    async with Transport(
-        server,
-        timeouts=Timeouts(total=0.2, connect=5.0, sock_read=60.0),
-        rate_limit=None,
-        retry=fast_retries,
-    ) as t:
+    async with transport(server, total=0.2, retry=fast_retries) as t:
         started = time.monotonic()
         with anyio.fail_after(WAIT), pytest.raises(errors.RequestTimeout):
             await t.call("Slow")
@@ -120,25 +124,25 @@ async def test_an_outer_cancellation_stays_a_cancellation(server: str) -> None:
 async def test_the_sweep_runs_only_while_calls_are_in_flight(server: str) -> None:
     """No timer is left behind once the calls are over, nor after close."""
 
-    async def sweep_stopped(t: Transport) -> None:
+    async def sweep_stopped(t: Pipeline) -> None:
         with anyio.fail_after(WAIT):
-            while t._deadlines._timer is not None:  # noqa: ASYNC110 - a timer, not an event
+            while deadlines(t)._timer is not None:  # noqa: ASYNC110 - a timer, not an event
                 await asyncio.sleep(0.01)
 
     t = transport(server, total=0.05)
     try:
         assert await t.call("Fast") == {"result": True}
-        assert not t._deadlines._live
+        assert not deadlines(t)._live
         await sweep_stopped(t)
         with pytest.raises(errors.RequestTimeout):
             await t.call("Slow")
         await sweep_stopped(t)
         slow = asyncio.create_task(t.call("Slow"))
         await asyncio.sleep(0.01)
-        assert t._deadlines._timer is not None  # watching the call in flight
+        assert deadlines(t)._timer is not None  # watching the call in flight
     finally:
         await t.aclose()
-    assert t._deadlines._timer is None and not t._deadlines._live
+    assert deadlines(t)._timer is None and not deadlines(t)._live
     slow.cancel()
     (outcome,) = await asyncio.gather(slow, return_exceptions=True)
     # The call in flight ends with the closing (or the cancellation), not a KeyError.
@@ -147,26 +151,26 @@ async def test_the_sweep_runs_only_while_calls_are_in_flight(server: str) -> Non
 
 async def test_a_deadline_takes_back_only_its_own_cancellation() -> None:
     """``expired()`` follows asyncio.timeout: another pending cancellation wins."""
-    deadlines = _Deadlines(total=60.0)
+    sweep = _Deadlines(total=60.0)
 
     async def exchange(*, fired: bool, others: int) -> tuple[bool, int]:
-        task = deadlines.enter()
+        task = sweep.enter()
         try:
             if fired:
-                deadlines._fired.add(task)  # what the sweep does at the deadline
+                sweep._fired.add(task)  # what the sweep does at the deadline
                 task.cancel()
             for _ in range(others):
                 task.cancel()
             try:
                 await asyncio.sleep(WAIT)
             except asyncio.CancelledError:
-                return deadlines.expired(task), task.cancelling()
+                return sweep.expired(task), task.cancelling()
             raise AssertionError("not cancelled")
         finally:
-            deadlines.leave(task)
+            sweep.leave(task)
 
     assert await asyncio.create_task(exchange(fired=True, others=0)) == (True, 0)
     assert await asyncio.create_task(exchange(fired=True, others=1)) == (False, 1)
     assert await asyncio.create_task(exchange(fired=False, others=1)) == (False, 1)
-    assert not deadlines._live and not deadlines._fired
-    deadlines.close()
+    assert not sweep._live and not sweep._fired
+    sweep.close()

@@ -999,9 +999,16 @@ def test_api_error_keeps_alphapoint_fields() -> None:
     assert supported.detail is None
 
 
-def test_operation_in_process_and_successes_are_not_errors() -> None:
-    """errorcode 107, generic successes, lists and non-dicts are not errors."""
-    assert _wire.api_error("CancelOrder", 200, payload("error_operation_in_process.json")) is None
+def test_operation_in_process_is_a_busy_server_error() -> None:
+    """errorcode 107 "Operation In Process" is OperationInProcessError (a ServerError)."""
+    busy = _wire.api_error("CancelOrder", 200, payload("error_operation_in_process.json"))
+    assert type(busy) is errors.OperationInProcessError
+    assert isinstance(busy, errors.ServerError)
+    assert (busy.errorcode, busy.method) == (107, "CancelOrder")
+
+
+def test_successes_are_not_errors() -> None:
+    """Generic successes, lists and non-dicts are not errors."""
     assert _wire.api_error("CancelOrder", 200, payload("generic_success.json")) is None
     assert _wire.api_error("GetInstruments", 200, payload("get_instruments.json")) is None
     assert (

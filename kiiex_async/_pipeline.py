@@ -1,0 +1,687 @@
+"""The call pipeline: one owner for each policy of an AlphaPoint call, above the transport.
+
+:class:`Pipeline` turns ``call(method, payload, ...)`` into a :class:`~._transport.Request`,
+hands it to any :class:`~._transport.AsyncTransport` and turns the answer into a payload
+or an error.  It owns, each in one place:
+
+* encoding: JSON bodies and GET query strings (:func:`query_params`);
+* the rate budget shared by every coroutine of a client, and the pause after a 429;
+* the ``aptoken`` session header (per-request signed headers come in ``headers=``);
+* the body-size cap of each call (``max_body_size``; history calls get
+  ``max_history_body_size``);
+* the status → error table (:func:`interpret_response`, with
+  :func:`kiiex_async._wire.api_error` for AlphaPoint's JSON error shapes);
+* the retry engine (:func:`retry_wait` and stamina);
+* the rule for "this write's outcome is unknown" (:func:`outcome_error`), including a
+  write cancelled from outside while its request was in flight.
+
+Retry rules:
+
+* reads are retried with jittered exponential backoff (stamina) on connection errors,
+  timeouts, dropped connections, 5xx (errorcode 107 included) and 429; a 429's
+  ``Retry-After`` (seconds or an HTTP date) is the wait, unless it exceeds
+  :attr:`RetryPolicy.max_retry_after`;
+* writes (``write=True``) are sent once.  Only a failure that provably happened before the
+  request left (:class:`~kiiex_async.errors.ConnectError`) is retried.
+
+The first attempt runs outside stamina: a call that succeeds never pays for the retry
+machinery.  A retryable first failure is handed to stamina as its attempt 1, so backoff,
+``Retry-After``, attempt counts, the time budget, instrumentation hooks and
+``stamina.set_testing`` behave as if stamina had run the call from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import IntEnum
+from types import TracebackType
+from typing import Any, Final, Literal
+from urllib.parse import quote, urlencode
+
+import attrs
+import stamina
+from aiolimiter import AsyncLimiter
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from . import _wire
+from ._transport import AsyncTransport, Request, too_large
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    DecodeError,
+    InvalidInputError,
+    KiiexError,
+    RateLimitedError,
+    RedirectError,
+    RequestTimeout,
+    ServerError,
+    TransportError,
+    UnknownOutcomeError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_HISTORY_BODY_SIZE",
+    "HISTORY_METHODS",
+    "HttpMethod",
+    "Pipeline",
+    "RetryPolicy",
+    "interpret_response",
+    "outcome_error",
+    "parse_retry_after",
+    "query_params",
+    "retry_wait",
+]
+
+log = logging.getLogger("kiiex_async.transport")
+
+HttpMethod = Literal["POST", "GET"]
+
+#: Default cap of an answer's body (8 MiB): far above any single object AlphaPoint sends.
+DEFAULT_MAX_BODY_SIZE: Final = 8 * 1024 * 1024
+#: Default cap of a history or list answer (64 MiB): thousands of orders, trades or candles.
+DEFAULT_MAX_HISTORY_BODY_SIZE: Final = 64 * 1024 * 1024
+#: Calls whose answer grows with the account's history; they get the history cap.
+HISTORY_METHODS: Final = frozenset(
+    {
+        "GetAccountTrades",
+        "GetAccountTransactions",
+        "GetAllDepositTickets",
+        "GetAllWithdrawTickets",
+        "GetDepositTickets",
+        "GetDeposits",
+        "GetOrderHistory",
+        "GetOrderHistoryByOrderId",
+        "GetOrdersHistory",
+        "GetTickerHistory",
+        "GetTradesHistory",
+        "GetWithdrawTickets",
+        "GetWithdraws",
+    }
+)
+
+# Read-only, so aiohttp takes them as they are instead of copying them into a new mapping.
+_JSON_HEADERS: Final = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+_LOCATION_SHOWN: Final = 200
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How safe calls are retried.
+
+    ``attempts`` counts every try (1 disables retries); ``timeout`` caps the time spent
+    on all of them.  The backoff before retry *n* is
+    ``min(wait_max, wait_initial * wait_exp_base ** (n - 1) + random(0, wait_jitter))``,
+    except after a 429 with ``Retry-After``, which is honoured exactly.  A ``Retry-After``
+    longer than ``max_retry_after`` is not waited for: the
+    :class:`~kiiex_async.errors.RateLimitedError` is raised.
+    """
+
+    attempts: int = 4
+    timeout: float | None = 45.0
+    wait_initial: float = 0.1
+    wait_max: float = 5.0
+    wait_jitter: float = 1.0
+    wait_exp_base: float = 2.0
+    max_retry_after: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise ConfigurationError("attempts must be an int")
+        if self.attempts < 1:
+            raise ConfigurationError("attempts must be at least 1 (1 = no retries)")
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header, or ``None`` if absent or unreadable.
+
+    Accepts delay-seconds (``"120"``; fractions are tolerated) and an HTTP date, which is
+    measured from ``now`` (default: the current UTC time).  Dates in the past give ``0.0``.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now if now is not None else dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def retry_wait(exc: Exception, *, write: bool, max_retry_after: float) -> bool | float:
+    """Decide whether a failed attempt is retried (stamina backoff hook; pure).
+
+    Returns ``False`` (give up), ``True`` (retry after the jittered exponential backoff) or
+    a number of seconds (retry after exactly that long: a 429's ``Retry-After``).
+    """
+    if isinstance(exc, ConnectError):
+        return True
+    if write:
+        return False
+    if isinstance(exc, RateLimitedError):
+        if exc.retry_after is None:
+            return True
+        if exc.retry_after > max_retry_after:
+            return False
+        return float(exc.retry_after)
+    if isinstance(exc, RequestTimeout | ServerError):
+        return True
+    # A plain TransportError is a dropped or reset connection during a read.
+    return type(exc) is TransportError
+
+
+def interpret_response(
+    method: str,
+    status: int,
+    body: bytes,
+    *,
+    retry_after: float | None = None,
+    location: str | None = None,
+) -> Any:
+    """Decode a response body and raise the matching error, or return the payload (pure).
+
+    This is the status → error table.  A 3xx is a
+    :class:`~kiiex_async.errors.RedirectError` whatever its body (``location`` is its
+    ``Location`` header).  JSON error shapes are mapped by
+    :func:`kiiex_async._wire.api_error`.  A body that is not JSON (an HTML error page)
+    raises :class:`~kiiex_async.errors.ServerError` for 5xx,
+    :class:`~kiiex_async.errors.RateLimitedError` for 429,
+    :class:`~kiiex_async.errors.AuthenticationError` for 401/403 and
+    :class:`~kiiex_async.errors.DecodeError` otherwise, each with the HTTP status.
+    """
+    if 300 <= status < 400:
+        shown = location if location is None else location[:_LOCATION_SHOWN]
+        where = f" to {shown!r}" if shown else " (no Location)"
+        raise RedirectError(
+            f"{method}: HTTP {status} redirect{where} refused: the client never follows "
+            "redirects (check the base URL)",
+            method=method,
+            status=status,
+            location=location,
+        )
+    try:
+        payload = _wire.loads(body)
+    except DecodeError as exc:
+        where = f"{method}: HTTP {status}: {exc}"
+        error: KiiexError
+        if status == 429:
+            error = RateLimitedError(where, retry_after=retry_after, method=method)
+        elif status in (401, 403):
+            error = AuthenticationError(where, method=method, status=status)
+        elif status >= 500:
+            error = ServerError(where, method=method, status=status)
+        else:
+            error = DecodeError(where, method=method, status=status)
+        raise error from exc
+    api_error = _wire.api_error(method, status, payload)
+    if api_error is None and status >= 400:
+        api_error = (ServerError if status >= 500 else ApiError)(
+            f"{method}: HTTP {status}", method=method, status=status
+        )
+    if api_error is not None:
+        if isinstance(api_error, RateLimitedError) and api_error.retry_after is None:
+            api_error.retry_after = retry_after
+        raise api_error
+    return payload
+
+
+def outcome_error(
+    exc: Exception, method: str, *, write: bool, client_order_id: int | None = None
+) -> Exception:
+    """The error a failed call raises (pure): the one rule for "this write's outcome is unknown".
+
+    For a write, anything that may have happened after the request was sent becomes
+    :class:`~kiiex_async.errors.UnknownOutcomeError` (chained to ``exc``): a timeout, a
+    dropped connection, an answer too large or unreadable, a 5xx (errorcode 102 and 107
+    too), a 303, and any failure a custom transport raises that is not in the error tree.
+    A refused connection (:class:`~kiiex_async.errors.ConnectError`), any other redirect and
+    any other refusal by the exchange mean the write was not applied and pass through.  For
+    a read, socket failures of a custom transport are mapped like the default transport's;
+    anything else passes through.
+    """
+    if isinstance(exc, KiiexError):
+        if not write or isinstance(exc, ConnectError | UnknownOutcomeError):
+            return exc
+        unknown = isinstance(exc, ServerError | DecodeError | TransportError) or (
+            isinstance(exc, RedirectError) and exc.status == 303
+        )
+        if not unknown:
+            return exc
+    elif not write:
+        if isinstance(exc, TimeoutError):
+            return _chained(RequestTimeout(f"{method}: no answer in time", method=method), exc)
+        if isinstance(exc, OSError):
+            error = TransportError(f"{method}: connection failed ({exc!r})", method=method)
+            return _chained(error, exc)
+        return exc
+    what = str(exc).removeprefix(f"{method}: ") or type(exc).__name__
+    error = UnknownOutcomeError(
+        f"{_unknown(method, client_order_id)} ({what})",
+        method=method,
+        client_order_id=client_order_id,
+    )
+    return _chained(error, exc)
+
+
+def _unknown(method: str, client_order_id: int | None) -> str:
+    which = "" if client_order_id is None else f" (ClientOrderId {client_order_id})"
+    return (
+        f"{method}{which}: the request was sent but its outcome is unknown; "
+        "reconcile with the exchange before sending it again"
+    )
+
+
+def _chained(error: Exception, cause: BaseException | None) -> Exception:
+    """``error`` as ``raise error from cause`` would leave it (``None``: hide the context)."""
+    error.__cause__ = cause
+    error.__suppress_context__ = True
+    return error
+
+
+def _client_order_id(payload: Mapping[str, Any]) -> int | None:
+    value = payload.get("ClientOrderId")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _redeliver(task: asyncio.Task[Any], baseline: int) -> None:
+    """Deliver again a cancellation that a cancelled write turned into an error.
+
+    Runs one loop iteration after the error was raised.  By then a timeout that cancelled
+    the call (``asyncio.timeout``, ``wait_for``, a cancel scope) has taken its cancellation
+    back; a cancellation still pending is someone else's (``task.cancel()``, a task group),
+    and it must not be lost: the task's next ``await`` raises ``CancelledError`` again.
+    The request count is left as it was (cancel, then uncancel).
+    """
+    if not task.done() and task.cancelling() > baseline:
+        task.cancel()
+        task.uncancel()
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, IntEnum):
+        return str(int(value))
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, int | str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return _wire.dumps(value).decode()
+    if isinstance(value, list | tuple):
+        return json.dumps([int(v) if isinstance(v, IntEnum) else v for v in value])
+    raise InvalidInputError(f"cannot send {type(value).__name__} in a query string")
+
+
+def query_params(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Render a request payload as query parameters (``None`` values are left out)."""
+    return {key: _query_value(value) for key, value in payload.items() if value is not None}
+
+
+def _size(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int (bytes)")
+    return value
+
+
+class Pipeline:
+    """Every policy of a call, over one transport (see the module docstring).
+
+    ``base_url`` includes the ``/ap`` segment; a call goes to ``f"{base_url}/{method}"``.
+    ``rate_limit`` is requests per second shared by all coroutines (``None`` = no limit).
+    The pipeline owns ``transport``: :meth:`aclose` closes it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        transport: AsyncTransport,
+        *,
+        rate_limit: float | None = 20.0,
+        retry: RetryPolicy | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        max_history_body_size: int = DEFAULT_MAX_HISTORY_BODY_SIZE,
+    ) -> None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError("base_url must start with http:// or https://")
+        if not isinstance(transport, AsyncTransport):
+            raise ConfigurationError(
+                "transport must have handle_async_request(request) and aclose() "
+                "(see kiiex_async.AsyncTransport)"
+            )
+        self._base_url = base_url.rstrip("/")
+        self._transport = transport
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._max_body_size = _size(max_body_size, "max_body_size")
+        self._max_history_body_size = _size(max_history_body_size, "max_history_body_size")
+        self._limiter = _make_limiter(rate_limit)
+        # A 429 pauses every call of this client (not just the one that got it) until the
+        # server's Retry-After has passed: the budget is the server's, shared by all callers.
+        self._paused_until = 0.0
+        self._rate_limit = rate_limit
+        self._closed = False
+        self._token: str | None = None
+        # The headers of a POST with the session token, built once per token.
+        self._session_headers: Mapping[str, str] | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<Pipeline {self._base_url!r} {state} rate_limit={self._rate_limit!r} "
+            f"session={'yes' if self._token else 'no'}>"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The base URL, without a trailing slash."""
+        return self._base_url
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """The transport requests go through."""
+        return self._transport
+
+    @property
+    def pool_size(self) -> int:
+        """Most calls the transport carries at once (its ``pool_size``; 100 if it has none)."""
+        size = getattr(self._transport, "pool_size", None)
+        return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else 100
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` ran."""
+        return self._closed
+
+    @property
+    def has_session(self) -> bool:
+        """True when a session token is held."""
+        return self._token is not None
+
+    def set_session_token(self, token: str | None) -> None:
+        """Use ``token`` as the ``aptoken`` of later calls (``None`` forgets it)."""
+        self._token = token or None
+        self._session_headers = (
+            None
+            if self._token is None
+            else CIMultiDictProxy(
+                CIMultiDict({"Content-Type": "application/json", "aptoken": self._token})
+            )
+        )
+
+    async def __aenter__(self) -> Pipeline:
+        enter = getattr(self._transport, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the transport; later calls raise ``RuntimeError``."""
+        self._closed = True
+        self.set_session_token(None)
+        await self._transport.aclose()
+
+    def pause(self, seconds: float | None) -> None:
+        """Hold every call of this pipeline for ``seconds`` (a 429's ``Retry-After``).
+
+        Without a server value the pause is :attr:`RetryPolicy.wait_initial`; it never
+        exceeds :attr:`RetryPolicy.max_retry_after`.  Pauses only ever extend.
+        """
+        wait = self._retry.wait_initial if seconds is None else seconds
+        wait = min(max(wait, 0.0), self._retry.max_retry_after)
+        self._paused_until = max(self._paused_until, time.monotonic() + wait)
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds until calls may be sent again after a 429 (0 when not paused)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
+    def _request(
+        self,
+        method: str,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str] | None,
+        http: HttpMethod,
+        use_session: bool,
+    ) -> Request:
+        """Encode one call: URL, headers (content type, session token) and body."""
+        request_headers: Mapping[str, str]
+        if headers or http == "GET":
+            extra = dict(headers) if headers else {}
+            if http == "POST":
+                extra["Content-Type"] = "application/json"
+            if use_session and self._token is not None:
+                extra["aptoken"] = self._token
+            request_headers = extra
+        elif use_session and self._session_headers is not None:
+            request_headers = self._session_headers
+        else:
+            request_headers = _JSON_HEADERS
+        url = f"{self._base_url}/{method}"
+        limit = self._max_history_body_size if method in HISTORY_METHODS else self._max_body_size
+        if http == "GET":
+            params = query_params(body)
+            if params:
+                url = f"{url}?{urlencode(params, quote_via=quote)}"
+            return Request("GET", url, headers=request_headers, name=method, max_body_size=limit)
+        return Request(
+            "POST",
+            url,
+            headers=request_headers,
+            content=_wire.dumps(body),
+            name=method,
+            max_body_size=limit,
+        )
+
+    async def call(
+        self,
+        method: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        write: bool = False,
+        headers: Mapping[str, str] | None = None,
+        http: HttpMethod = "POST",
+        retry: bool = True,
+        use_session: bool = True,
+    ) -> Any:
+        """Call one AlphaPoint method and return its decoded JSON answer.
+
+        ``write=True`` marks a call that changes state (it is sent once; see the module
+        docstring) and must use POST.  ``retry=False`` sends any call once.
+        ``use_session=False`` leaves the ``aptoken`` header out (logging in); ``headers``
+        are added to the request (per-request signed headers).  Raises the mapped
+        :mod:`kiiex_async.errors`.
+        """
+        if self._closed:
+            raise RuntimeError("this transport (client) is closed")
+        if write and http != "POST":
+            # aiohttp itself resends idempotent methods (GET) on a stale keep-alive socket.
+            raise InvalidInputError("writes are sent with POST only")
+        body = payload if payload is not None else {}
+        # The first attempt is made here, without stamina (see the module docstring).
+        began = started = time.monotonic()
+        if self._paused_until:
+            pause = self._paused_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+        if self._limiter is not None:
+            await self._limiter.acquire()
+            started = time.monotonic()
+        try:
+            request = self._request(method, body, headers, http, use_session)
+            if write:
+                task = asyncio.current_task()
+                baseline = task.cancelling() if task is not None else 0
+                try:
+                    response = await self._transport.handle_async_request(request)
+                except asyncio.CancelledError as cancelled:
+                    if task is None:  # pragma: no cover - a coroutine always runs in a task
+                        raise
+                    asyncio.get_running_loop().call_soon(_redeliver, task, baseline)
+                    raise self._cancelled(method, body, cancelled) from cancelled
+            else:
+                response = await self._transport.handle_async_request(request)
+            status = response.status
+            content = response.content
+            log.debug("%s %s -> HTTP %d in %.3fs", http, method, status, time.monotonic() - started)
+            limit = request.max_body_size
+            if limit is not None and len(content) > limit:
+                raise too_large(method, status, limit, len(content), declared=False)
+            if status < 300:
+                return interpret_response(method, status, content)
+            return interpret_response(
+                method,
+                status,
+                content,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                location=response.headers.get("Location"),
+            )
+        except Exception as exc:
+            error = outcome_error(
+                exc, method, write=write, client_order_id=_client_order_id(body) if write else None
+            )
+            if isinstance(error, RateLimitedError):
+                self.pause(error.retry_after)
+            if (
+                not retry
+                or retry_wait(error, write=write, max_retry_after=self._retry.max_retry_after)
+                is False
+            ):
+                if error is exc:
+                    raise
+                raise error  # outcome_error already set its cause (or hid the context)
+            first = error
+        try:
+            return await self._retry_after(
+                first,
+                time.monotonic() - began,
+                method,
+                body,
+                write=write,
+                headers=headers,
+                http=http,
+                use_session=use_session,
+            )
+        finally:
+            del first, error  # their traceback holds this frame: do not keep the cycle
+
+    def _cancelled(
+        self, method: str, body: Mapping[str, Any], cancelled: asyncio.CancelledError
+    ) -> UnknownOutcomeError:
+        """The error of a write cancelled from outside while its request was in flight."""
+        client_order_id = _client_order_id(body)
+        log.warning(
+            "%s cancelled while its request was in flight: outcome unknown%s",
+            method,
+            "" if client_order_id is None else f" (ClientOrderId {client_order_id})",
+        )
+        return UnknownOutcomeError(
+            f"{_unknown(method, client_order_id)} (cancelled while in flight)",
+            method=method,
+            client_order_id=client_order_id,
+        )
+
+    async def _retry_after(
+        self,
+        first: Exception,
+        elapsed: float,
+        method: str,
+        payload: Mapping[str, Any],
+        *,
+        write: bool,
+        headers: Mapping[str, str] | None,
+        http: HttpMethod,
+        use_session: bool,
+    ) -> Any:
+        """Retry a call whose first attempt failed with ``first``, ``elapsed`` seconds ago.
+
+        stamina replays ``first`` as its attempt 1, so it decides, waits and reports exactly
+        as if it had made that attempt itself; the time budget is what is left of it.
+        """
+        policy = self._retry
+        timeout = policy.timeout
+        if timeout is not None:
+            timeout -= elapsed
+            if timeout <= 0:
+                if not stamina.is_testing():
+                    raise first  # the budget is spent: stamina would stop here too
+                timeout = policy.timeout  # testing mode ignores the budget
+
+        def hook(exc: Exception) -> bool | float:
+            return retry_wait(exc, write=write, max_retry_after=policy.max_retry_after)
+
+        replay: Exception | None = first
+        async for attempt in stamina.retry_context(
+            on=hook,
+            attempts=policy.attempts,
+            timeout=timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
+            wait_exp_base=policy.wait_exp_base,
+        ):
+            with attempt:
+                if replay is not None:
+                    failure, replay = replay, None
+                    raise failure
+                return await self.call(
+                    method,
+                    payload,
+                    write=write,
+                    headers=headers,
+                    http=http,
+                    retry=False,
+                    use_session=use_session,
+                )
+        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:
+    if rate_limit is None:
+        return None
+    if not (
+        isinstance(rate_limit, int | float)
+        and not isinstance(rate_limit, bool)
+        and math.isfinite(rate_limit)
+        and rate_limit > 0
+    ):
+        raise ConfigurationError("rate_limit must be a positive number of requests per second")
+    if rate_limit >= 1:
+        return AsyncLimiter(rate_limit, 1.0)
+    # aiolimiter needs room for one request in the bucket: one request per 1/rate seconds.
+    return AsyncLimiter(1, 1.0 / rate_limit)
