@@ -220,8 +220,8 @@ async def test_below_minimum_is_its_own_error() -> None:
 
 async def test_private_call_without_credentials_is_configuration_error() -> None:
     """A private call on a client without credentials raises before sending."""
-    client, fake = make_client()
-    client._credentials = None
+    fake = FakeExchange({})
+    client = KiiexClient("http://127.0.0.1:1/ap", transport=fake.transport)
     with pytest.raises(errors.ConfigurationError, match="credentials"):
         await client.get_open_orders()
     assert fake.calls == []

@@ -493,3 +493,70 @@ async def test_trace_configs_see_every_request() -> None:
     ):
         await client.ping()
     assert started == ["/ap/Ping"]
+
+
+# -- custom transports ---------------------------------------------------------------------
+
+
+def _failing(failures: list[BaseException]) -> MockTransport:
+    """Logs in, then raises the next of ``failures`` per call, then answers with success."""
+
+    def handler(request: Request) -> Response:
+        if request.name == "AuthenticateUser":
+            return Response(200, json=LOGIN_OK)
+        if failures:
+            raise failures.pop(0)
+        return Response(200, json=ACCEPTED if request.name == "SendOrder" else [])
+
+    return MockTransport(handler)
+
+
+def _fast_client(transport: MockTransport) -> KiiexClient:
+    creds = Credentials(api_key="k", api_secret="s", user_id=9)
+    return KiiexClient(
+        "http://exchange.test/ap", credentials=creds, transport=transport, rate_limit=None
+    )
+
+
+async def test_a_custom_transport_s_socket_failures_are_retried_on_reads() -> None:
+    """OSError and TimeoutError from a custom transport are transient for a read."""
+    transport = _failing([ConnectionResetError("reset"), TimeoutError()])
+    async with _fast_client(transport) as client:
+        assert await client.get_open_orders() == []
+    assert [r.name for r in transport.requests].count("GetOpenOrders") == 3
+
+
+async def test_a_custom_transport_s_unknown_failure_passes_through_on_a_read() -> None:
+    """A bug in a transport (not a network failure) is not retried nor disguised."""
+    transport = _failing([LookupError("bug")])
+    async with _fast_client(transport) as client:
+        with pytest.raises(LookupError):
+            await client.get_open_orders()
+
+
+async def test_any_failure_of_a_custom_transport_after_a_write_is_an_unknown_outcome() -> None:
+    """A write that failed in a custom transport may have been sent: UnknownOutcomeError."""
+    transport = _failing([LookupError("bug"), ConnectionResetError("reset")])
+    async with _fast_client(transport) as client:
+        for client_order_id in (51, 52):
+            with pytest.raises(errors.UnknownOutcomeError) as info:
+                await _order(client, client_order_id)
+            assert info.value.client_order_id == client_order_id
+    assert [r.name for r in transport.requests].count("SendOrder") == 2
+
+
+async def test_a_write_that_never_left_is_sent_again() -> None:
+    """ConnectError from the transport means not sent: the write is retried and succeeds."""
+    transport = _failing([errors.ConnectError("refused")])
+    async with _fast_client(transport) as client:
+        assert (await _order(client, 53)).order_id == 31
+    assert [r.name for r in transport.requests].count("SendOrder") == 2
+
+
+async def test_a_closed_borrowed_session_is_a_configuration_error() -> None:
+    """A session closed by its owner gives a clear error, not aiohttp's RuntimeError."""
+    session = aiohttp.ClientSession()
+    await session.close()
+    async with KiiexClient("http://127.0.0.1:1/ap", session=session, rate_limit=None) as client:
+        with pytest.raises(errors.ConfigurationError, match="closed"):
+            await client.ping()
