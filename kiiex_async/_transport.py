@@ -161,6 +161,15 @@ class Response:
             self.headers = CIMultiDictProxy(CIMultiDict(headers))
         self.content = bytes(content)
 
+    @classmethod
+    def _received(cls, status: int, headers: CIMultiDictProxy[str], content: bytes) -> Response:
+        """A response as aiohttp delivered it (already valid: no checks, no copies)."""
+        response = cls.__new__(cls)
+        response.status = status
+        response.headers = headers
+        response.content = content
+        return response
+
     def __repr__(self) -> str:
         return f"<Response {self.status} ({len(self.content)} bytes)>"
 
@@ -472,7 +481,7 @@ class AiohttpTransport:
                     allow_redirects=False,
                 ) as response:
                     content = await _read(response, request)
-                    return Response(response.status, headers=response.headers, content=content)
+                    return Response._received(response.status, response.headers, content)
             except asyncio.CancelledError:
                 if deadlines.expired(task):
                     raise TimeoutError(f"total timeout of {self._timeouts.total:g}s") from None
