@@ -55,6 +55,7 @@ __all__ = [
     "Response",
     "Timeouts",
     "map_error",
+    "refuse_options",
 ]
 
 log = logging.getLogger("kiiex_async.transport")
@@ -224,6 +225,16 @@ def map_error(exc: BaseException, name: str) -> KiiexError | None:
     return _chained(error, exc)
 
 
+def refuse_options(why: str, **options: object) -> None:
+    """Raise :class:`~kiiex_async.errors.ConfigurationError` naming every option given.
+
+    An option is given when it is not ``None``; ``why`` completes "<options> ...".
+    """
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise ConfigurationError(f"{', '.join(given)} {why}")
+
+
 def _what(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -361,21 +372,14 @@ class AiohttpTransport:
         if session is not None:
             if not isinstance(session, aiohttp.ClientSession):
                 raise ConfigurationError("session must be an aiohttp.ClientSession")
-            given = [
-                name
-                for name, value in (
-                    ("pool_size", pool_size),
-                    ("ssl", ssl),
-                    ("trust_env", trust_env),
-                    ("trace_configs", trace_configs),
-                )
-                if value is not None
-            ]
-            if given:
-                raise ConfigurationError(
-                    f"{', '.join(given)} configure a session the client opens; with "
-                    "session= set them on your own ClientSession"
-                )
+            refuse_options(
+                "configure a session the client opens; with session= set them on your own "
+                "ClientSession",
+                pool_size=pool_size,
+                ssl=ssl,
+                trust_env=trust_env,
+                trace_configs=trace_configs,
+            )
             connector = session.connector
             pool_size = connector.limit if connector is not None and connector.limit else None
         self._timeouts = timeouts if timeouts is not None else Timeouts()

@@ -30,7 +30,7 @@ from ._pipeline import (
     Pipeline,
     RetryPolicy,
 )
-from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts
+from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
 from .auth import Credentials, make_nonce, sign
 from .errors import (
     AuthenticationError,
@@ -288,23 +288,15 @@ class KiiexClient:
                 trace_configs=trace_configs,
             )
         else:
-            given = [
-                name
-                for name, value in (
-                    ("pool_size", pool_size),
-                    ("connect_timeout", connect_timeout),
-                    ("session", session),
-                    ("ssl", ssl),
-                    ("trust_env", trust_env),
-                    ("trace_configs", trace_configs),
-                )
-                if value is not None
-            ]
-            if given:
-                raise ConfigurationError(
-                    f"{', '.join(given)} configure the default transport: with transport= "
-                    "configure that transport instead"
-                )
+            refuse_options(
+                "configure the default transport: with transport= configure that transport",
+                pool_size=pool_size,
+                connect_timeout=connect_timeout,
+                session=session,
+                ssl=ssl,
+                trust_env=trust_env,
+                trace_configs=trace_configs,
+            )
         self._transport = Pipeline(
             base_url,
             transport,
