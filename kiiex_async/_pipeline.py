@@ -304,17 +304,18 @@ def _client_order_id(payload: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _redeliver(task: asyncio.Task[Any], baseline: int) -> None:
+def _redeliver(task: asyncio.Task[Any], baseline: int, message: Any) -> None:
     """Deliver again a cancellation that a cancelled write turned into an error.
 
     Runs one loop iteration after the error was raised.  By then a timeout that cancelled
     the call (``asyncio.timeout``, ``wait_for``, a cancel scope) has taken its cancellation
     back; a cancellation still pending is someone else's (``task.cancel()``, a task group),
     and it must not be lost: the task's next ``await`` raises ``CancelledError`` again.
-    The request count is left as it was (cancel, then uncancel).
+    The request count is left as it was (cancel, then uncancel), and the original message
+    is kept: anyio recognises its own cancellations by it.
     """
     if not task.done() and task.cancelling() > baseline:
-        task.cancel()
+        task.cancel(message)
         task.uncancel()
 
 
@@ -552,7 +553,8 @@ class Pipeline:
                 except asyncio.CancelledError as cancelled:
                     if task is None:  # pragma: no cover - a coroutine always runs in a task
                         raise
-                    asyncio.get_running_loop().call_soon(_redeliver, task, baseline)
+                    message = cancelled.args[0] if cancelled.args else None
+                    asyncio.get_running_loop().call_soon(_redeliver, task, baseline, message)
                     raise self._cancelled(method, body, cancelled) from cancelled
             else:
                 response = await self._transport.handle_async_request(request)

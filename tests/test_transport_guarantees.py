@@ -28,6 +28,7 @@ import pytest
 from aiohttp import web
 
 from kiiex_async import Credentials, KiiexClient, errors
+from kiiex_async._pipeline import _redeliver
 from kiiex_async.models import Side
 from kiiex_async.testing import MockTransport, Request, Response
 
@@ -422,6 +423,45 @@ async def test_a_timeout_caught_inside_its_block_still_ends_the_block() -> None:
                     await _order(client, 46)
                 await asyncio.sleep(WAIT)
         _still_running()
+
+
+async def test_a_cancel_scope_caught_inside_still_ends_only_its_scope() -> None:
+    """In anyio.move_on_after, catching the unknown outcome and awaiting ends the scope only."""
+    stall = Stall()
+    async with stall.client() as client:
+        await client.authenticate()
+        with anyio.move_on_after(0.05) as scope:
+            with contextlib.suppress(errors.UnknownOutcomeError):
+                await _order(client, 49)
+            await asyncio.sleep(WAIT)
+        assert scope.cancelled_caught
+        _still_running()
+        assert await client.get_open_orders() == []
+
+
+async def test_a_redelivered_cancellation_keeps_its_message() -> None:
+    """The second delivery carries the first one's message (anyio knows its own by it)."""
+    message = "Cancelled via cancel scope 7f00"
+    seen: list[BaseException] = []
+
+    async def victim() -> None:
+        # What a cancelled write does: it absorbs the cancellation (raising instead).
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(WAIT)
+        try:
+            await asyncio.sleep(WAIT)
+        except asyncio.CancelledError as again:
+            seen.append(again)
+
+    task = asyncio.create_task(victim())
+    await asyncio.sleep(0)
+    task.cancel(message)
+    await asyncio.sleep(0)  # the first delivery lands and is absorbed
+    _redeliver(task, 0, message)
+    with anyio.fail_after(WAIT):
+        await task
+    (again,) = seen
+    assert again.args == (message,)
 
 
 async def test_cancelling_before_the_request_left_stays_a_cancellation() -> None:
