@@ -600,3 +600,30 @@ async def test_a_closed_borrowed_session_is_a_configuration_error() -> None:
     async with KiiexClient("http://127.0.0.1:1/ap", session=session, rate_limit=None) as client:
         with pytest.raises(errors.ConfigurationError, match="closed"):
             await client.ping()
+
+
+async def test_policies_above_the_seam_apply_to_a_mock_transport() -> None:
+    """Status table, retries, the 429 pause, re-login and the aptoken all run over MockTransport."""
+    answers = [
+        Response(503, content=b"<html>busy</html>"),
+        Response(429, headers={"Retry-After": "0"}, json={}),
+        Response(401, json={"result": False, "errorcode": 20, "errormsg": "Not Authorized"}),
+        Response(200, json=[]),
+    ]
+    logins: list[str] = []
+
+    def handler(request: Request) -> Response:
+        if request.name == "AuthenticateUser":
+            logins.append(request.json()["APIKey"])
+            return Response(200, json={**LOGIN_OK, "SessionToken": f"{TOKEN}-{len(logins)}"})
+        if request.name == "LogOut":
+            return Response(200, json={"result": True})
+        return answers.pop(0)
+
+    transport = MockTransport(handler)
+    async with _fast_client(transport) as client:
+        assert await client.get_open_orders() == []
+    reads = [r for r in transport.requests if r.name == "GetOpenOrders"]
+    assert len(reads) == 4 and len(logins) == 2
+    tokens = [r.headers.get("aptoken") for r in reads]
+    assert tokens == [f"{TOKEN}-1"] * 3 + [f"{TOKEN}-2"]
