@@ -14,6 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from guide_server import (
+    API_KEY,
+    SECRET,
+    USER_ID,
+    GuideServer,
+    guide_body,
+    guide_server,
+    private_headers_ok,
+)
 
 from kiiex_async import Credentials, errors
 from kiiex_async.client import KiiexClient
@@ -23,16 +32,6 @@ from kiiex_async.models import (
     OrderState,
     Side,
     WithdrawStatus,
-)
-
-from guide_server import (
-    API_KEY,
-    SECRET,
-    USER_ID,
-    GuideServer,
-    guide_body,
-    guide_server,
-    private_headers_ok,
 )
 
 KEY_CREDENTIALS = Credentials(api_key=API_KEY, api_secret=SECRET, user_id=USER_ID)
@@ -115,9 +114,8 @@ async def test_guide_level1_summary_sample_is_a_typed_error_and_sends_currencies
 async def test_level1_summary_rows_of_strings_and_short_rows_decode() -> None:
     """Rows of strings decode exactly; a short row fills what it reaches, the rest None."""
     rows = [["1", "USDTCOPM", "4000.50", "1.25", "0.03", "12345.6"], ["2", "USDCCOPM", "3999"]]
-    async with guide_server({"GetLevel1SummaryMin": rows}) as server:
-        async with make(server) as client:
-            full, short = await client.get_level1_summary_min([1, 2])
+    async with guide_server({"GetLevel1SummaryMin": rows}) as server, make(server) as client:
+        full, short = await client.get_level1_summary_min([1, 2])
     assert (full.instrument_id, full.symbol, full.last_traded_px) == (
         1,
         "USDTCOPM",
@@ -211,7 +209,7 @@ def test_every_guide_sample_file_is_the_guide_verbatim() -> None:
 async def test_auth_session_refuses_a_login_without_token(server: GuideServer) -> None:
     """auth="session" turns the guide's token-less answer into an AuthenticationError."""
     async with make(server, auth="session") as client:
-        with pytest.raises(errors.AuthenticationError, match="did not open a session.*auth="):
+        with pytest.raises(errors.AuthenticationError, match=r"did not open a session.*auth="):
             await client.get_account_positions()
         assert not client.is_authenticated and client.auth_mode is None
     assert server.methods() == ["AuthenticateUser"]
@@ -330,10 +328,12 @@ async def test_two_factor_then_no_token_signs_requests() -> None:
 
     credentials = Credentials(api_key=API_KEY, api_secret=SECRET, user_id=USER_ID, two_factor=code)
     answers = {"AuthenticateUser": first, "Authenticate2FA": second}
-    async with guide_server(answers) as server:
-        async with make(server, credentials=credentials, account_id=1) as client:
-            await client.get_account_positions()
-            assert client.auth_mode == "per_request"
+    async with (
+        guide_server(answers) as server,
+        make(server, credentials=credentials, account_id=1) as client,
+    ):
+        await client.get_account_positions()
+        assert client.auth_mode == "per_request"
     assert asked == ["Google"]  # AuthType names the 2FA kind
     assert server.methods() == ["AuthenticateUser", "Authenticate2FA", "GetAccountPositions"]
     assert server.of("Authenticate2FA")[0].headers["Pending2FaToken"] == "p-9"
