@@ -7,6 +7,10 @@ Responses are read leniently, the way AlphaPoint venues actually answer:
   ``oms_id``); unknown keys are ignored;
 * ``Decimal`` fields take JSON numbers (decoded exactly by :func:`loads`), ints and numeric
   strings (``"0.0000000100000000000000000000"``); a ``float`` is refused, never rounded;
+* a number outside the range of :data:`MAX_EXPONENT` (``NaN``, ``Infinity``,
+  ``1e999999999999999999``, a ``Decimal`` of more than 101 integer digits) is refused:
+  ``DecodeError``.  JSON integers in id and time fields are left to Python's own
+  4,300-digit cap: they never enter arithmetic with money;
 * ints take ints and numeric strings, bools take ``true``/``false`` (or the strings);
 * enums take the int, a numeric string or the name in any spelling (``"FullyExecuted"``,
   ``"Pending2Fa"``); an unknown value becomes the enum's ``UNKNOWN`` member if it has one;
@@ -17,12 +21,14 @@ Requests are written by :func:`dumps`: compact JSON whose decimals are exact JSO
 Speed: each model class gets a field table built once, and each distinct set of keys a
 generated straight-line function (the way cattrs generates its own), so an object costs
 one read per known field plus a conversion only when the JSON type differs from the
-field's.  ``Decimal`` values are trusted to be finite: :func:`loads` never yields others.
+field's.  ``Decimal`` values are trusted to be finite and in range: :func:`loads` never
+yields others.
 When the generated code fails, a key-by-key pass reruns to name the failing field.
 """
 
 from __future__ import annotations
 
+import decimal
 import enum
 import inspect
 import json
@@ -40,6 +46,7 @@ import cattrs
 
 from . import errors
 from .models import (
+    Deposit,
     DepositInfo,
     DepositTicket,
     L2Entry,
@@ -47,18 +54,22 @@ from .models import (
     Level1Summary,
     Order,
     Side,
+    TickerBar,
+    Withdraw,
     WithdrawTemplate,
     WithdrawTemplateType,
     WithdrawTicket,
 )
 
 __all__ = [
+    "MAX_EXPONENT",
     "api_error",
     "converter",
     "dumps",
     "loads",
     "parse_l2_snapshot",
     "parse_level1_summary",
+    "parse_ticker_history",
     "session_token",
     "structure",
     "structure_list",
@@ -74,7 +85,28 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+#: Largest adjusted exponent (and, negated, smallest) of a number the SDK accepts: far
+#: beyond a .NET ``decimal`` (at most 7.9e28, at least 1e-28 apart from 0) or a ``long``
+#: (9.2e18), and far below what would make ``Decimal`` arithmetic overflow to Infinity.
+MAX_EXPONENT = 100
+_MAX_DIGITS = 1000  # significant digits of one number; .NET decimals have at most 29
+# Building a number in this context raises instead of overflowing, underflowing or
+# rounding: the C-level check costs less than a Python hook per number.
+_IN_RANGE = decimal.Context(
+    prec=_MAX_DIGITS,
+    Emax=MAX_EXPONENT,
+    Emin=-MAX_EXPONENT,
+    traps=[
+        decimal.Overflow,
+        decimal.Underflow,
+        decimal.Subnormal,
+        decimal.Inexact,
+        decimal.Clamped,
+        decimal.InvalidOperation,
+    ],
+)
+_INT_LIMIT = 10 ** (MAX_EXPONENT + 1)
+_DECODER = json.JSONDecoder(parse_float=_IN_RANGE.create_decimal, parse_constant=_reject_constant)
 _OPENERS = (b"{", b"[")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -82,10 +114,11 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 def loads(body: bytes | str) -> Any:
     """Decode a JSON body; numbers with a fraction or exponent become exact ``Decimal``.
 
-    Integers stay ``int``.  ``NaN``/``Infinity`` are refused.  Raises
+    Integers stay ``int``.  ``NaN``/``Infinity`` and numbers whose adjusted exponent is
+    beyond ±:data:`MAX_EXPONENT` are refused.  Raises
     :class:`~kiiex_async.errors.DecodeError` for anything that is not JSON (an HTML error
-    page, an empty body, garbage); the message never quotes the body, except an HTML
-    page's ``<title>``.
+    page, an empty body, garbage) and for such numbers; the message never quotes the body,
+    except an HTML page's ``<title>``.
     """
     try:
         if isinstance(body, str):
@@ -101,6 +134,26 @@ def loads(body: bytes | str) -> Any:
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise errors.DecodeError(_not_json(body, exc)) from None
+    except ArithmeticError:
+        raise errors.DecodeError(_OUT_OF_RANGE) from None
+
+
+_OUT_OF_RANGE = f"a number is out of range (beyond 1e{MAX_EXPONENT} or 1e-{MAX_EXPONENT})"
+
+
+def _in_range(value: Decimal) -> Decimal:
+    """``value`` if finite and within ±:data:`MAX_EXPONENT`, else :class:`DecodeError`."""
+    if not value.is_finite():
+        raise errors.DecodeError("expected a finite decimal number, got NaN or Infinity")
+    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        raise errors.DecodeError(_OUT_OF_RANGE)
+    return value
+
+
+def _int_in_range(value: int) -> int:
+    if -_INT_LIMIT < value < _INT_LIMIT:
+        return value
+    raise errors.DecodeError(_OUT_OF_RANGE)
 
 
 def _not_json(body: bytes | str, exc: Exception) -> str:
@@ -201,24 +254,20 @@ def _kind(value: Any) -> str:
 def _to_decimal(value: Any) -> Decimal:
     kind = type(value)
     if kind is Decimal:
-        if value.is_finite():
-            return value  # type: ignore[no-any-return]
-    elif kind is int:
-        return Decimal(value)
-    elif kind is str:
+        return _in_range(value)
+    if kind is int:
+        return Decimal(_int_in_range(value))
+    if kind is str:
         try:
             result = Decimal(value)
         except InvalidOperation:
             raise errors.DecodeError("expected a decimal number, got a non-numeric str") from None
-        if result.is_finite():
-            return result
-    elif kind is float:
+        return _in_range(result)
+    if kind is float:
         raise errors.DecodeError("expected an exact decimal, got a float (decode with _wire.loads)")
-    elif isinstance(value, Decimal | int) and not isinstance(value, bool):
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
         return _to_decimal(Decimal(value))
-    else:
-        raise errors.DecodeError(f"expected a decimal number, got {_kind(value)}")
-    raise errors.DecodeError("expected a finite decimal number, got NaN or Infinity")
+    raise errors.DecodeError(f"expected a decimal number, got {_kind(value)}")
 
 
 def _to_int(value: Any) -> int:
@@ -227,7 +276,7 @@ def _to_int(value: Any) -> int:
         return value  # type: ignore[no-any-return]
     if kind is str:
         try:
-            return int(value)
+            return _int_in_range(int(value))
         except ValueError:
             pass
         try:
@@ -235,11 +284,11 @@ def _to_int(value: Any) -> int:
         except InvalidOperation:
             raise errors.DecodeError("expected an integer, got a non-numeric str") from None
     if isinstance(value, Decimal):
-        if value.is_finite() and value == value.to_integral_value():
+        if _in_range(value) == value.to_integral_value():
             return int(value)
         raise errors.DecodeError("expected an integer, got a fractional number")
     if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
+        return _int_in_range(int(value))
     raise errors.DecodeError(f"expected an integer, got {_kind(value)}")
 
 
@@ -277,6 +326,11 @@ def _json_text(value: Any) -> str:
         _encode(value, out)
         return "".join(out)
     return _to_str(value)
+
+
+def _optional_json_text(value: Any) -> str | None:
+    """:func:`_json_text`, keeping ``null`` as ``None``."""
+    return None if value is None else _json_text(value)
 
 
 def _string_list(value: Any) -> tuple[str, ...]:
@@ -346,7 +400,7 @@ class _DecimalOfInt(dict[int, Decimal]):
     """``Decimal(n)`` of the ints seen so far (.NET sends 0 and whole amounts as ints)."""
 
     def __missing__(self, key: int) -> Decimal:
-        value = Decimal(key)
+        value = Decimal(_int_in_range(key))
         if len(self) < _INT_DECIMAL_LIMIT:
             self[key] = value
         return value
@@ -380,6 +434,16 @@ _FIELD_OVERRIDES: dict[tuple[type, str], _Fn] = {
     (DepositTicket, "deposit_info"): _json_text,
     (WithdrawTicket, "template_form"): _json_text,
     (DepositInfo, "deposit_info"): _string_list,
+    **{
+        (cls, name): _optional_json_text
+        for cls, names in (
+            (DepositTicket, ("comments", "attachments")),
+            (WithdrawTicket, ("comments", "attachments", "audit_log")),
+            (Deposit, ("deposit_info",)),
+            (Withdraw, ("template_form", "withdraw_transaction_details")),
+        )
+        for name in names
+    },
 }
 
 _Entry = tuple[str, Any, _Fn, bool]  # field name, type taking the fast path, converter, alias?
@@ -431,7 +495,7 @@ def _class_structurer(cls: type[Any]) -> _Fn:
         argument = field.alias or field.name
         override = _FIELD_OVERRIDES.get((cls, field.name))
         if override is not None:
-            fast_type = str if override is _json_text else _NoFastPath
+            fast_type = str if override in (_json_text, _optional_json_text) else _NoFastPath
             entry: _Entry = (argument, fast_type, override, False)
         else:
             fast, convert = _value_converter(hints.get(field.name, Any))
@@ -791,11 +855,15 @@ def _rows(rows: Any, what: str) -> list[Any]:
 
 
 def parse_level1_summary(rows: Any, *, columns: str = "node") -> list[Level1Summary]:
-    """Parse ``GetLevel1SummaryMin`` rows (arrays; objects are accepted too).
+    """Parse ``GetLevel1SummaryMin`` rows (arrays of numbers or strings; objects too).
 
     ``columns="node"``: ``[id, symbol, last, 24hPxChange, 24hPxChangePercent, 24hVolume]``
     (notbank-node, the primary reading); ``columns="python"``:
     ``[id, symbol, last, 24hVolume, 24hPxChange, 24hPxChangePercent]`` (notbank-python).
+    A row shorter than six columns fills the fields its columns reach and leaves the rest
+    ``None``; its first column must be the instrument id, or the row is a
+    :class:`~kiiex_async.errors.DecodeError` (KIIEX's guide shows ``[["text"]]``: the
+    type of a row, not a row that could be read).
     """
     layout = _SUMMARY_COLUMNS.get(columns)
     if layout is None:
@@ -806,24 +874,65 @@ def parse_level1_summary(rows: Any, *, columns: str = "node") -> list[Level1Summ
         if isinstance(row, Mapping):
             result.append(structure(row, Level1Summary))
             continue
-        if not isinstance(row, list | tuple) or len(row) < 6:
+        if not isinstance(row, list | tuple) or not row:
             raise errors.DecodeError(
-                f"GetLevel1SummaryMin row {index}: expected 6 columns, got {_describe(row)}"
+                f"GetLevel1SummaryMin row {index}: expected up to 6 columns starting with "
+                f"the instrument id, got {_describe(row)}"
             )
         try:
             result.append(
                 Level1Summary(
                     instrument_id=_to_int(row[0]),
-                    symbol=_to_str(row[1]),
-                    last_traded_px=_to_decimal(row[last]),
-                    rolling_24hr_px_change=_to_decimal(row[change]),
-                    rolling_24hr_px_change_percent=_to_decimal(row[percent]),
-                    rolling_24hr_volume=_to_decimal(row[volume]),
+                    symbol=_column(row, 1, _to_str),
+                    last_traded_px=_column(row, last, _to_decimal),
+                    rolling_24hr_px_change=_column(row, change, _to_decimal),
+                    rolling_24hr_px_change_percent=_column(row, percent, _to_decimal),
+                    rolling_24hr_volume=_column(row, volume, _to_decimal),
                 )
             )
         except errors.DecodeError as exc:
             raise errors.DecodeError(f"GetLevel1SummaryMin row {index}: {exc}") from None
     return result
+
+
+def _column(row: list[Any] | tuple[Any, ...], index: int, convert: Callable[[Any], T]) -> T | None:
+    """Column ``index`` of a row converted, or ``None`` when the row is shorter or null."""
+    value = row[index] if index < len(row) else None
+    return None if value is None else convert(value)
+
+
+def parse_ticker_history(rows: Any) -> list[TickerBar]:
+    """Parse ``GetTickerHistory`` rows into bars (a JSON array, or JSON text of one).
+
+    A row is ``[time ms, high, low, open, close, volume, inside bid, inside ask,
+    instrument id, begin time ms]`` (AlphaPoint; ccxt reads the first six, notbank-node
+    all ten); at least the first six columns are required, the rest are ``None`` when
+    absent.
+    """
+    bars: list[TickerBar] = []
+    for index, row in enumerate(_rows(rows, "GetTickerHistory")):
+        if not isinstance(row, list | tuple) or len(row) < 6:
+            raise errors.DecodeError(
+                f"GetTickerHistory row {index}: expected 6 to 10 columns, got {_describe(row)}"
+            )
+        try:
+            bars.append(
+                TickerBar(
+                    time=_to_int(row[0]),
+                    high=_to_decimal(row[1]),
+                    low=_to_decimal(row[2]),
+                    open=_to_decimal(row[3]),
+                    close=_to_decimal(row[4]),
+                    volume=_to_decimal(row[5]),
+                    inside_bid=_column(row, 6, _to_decimal),
+                    inside_ask=_column(row, 7, _to_decimal),
+                    instrument_id=_column(row, 8, _to_int),
+                    begin_time=_column(row, 9, _to_int),
+                )
+            )
+        except errors.DecodeError as exc:
+            raise errors.DecodeError(f"GetTickerHistory row {index}: {exc}") from None
+    return bars
 
 
 def _describe(row: Any) -> str:
@@ -979,7 +1088,8 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
     body does: ``{result: false, errorcode}`` (107 "Operation In Process" is
     :class:`~kiiex_async.errors.OperationInProcessError`: busy, a read retries it),
     ``{status: "Rejected"}`` (SendOrder), ``{result: true, errorcode: 100, detail:
-    "Insufficient Balance"}`` (CreateWithdrawTicket, sic), ``{authenticated: false}``.  Any
+    "Insufficient Balance"}`` (CreateWithdrawTicket, sic; with ``result: true`` only a
+    documented errorcode fails), ``{authenticated: false}``.  Any
     other 4xx is a plain :class:`~kiiex_async.errors.ApiError`.  The message reads
     ``"<Method>: <errormsg> (<detail>) [errorcode N]"``.
     """
@@ -1009,7 +1119,10 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
         rejected
         or unauthenticated
         or (result is False and (errorcode is not None or bool(errormsg)))
-        or (result is True and errorcode not in (None, 0))
+        # ``result: true`` fails only with a documented code (SLATE's insufficient
+        # balance is 100): KIIEX's guide shows ``{result: true, errorcode: 1}`` for a
+        # request it accepted, and calling an applied write failed could get it resent.
+        or (result is True and errorcode in _CODE_NAMES)
     )
 
     cls: type[errors.ApiError] | None
@@ -1099,11 +1212,29 @@ def _http_phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
+_TOKEN_KEYS = frozenset({"sessiontoken", "aptoken"})
+
+
 def session_token(payload: Any) -> str | None:
-    """The ``SessionToken`` of an authentication answer (any key casing), if non-empty."""
+    """The session token of an authentication answer, if it carries a non-empty one.
+
+    Looked for where AlphaPoint venues put it: a ``SessionToken`` (or ``APToken``) key in
+    any casing, at the top level or inside the ``User`` object.  KIIEX's guide shows a
+    login answer with none: the client then signs each request instead.
+    """
     if not isinstance(payload, Mapping):
         return None
-    for key, value in payload.items():
-        if isinstance(key, str) and _norm(key) == "sessiontoken":
-            return value if isinstance(value, str) and value else None
+    token = _token_in(payload)
+    if token is None:
+        user = next(
+            (v for k, v in payload.items() if isinstance(k, str) and _norm(k) == "user"), None
+        )
+        token = _token_in(user) if isinstance(user, Mapping) else None
+    return token
+
+
+def _token_in(data: Mapping[Any, Any]) -> str | None:
+    for key, value in data.items():
+        if isinstance(key, str) and _norm(key) in _TOKEN_KEYS:
+            return value if isinstance(value, str) and value.strip() else None
     return None

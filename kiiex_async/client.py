@@ -1,11 +1,14 @@
 """``KiiexClient``: one typed coroutine per AlphaPoint method.
 
 Arguments are validated before anything is sent (an :class:`~kiiex_async.errors.InvalidInputError`
-means no request left).  Private calls log in lazily on first use; when the session expires
-(errorcode 20 / HTTP 401) the client re-authenticates once, shared by every coroutine that
-noticed at the same moment, and repeats the call.  Writes (``send_order``, ``cancel_order``,
-``create_deposit_ticket``, ``create_withdraw_ticket``) are never resent after their outcome
-became unknown: they raise :class:`~kiiex_async.errors.UnknownOutcomeError` instead.
+means no request left).  Private calls log in lazily on first use, then carry the session
+token or, when the login answer has none (KIIEX's guide), AlphaPoint's signed headers with
+a fresh nonce.  When the exchange answers "not authorized" (errorcode 20 / HTTP 401) the
+client re-authenticates once, shared by every coroutine that noticed at the same moment,
+and repeats the call.
+Writes (``send_order``, ``cancel_order``, ``cancel_all_orders``, ``create_deposit_ticket``,
+``create_withdraw_ticket``) are never resent after their outcome became unknown: they
+raise :class:`~kiiex_async.errors.UnknownOutcomeError` instead.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
@@ -31,7 +35,7 @@ from ._pipeline import (
     RetryPolicy,
 )
 from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
-from .auth import Credentials, make_nonce, sign
+from .auth import Credentials
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -43,7 +47,9 @@ from .errors import (
     UnknownOutcomeError,
 )
 from .models import (
+    AccountTransaction,
     AuthResult,
+    Deposit,
     DepositInfo,
     DepositTicket,
     DepositTicketCreated,
@@ -59,16 +65,18 @@ from .models import (
     Product,
     SendOrderResult,
     Side,
+    TickerBar,
     TimeInForce,
     Trade,
     UserInfo,
+    Withdraw,
     WithdrawFee,
     WithdrawTemplate,
     WithdrawTemplateType,
     WithdrawTicket,
 )
 
-__all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "ClientOptions", "KiiexClient"]
+__all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "AuthMode", "ClientOptions", "KiiexClient"]
 
 #: KIIEX staging HTTP base URL (includes the ``/ap`` segment).
 STAGING_URL: Final = "https://apstage.proxy.kiiex.io/ap"
@@ -82,6 +90,13 @@ E = TypeVar("E", bound=IntEnum)
 
 #: An amount of money: a ``Decimal``, an ``int`` or a numeric ``str`` (never a ``float``).
 Amount = Decimal | int | str
+
+#: How private calls are authenticated: ``"auto"`` follows the login answer (its session
+#: token if it has one, else AlphaPoint's signed headers on every request), ``"session"``
+#: requires a session token, ``"per_request"`` signs every request.
+AuthMode = Literal["auto", "session", "per_request"]
+_AUTH_MODES: Final = ("auto", "session", "per_request")
+_TEMPLATE_FORM_ENCODINGS: Final = ("object", "string")
 
 _MAX_INT64: Final = 2**63 - 1
 _LOGOUT_TIMEOUT: Final = 5.0
@@ -218,6 +233,8 @@ class ClientOptions(TypedDict, total=False):
     ssl: SSLOption | None
     trust_env: bool | None
     trace_configs: Sequence[aiohttp.TraceConfig] | None
+    auth: AuthMode
+    template_form_as: Literal["object", "string"]
 
 
 class KiiexClient:
@@ -260,6 +277,8 @@ class KiiexClient:
         ssl: SSLOption | None = None,
         trust_env: bool | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        auth: AuthMode = "auto",
+        template_form_as: Literal["object", "string"] = "object",
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a kiiex_async.Credentials")
@@ -267,12 +286,22 @@ class KiiexClient:
             raise ConfigurationError("max_retries must be an int >= 0")
         if read_http_method not in ("POST", "GET"):
             raise ConfigurationError("read_http_method must be 'POST' or 'GET'")
+        if auth not in _AUTH_MODES:
+            raise ConfigurationError("auth must be 'auto', 'session' or 'per_request'")
+        if auth == "per_request" and credentials is not None and not credentials.uses_api_key:
+            raise ConfigurationError("auth='per_request' signs each request: it needs an API key")
+        if template_form_as not in _TEMPLATE_FORM_ENCODINGS:
+            raise ConfigurationError("template_form_as must be 'object' or 'string'")
         try:
             self._oms_id = _positive_id(oms_id, "oms_id")
             self._configured_account_id = _optional_int(account_id, "account_id", minimum=1)
         except InvalidInputError as exc:
             raise ConfigurationError(str(exc)) from None
         self._credentials = credentials
+        self._auth_mode: AuthMode = auth
+        self._template_form_as = template_form_as
+        # True while private calls carry signed headers instead of a session token.
+        self._signing = False
         self._read_http: HttpMethod = read_http_method
         if transport is None:
             transport = AiohttpTransport(
@@ -399,8 +428,20 @@ class KiiexClient:
 
     @property
     def is_authenticated(self) -> bool:
-        """True while the client holds a session token."""
-        return self._transport.has_session
+        """True after a successful login, until :meth:`log_out` or a failed re-login.
+
+        With a session token, while the client holds it; without one (``auth_mode`` is
+        ``"per_request"``), while private calls are signed.
+        """
+        return self._signing or self._transport.has_session
+
+    @property
+    def auth_mode(self) -> Literal["session", "per_request"] | None:
+        """How private calls are authenticated now: ``"session"`` (an ``aptoken``),
+        ``"per_request"`` (signed headers on each request) or ``None`` (not logged in)."""
+        if self._transport.has_session:
+            return "session"
+        return "per_request" if self._signing else None
 
     # -- authentication -------------------------------------------------------------------
 
@@ -428,7 +469,7 @@ class KiiexClient:
         """Log in unless another coroutine already did so since ``seen_epoch``."""
         async with self._auth_lock:
             if self._auth_epoch != seen_epoch:
-                if self._transport.has_session:
+                if self.is_authenticated:
                     return
                 failure = self._auth_failure
                 if failure is not None:
@@ -441,6 +482,7 @@ class KiiexClient:
                 self._last_auth = await self._login()
             except Exception as exc:
                 self._auth_failure = exc
+                self._signing = False
                 raise
             else:
                 self._auth_failure = None
@@ -448,17 +490,27 @@ class KiiexClient:
                 self._auth_epoch += 1
 
     def _login_payload(self, credentials: Credentials) -> dict[str, Any]:
-        """The JSON-body form of AuthenticateUser, signed with a fresh nonce."""
-        key, secret, user_id = credentials.api_key, credentials.api_secret, credentials.user_id
-        if key and secret and user_id:
-            nonce = make_nonce()
-            return {
-                "APIKey": key,
-                "Signature": sign(api_secret=secret, nonce=nonce, user_id=user_id, api_key=key),
-                "UserId": user_id,
-                "Nonce": nonce,
-            }
+        """The JSON-body form of AuthenticateUser, signed with a fresh nonce.
+
+        The API-key form carries ``UserName`` when the credentials know it, as KIIEX's
+        guide shows.
+        """
+        if credentials.uses_api_key:
+            payload: dict[str, Any] = dict(credentials.signed_headers())
+            if credentials.username:
+                payload["UserName"] = credentials.username
+            return payload
         return {"UserName": credentials.username, "Password": credentials.password}
+
+    def _token(self, data: Any) -> str | None:
+        """The session token of a login answer, unless ``auth="per_request"`` ignores it."""
+        return None if self._auth_mode == "per_request" else _wire.session_token(data)
+
+    def _signed_headers(self) -> dict[str, str] | None:
+        """Fresh signed headers (a new nonce) when private calls are signed, else ``None``."""
+        if not self._signing or self._credentials is None:
+            return None
+        return self._credentials.signed_headers()
 
     async def _authenticate_user_step(self) -> tuple[AuthResult, str | None, str | None]:
         """Send AuthenticateUser; return (result, session token, pending 2FA token)."""
@@ -467,51 +519,63 @@ class KiiexClient:
             "AuthenticateUser", self._login_payload(credentials), use_session=False
         )
         result = self._decode("AuthenticateUser", data, AuthResult)
-        token = _wire.session_token(data)
-        if token is None and not result.requires_2fa:
-            raise AuthenticationError(
-                "AuthenticateUser: the exchange did not open a session"
-                + (f" ({result.errormsg})" if result.errormsg else ""),
-                method="AuthenticateUser",
-                errormsg=result.errormsg,
-            )
+        token = self._token(data)
         pending = _ci_get(data, "Pending2FaToken") or _ci_get(data, "TwoFAToken") or None
         return result, token, pending if isinstance(pending, str) else None
 
     async def _authenticate_2fa_step(
         self, code: str, pending: str | None
-    ) -> tuple[AuthResult, str]:
+    ) -> tuple[AuthResult, str | None]:
         headers = {"Pending2FaToken": pending} if pending else None
         data = await self._transport.call(
             "Authenticate2FA", {"Code": code}, headers=headers, use_session=False, retry=False
         )
-        result = self._decode("Authenticate2FA", data, AuthResult)
-        token = _wire.session_token(data)
-        if token is None:
-            raise AuthenticationError(
-                "Authenticate2FA: the exchange did not open a session", method="Authenticate2FA"
-            )
-        return result, token
+        return self._decode("Authenticate2FA", data, AuthResult), self._token(data)
 
     async def _login(self) -> AuthResult:
         credentials = self._require_credentials()
         self._pending_2fa = None
         result, token, pending = await self._authenticate_user_step()
-        if token is None:
+        if token is None and result.requires_2fa:
             if credentials.two_factor is None:
                 raise TwoFactorRequiredError(
                     "AuthenticateUser: the exchange asks for a 2FA code and "
                     "credentials.two_factor is not set",
                     method="AuthenticateUser",
                 )
-            code = await credentials.two_factor(result.two_fa_type or "Google")
+            code = await credentials.two_factor(result.two_fa_type or result.auth_type or "Google")
             second, token = await self._authenticate_2fa_step(_text(code, "2FA code"), pending)
             result = _merge_auth(result, second)
-        await self._adopt_session(result, token)
+            await self._adopt_session(result, token, "Authenticate2FA")
+        else:
+            await self._adopt_session(result, token)
         return result
 
-    async def _adopt_session(self, result: AuthResult, token: str) -> None:
-        """Adopt the user and account of a successful login, then publish the token."""
+    def _check_session(self, method: str, result: AuthResult, token: str | None) -> None:
+        """Refuse a login answer without a token when the client cannot sign instead."""
+        if token is not None:
+            return
+        reason = ""
+        if self._auth_mode == "session":
+            reason = "; auth='auto' or 'per_request' signs each request instead"
+        elif not self._require_credentials().uses_api_key:
+            reason = ", and signing each request needs an API key"
+        else:
+            return
+        raise AuthenticationError(
+            f"{method}: the exchange did not open a session"
+            + (f" ({result.errormsg})" if result.errormsg else "")
+            + reason,
+            method=method,
+            errormsg=result.errormsg,
+        )
+
+    async def _adopt_session(
+        self, result: AuthResult, token: str | None, method: str = "AuthenticateUser"
+    ) -> None:
+        """Adopt the user and account of a successful login, then publish the token (or,
+        without one, start signing each private request)."""
+        self._check_session(method, result, token)
         user = result.user
         user_id = (user.user_id if user is not None and user.user_id else None) or result.user_id
         if not user_id and self._credentials is not None and self._credentials.user_id:
@@ -526,8 +590,9 @@ class KiiexClient:
             payload: dict[str, Any] = {"OMSId": self._oms_id}
             if user_id:
                 payload["UserId"] = user_id
+            headers = {"aptoken": token} if token else self._require_credentials().signed_headers()
             data = await self._transport.call(
-                "GetUserAccounts", payload, headers={"aptoken": token}, use_session=False
+                "GetUserAccounts", payload, headers=headers, use_session=False
             )
             accounts = _int_list("GetUserAccounts", data)
             if not accounts:
@@ -535,6 +600,7 @@ class KiiexClient:
             account_id = accounts[0]
         self._user_id = user_id or None
         self._account_id = account_id
+        self._signing = token is None
         self._transport.set_session_token(token)
 
     async def authenticate_user(self) -> AuthResult:
@@ -547,7 +613,7 @@ class KiiexClient:
         async with self._auth_lock:
             try:
                 result, token, pending = await self._authenticate_user_step()
-                if token is None:
+                if token is None and result.requires_2fa:
                     self._pending_2fa = (result, pending)
                 else:
                     self._pending_2fa = None
@@ -572,7 +638,7 @@ class KiiexClient:
             try:
                 second, token = await self._authenticate_2fa_step(code, pending)
                 result = _merge_auth(first, second)
-                await self._adopt_session(result, token)
+                await self._adopt_session(result, token, "Authenticate2FA")
             except Exception as exc:
                 self._auth_failure = exc
                 raise
@@ -585,7 +651,12 @@ class KiiexClient:
                 self._auth_epoch += 1
 
     async def log_out(self) -> GenericResult:
-        """End the session (``LogOut``); a no-op success when there is no session."""
+        """End the session (``LogOut``); a no-op success when there is no session.
+
+        When private calls are signed per request there is no session to end: the client
+        only stops signing (the next private call logs in again).
+        """
+        self._signing = False
         if not self._transport.has_session:
             return GenericResult(result=True)
         try:
@@ -605,18 +676,23 @@ class KiiexClient:
     ) -> Any:
         """Call a private method: lazy login, one shared re-login on errorcode 20 / 401.
 
-        ``build`` makes the payload after login (it may need the account id).
+        ``build`` makes the payload after login (it may need the account id).  Without a
+        session token each attempt carries freshly signed headers (a new nonce).
         """
         self._require_credentials()
         for attempt in (1, 2):
             epoch = self._auth_epoch
-            if not self._transport.has_session:
+            if not self.is_authenticated:
                 await self._refresh_session(epoch)
                 epoch = self._auth_epoch
             payload = build()
             try:
                 return await self._transport.call(
-                    method, payload, write=write, http="POST" if write else self._read_http
+                    method,
+                    payload,
+                    write=write,
+                    http="POST" if write else self._read_http,
+                    headers=self._signed_headers(),
                 )
             except AuthenticationError:
                 # "Not authorized" means the call was refused, so repeating it (even a
@@ -735,16 +811,24 @@ class KiiexClient:
         self,
         instrument_ids: Sequence[int] | None = None,
         *,
+        base_currency: str | None = None,
+        quote_currency: str | None = None,
         columns: Literal["node", "python"] = "node",
     ) -> list[Level1Summary]:
         """``GetLevel1SummaryMin``: last price and 24 h change of many instruments.
 
-        ``columns`` names the row layout (the two AlphaPoint SDKs disagree; see
-        :func:`kiiex_async._wire.parse_level1_summary`).
+        Ask by ``instrument_ids`` and/or, as KIIEX's guide does, by ``base_currency`` and
+        ``quote_currency`` (symbols such as ``"COPM"``, ``"USDT"``; sent as
+        ``BaseCurrency``/``QuoteCurrency``).  ``columns`` names the row layout (the two
+        AlphaPoint SDKs disagree; see :func:`kiiex_async._wire.parse_level1_summary`).
         """
         if columns not in ("node", "python"):
             raise InvalidInputError("columns must be 'node' or 'python'")
         payload: dict[str, Any] = {"OMSId": self._oms_id}
+        if base_currency is not None:
+            payload["BaseCurrency"] = _text(base_currency, "base_currency").strip()
+        if quote_currency is not None:
+            payload["QuoteCurrency"] = _text(quote_currency, "quote_currency").strip()
         if instrument_ids is not None:
             if isinstance(instrument_ids, str | bytes):
                 raise InvalidInputError("instrument_ids must be a sequence of ints")
@@ -769,6 +853,36 @@ class KiiexClient:
         return _shaped(
             "GetL2Snapshot", lambda: _wire.parse_l2_snapshot(data, instrument_id), write=False
         )
+
+    async def get_ticker_history(
+        self,
+        instrument_id: int,
+        *,
+        interval: int,
+        from_date: dt.datetime,
+        to_date: dt.datetime,
+    ) -> list[TickerBar]:
+        """``GetTickerHistory``: OHLCV bars of ``interval`` seconds between two instants.
+
+        ``from_date`` and ``to_date`` must be timezone-aware; they are sent in UTC as
+        ``YYYY-MM-DDTHH:MM:SS``.  Rows are parsed by
+        :func:`kiiex_async._wire.parse_ticker_history`.
+        """
+        instrument_id = _positive_id(instrument_id, "instrument_id")
+        seconds = _positive_id(interval, "interval")
+        start = _utc_text(from_date, "from_date")
+        end = _utc_text(to_date, "to_date")
+        if from_date > to_date:
+            raise InvalidInputError("from_date must not be after to_date")
+        payload = {
+            "OMSId": self._oms_id,
+            "InstrumentId": instrument_id,
+            "Interval": seconds,
+            "FromDate": start,
+            "ToDate": end,
+        }
+        data = await self._public("GetTickerHistory", payload)
+        return _shaped("GetTickerHistory", lambda: _wire.parse_ticker_history(data), write=False)
 
     async def get_quote(
         self,
@@ -803,6 +917,17 @@ class KiiexClient:
         _optional_int(account_id, "account_id", minimum=1)
         data = await self._account_call("GetAccountPositions", account_id)
         return self._decode_list("GetAccountPositions", data, Position)
+
+    async def get_account_transactions(
+        self, *, account_id: int | None = None, depth: int | None = None
+    ) -> list[AccountTransaction]:
+        """``GetAccountTransactions``: the account's ledger (credits, debits, balances),
+        at most ``depth`` entries when given."""
+        _optional_int(account_id, "account_id", minimum=1)
+        limit = _optional_int(depth, "depth", minimum=1)
+        fields = {} if limit is None else {"Depth": limit}
+        data = await self._account_call("GetAccountTransactions", account_id, fields)
+        return self._decode_list("GetAccountTransactions", data, AccountTransaction)
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -912,6 +1037,25 @@ class KiiexClient:
         key = {"OrderId": order_id} if order_id is not None else {"ClOrderId": client_order_id}
         data = await self._account_call("CancelOrder", account_id, key, write=True)
         return self._decode("CancelOrder", data, GenericResult, write=True)
+
+    async def cancel_all_orders(
+        self, *, instrument_id: int | None = None, account_id: int | None = None
+    ) -> GenericResult:
+        """``CancelAllOrders`` (a WRITE, sent once): cancel the account's working orders,
+        or only those of ``instrument_id``.
+
+        The instrument goes out as ``InstrumentId`` and as ``IntrumentId`` (AlphaPoint's
+        documented spelling, which ccxt sends): a server that read only the other one would
+        otherwise cancel every order.  The answer only confirms receipt: check with
+        :meth:`get_open_orders`.
+        """
+        instrument = _optional_int(instrument_id, "instrument_id", minimum=1)
+        _optional_int(account_id, "account_id", minimum=1)
+        fields = (
+            {} if instrument is None else {"InstrumentId": instrument, "IntrumentId": instrument}
+        )
+        data = await self._account_call("CancelAllOrders", account_id, fields, write=True)
+        return self._decode("CancelAllOrders", data, GenericResult, write=True)
 
     async def get_order_status(self, order_id: int, *, account_id: int | None = None) -> Order:
         """``GetOrderStatus``: one order (the answer may be an object or a 1-element array)."""
@@ -1084,7 +1228,19 @@ class KiiexClient:
         )
         return self._decode("GetDepositInfo", data, DepositInfo)
 
+    async def get_deposits(self, *, account_id: int | None = None) -> list[Deposit]:
+        """``GetDeposits``: the account's deposits, with ticket status names."""
+        _optional_int(account_id, "account_id", minimum=1)
+        data = await self._account_call("GetDeposits", account_id)
+        return self._decode_list("GetDeposits", data, Deposit)
+
     # -- withdrawals ----------------------------------------------------------------------
+
+    async def get_withdraws(self, *, account_id: int | None = None) -> list[Withdraw]:
+        """``GetWithdraws``: the account's withdrawals, with ticket status names."""
+        _optional_int(account_id, "account_id", minimum=1)
+        data = await self._account_call("GetWithdraws", account_id)
+        return self._decode_list("GetWithdraws", data, Withdraw)
 
     async def get_withdraw_template_types(
         self, product_id: int, *, account_id: int | None = None
@@ -1142,15 +1298,20 @@ class KiiexClient:
     ) -> GenericResult:
         """``CreateWithdrawTicket`` (a WRITE): ask for ``amount`` to leave the account.
 
-        ``template_form`` is sent as a JSON string.  The answer only confirms receipt:
-        follow the ticket with :meth:`get_withdraw_tickets`.
+        ``template_form`` is sent as a JSON object, as KIIEX's guide and AlphaPoint's docs
+        show it, or as JSON text with ``KiiexClient(template_form_as="string")`` (as ccxt
+        sends it).  The answer only confirms receipt: follow the ticket with
+        :meth:`get_withdraw_tickets`.
         """
         product_id = _positive_id(product_id, "product_id")
         checked = pricing.check_amount(amount, name="amount")
         template_type = _text(template_type, "template_type")
         if not isinstance(template_form, Mapping):
             raise InvalidInputError("template_form must be a mapping of field name to value")
-        form = _wire.dumps(template_form).decode()
+        text = _wire.dumps(template_form).decode()  # also refuses what cannot be sent
+        form: str | dict[str, Any] = (
+            text if self._template_form_as == "string" else dict(template_form)
+        )
         _optional_int(account_id, "account_id", minimum=1)
         fields = {
             "ProductId": product_id,
@@ -1195,6 +1356,15 @@ def _shared(exc: Exception) -> Exception:
         return exc
 
 
+def _utc_text(value: object, name: str) -> str:
+    """An aware datetime as the UTC ``YYYY-MM-DDTHH:MM:SS`` AlphaPoint reads."""
+    if not isinstance(value, dt.datetime):
+        raise InvalidInputError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(f"{name} must be timezone-aware (for UTC: tzinfo=datetime.UTC)")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _ticket_lookup(request_code: str | None, ticket_id: int | None) -> dict[str, Any]:
     if request_code is None and ticket_id is None:
         raise InvalidInputError("pass request_code or ticket_id")
@@ -1215,6 +1385,7 @@ def _merge_auth(first: AuthResult, second: AuthResult) -> AuthResult:
         locked=second.locked,
         requires_2fa=False,
         two_fa_type=first.two_fa_type,
+        auth_type=first.auth_type,
         errormsg=second.errormsg,
     )
 

@@ -302,9 +302,12 @@ def test_level1_summary_accepts_json_text_and_objects() -> None:
 
 
 def test_level1_summary_rejects_bad_rows_and_columns() -> None:
-    """A short row is a DecodeError naming the row; an unknown layout is bad input."""
-    with pytest.raises(errors.DecodeError, match="row 1: expected 6 columns, got 3"):
-        _wire.parse_level1_summary([[1, "A", 1, 2, 3, 4], [2, "B", 1]])
+    """A row without an instrument id is a DecodeError naming the row; an unknown layout is
+    bad input."""
+    with pytest.raises(errors.DecodeError, match="row 1: expected up to 6 columns"):
+        _wire.parse_level1_summary([[1, "A", 1, 2, 3, 4], []])
+    with pytest.raises(errors.DecodeError, match="row 0: expected an integer, got a non-num"):
+        _wire.parse_level1_summary([["text"]])
     with pytest.raises(errors.DecodeError, match="row 0: expected a decimal"):
         _wire.parse_level1_summary([[1, "A", "x", 2, 3, 4]])
     with pytest.raises(errors.InvalidInputError, match="columns"):
@@ -545,7 +548,7 @@ def test_deposit_ticket_name_status_and_string_info() -> None:
     assert ticket.amount == Decimal("250.5")
     assert ticket.fee_amt == Decimal("0.25")
     assert ticket.deposit_info == '{"TXId":"0xabc"}'
-    assert ticket.reject_reason == ""
+    assert ticket.reject_reason is None  # "RejectReason": null
 
 
 def test_withdraw_ticket_int_status() -> None:
@@ -791,9 +794,9 @@ def test_str_fields_take_null_and_numbers() -> None:
 def test_missing_required_field_names_class_and_fields() -> None:
     """A missing required field is a DecodeError naming the class and the fields."""
     data = payload("order_working.json")
-    del data["OrderId"], data["Side"]
+    del data["OrderId"], data["AvgPrice"]
     with pytest.raises(
-        errors.DecodeError, match=r"^Order: missing required field\(s\) order_id, side$"
+        errors.DecodeError, match=r"^Order: missing required field\(s\) order_id, avg_price$"
     ):
         _wire.structure(data, Order)
 
