@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from . import _guide as guide
 from . import _render as render
 from ._clock import SimClock
 from ._config import DemoUser, SimConfig
@@ -46,6 +47,7 @@ from ._exchange import (
     ms,
 )
 from ._faults import Fault, FaultInjector, parse_fault_spec
+from ._history import candles, date_ms, transaction_row
 from ._json import dumps, dumps_text, loads
 from ._sessions import SessionStore
 
@@ -230,6 +232,18 @@ def _window(p: Params) -> tuple[int | None, int | None]:
     return (_tsms(start) if start else None, _tsms(end) if end else None)
 
 
+def _pair_filter(ex: Exchange, ids: list[int], base: str, quote: str) -> list[int]:
+    """The instruments among ``ids`` whose base / quote product symbols match (blank = any)."""
+    found = []
+    for iid in ids:
+        spec = ex.market(iid).spec
+        if (not base or ex.products[spec.base].symbol.upper() == base) and (
+            not quote or ex.products[spec.quote].symbol.upper() == quote
+        ):
+            found.append(iid)
+    return found
+
+
 def _page(items: list[Any], p: Params, *, limit_key: str = "Depth") -> list[Any]:
     start = max(p.integer("StartIndex", 0), 0)
     depth = p.integer(limit_key, 0)
@@ -253,6 +267,8 @@ class SimApp:
         self.clock = clock
         self.faults = faults
         self.sessions = SessionStore(config.session_ttl)
+        #: True when the calls of KIIEX's quick-start guide answer in the guide's shapes.
+        self.guide = config.dialect == "guide"
         self._on_change = on_change
         self._level1_cache: dict[int, tuple[int, bytes]] = {}
 
@@ -310,6 +326,9 @@ class SimApp:
         if kind in ("error", "error_after"):
             body = render.generic(False, "Server Error", 102, "Simulated fault")
             return web.Response(body=dumps(body), status=fault.status, content_type=_JSON)
+        if kind in ("in_process", "in_process_after"):
+            body = render.generic(False, "Operation In Process", 107, None)
+            return web.Response(body=dumps(body), content_type=_JSON)
         if kind == "malformed":
             html = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body>"
             return web.Response(text=html, status=200, content_type="text/html")
@@ -431,16 +450,54 @@ class SimApp:
         return 200, payload
 
     def get_level1_summary_min(self, call: Call) -> Reply:
-        """Rows ``[id, symbol, last, 24h px change, 24h % change, 24h volume]``."""
-        wanted = call.params.json_value("InstrumentIds")
+        """Rows ``[id, symbol, last, 24h px change, 24h % change, 24h volume]`` (strings in
+        the guide dialect), filtered by ``InstrumentIds`` and by the guide's
+        ``BaseCurrency`` / ``QuoteCurrency`` (product symbols; a pair asked the other way
+        round finds the instrument quoted the other way)."""
+        p = call.params
+        wanted = p.json_value("InstrumentIds")
         if isinstance(wanted, int) and not isinstance(wanted, bool):
             wanted = [wanted]
         if wanted is not None and not isinstance(wanted, list):
             raise BadRequest("InstrumentIds must be a JSON list of ids")
         ex = self.exchange
         ids = [int(i) for i in wanted] if wanted else list(ex.markets)
+        base, quote = (
+            p.text("BaseCurrency").strip().upper(),
+            p.text("QuoteCurrency").strip().upper(),
+        )
+        if base or quote:
+            ids = _pair_filter(ex, ids, base, quote) or _pair_filter(ex, ids, quote, base)
         now_ms = ms(call.now)
-        return _ok([render.level1_summary(ex.market(i), now_ms) for i in ids])
+        rows = [render.level1_summary(ex.market(i), now_ms) for i in ids]
+        return _ok([guide.level1_summary(r) for r in rows] if self.guide else rows)
+
+    def get_ticker_history(self, call: Call) -> Reply:
+        """Candles ``[End, High, Low, Open, Close, Volume, Bid, Ask, InstrumentId, Begin]``
+        of ``Interval`` seconds from ``FromDate`` to ``ToDate`` (dates, ISO, POSIX or
+        ticks; default: the last 100 intervals up to now)."""
+        p = call.params
+        market = self.exchange.market(p.integer("InstrumentId"))
+        interval = p.integer("Interval", 60)
+        if interval <= 0:
+            raise BadRequest("Interval must be a positive number of seconds")
+        try:
+            end = date_ms(p.raw("ToDate")) if p.has("ToDate") else ms(call.now)
+            start = date_ms(p.raw("FromDate")) if p.has("FromDate") else end - 100 * interval * 1000
+        except ValueError:
+            raise BadRequest("FromDate / ToDate must be dates, ISO-8601 times or timestamps")
+        bid, ask = market.best_bid, market.best_ask
+        rows = candles(
+            market.prints,
+            instrument_id=market.spec.instrument_id,
+            interval=interval,
+            start_ms=start,
+            end_ms=end,
+            opening_price=market.reference_price,
+            bid=bid.limit_price if bid else ZERO,
+            ask=ask.limit_price if ask else ZERO,
+        )
+        return _ok(rows)
 
     def get_l2_snapshot(self, call: Call) -> Reply:
         """Aggregated book, 10-column rows, ``Depth`` levels per side (default 100)."""
@@ -465,6 +522,8 @@ class SimApp:
                     "errormsg": "",
                 }
             )
+        if self.guide:
+            return _ok(guide.login(user))
         return self._session_reply(self.sessions.create(user.user_id, now), user)
 
     def _session_reply(self, token: str, user: DemoUser) -> Reply:
@@ -611,6 +670,8 @@ class SimApp:
         """One position per product (``Amount`` total, ``Hold`` reserved)."""
         account_id = self._account(call)
         ex = self.exchange
+        if self.guide:
+            return _ok([guide.position(ex, account_id, spec) for spec in ex.products.values()])
         return _ok(
             [render.position(ex, account_id, spec, call.now) for spec in ex.products.values()]
         )
@@ -672,6 +733,8 @@ class SimApp:
     def get_order_status(self, call: Call) -> Reply:
         """One order object (not an array), errorcode 104 if unknown."""
         order = self._own_order(call, call.params.integer("OrderId"))
+        if self.guide:
+            return _ok(guide.order_status(order))
         return _ok(render.order(order, self.exchange))
 
     def get_open_orders(self, call: Call) -> Reply:
@@ -735,7 +798,30 @@ class SimApp:
             and (start is None or t.trade_time_ms >= start)
             and (end is None or t.trade_time_ms <= end)
         ]
+        if self.guide:
+            return _ok([guide.trade(t) for t in _page(found, p)])
         return _ok([render.trade(t, ex) for t in _page(found, p)])
+
+    def get_account_transactions(self, call: Call) -> Reply:
+        """The account's journal, most recent first, with AlphaPoint's filters (``Depth``,
+        ``StartIndex``, ``ProductId``, ``TransactionId``, ``ReferenceId``, time window)."""
+        p = call.params
+        account_id = self._account(call)
+        product = p.integer("ProductId", 0)
+        transaction_id = p.integer("TransactionId", 0)
+        reference_id = p.integer("ReferenceId", 0)
+        start, end = _window(p)
+        found = [
+            t
+            for t in reversed(self.exchange.journal)
+            if t.account_id == account_id
+            and (not product or t.product_id == product)
+            and (not transaction_id or t.transaction_id == transaction_id)
+            and (not reference_id or t.reference_id == reference_id)
+            and (start is None or t.time_ms >= start)
+            and (end is None or t.time_ms <= end)
+        ]
+        return _ok([transaction_row(t) for t in _page(found, p)])
 
     # ------------------------------------------------------------------ deposits
 
@@ -918,6 +1004,8 @@ class SimApp:
         start = max(call.params.integer("StartIndex", 0), 0)
         limit = call.params.integer("Limit", 200)
         page = found[start : start + limit] if limit > 0 else found[start:]
+        if self.guide:
+            return _ok([guide.withdraw_ticket(t, ex) for t in page])
         return _ok([render.withdraw_ticket(t, ex) for t in page])
 
     def get_withdraw_ticket(self, call: Call) -> Reply:
@@ -1083,6 +1171,7 @@ _METHODS: dict[str, _Method] = dict(
         _m("GetLevel1", SimApp.get_level1, private=False),
         _m("GetLevel1SummaryMin", SimApp.get_level1_summary_min, private=False),
         _m("GetL2Snapshot", SimApp.get_l2_snapshot, private=False),
+        _m("GetTickerHistory", SimApp.get_ticker_history, private=False),
         _m("AuthenticateUser", SimApp.authenticate_user, private=False),
         _m("Authenticate", SimApp.authenticate_basic, private=False),
         _m("Authenticate2FA", SimApp.authenticate_2fa, private=False),
@@ -1099,6 +1188,7 @@ _METHODS: dict[str, _Method] = dict(
         _m("GetOrderHistory", SimApp.get_orders_history),
         _m("GetOrderHistoryByOrderId", SimApp.get_order_history_by_order_id),
         _m("GetTradesHistory", SimApp.get_trades_history),
+        _m("GetAccountTransactions", SimApp.get_account_transactions),
         _m("CreateDepositTicket", SimApp.create_deposit_ticket),
         _m("GetDepositTickets", SimApp.get_deposit_tickets),
         _m("GetDepositTicket", SimApp.get_deposit_ticket),

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from .. import auth
 from ._config import DemoUser, InstrumentSpec, ProductSpec, SimConfig
+from ._history import Transaction
 
 __all__ = [
     "BUY",
@@ -72,6 +73,7 @@ _DEPOSIT_FINAL = frozenset({D_FULLY_PROCESSED, D_REJECTED, 6, 11, 12, 14})
 _WITHDRAW_FINAL = frozenset({W_FULLY_PROCESSED, W_REJECTED, W_FAILED, 11, 12, 15, 16, 18})
 
 _STATE_VERSION = 1
+_FIRST_TRANSACTION = 9_000_001
 
 
 class ExchangeError(Exception):
@@ -388,6 +390,8 @@ class Exchange:
         self.withdraw_tickets: dict[int, WithdrawTicket] = {}
         self.fees_collected: dict[int, Decimal] = {}
         self.deposit_addresses: dict[tuple[int, int], list[str]] = {}
+        #: Every change of a user account's amounts, oldest first (``GetAccountTransactions``).
+        self.journal: list[Transaction] = []
         #: Forced outcomes ("FullyProcessed", "Failed", "Rejected") of the next withdrawals.
         self.withdraw_outcomes: list[str] = []
         self.version = 0
@@ -404,9 +408,7 @@ class Exchange:
         self._live_deposits: list[DepositTicket] = []
         self._live_withdrawals: list[WithdrawTicket] = []
         for user in config.users:
-            for symbol, amount in user.balances.items():
-                product = self._products_by_symbol[symbol.upper()]
-                self._balance(user.account_id, product.product_id).amount += amount
+            self._open_account(user, ms(now))
         big = Decimal(10) ** 15
         for product in config.products:
             self._balance(self.mm_account_id, product.product_id).amount = big
@@ -483,6 +485,45 @@ class Exchange:
         """``(amount, hold)`` of one product in one account."""
         bal = self.balances.get((account_id, self.product(product).product_id))
         return (bal.amount, bal.hold) if bal else (ZERO, ZERO)
+
+    def _open_account(self, user: DemoUser, now_ms: int) -> None:
+        for symbol, amount in user.balances.items():
+            product = self._products_by_symbol[symbol.upper()]
+            self._post(
+                user.account_id, product.product_id, amount, "Other", "ManualEntry", 0, now_ms
+            )
+
+    def _post(
+        self,
+        account_id: int,
+        product_id: int,
+        delta: Decimal,
+        kind: str,
+        reference: str,
+        reference_id: int,
+        now_ms: int,
+        counterparty: int = 0,
+    ) -> None:
+        """Change an amount by ``delta`` and journal it (the market maker is not journaled)."""
+        bal = self._balance(account_id, product_id)
+        bal.amount += delta
+        if account_id == self.mm_account_id or not delta:
+            return
+        self.journal.append(
+            Transaction(
+                transaction_id=_FIRST_TRANSACTION + len(self.journal),
+                account_id=account_id,
+                product_id=product_id,
+                cr=max(delta, ZERO),
+                dr=max(-delta, ZERO),
+                balance=bal.amount,
+                transaction_type=kind,
+                reference_type=reference,
+                reference_id=reference_id,
+                counterparty=counterparty,
+                time_ms=now_ms,
+            )
+        )
 
     def _balance(self, account_id: int, product_id: int) -> Balance:
         key = (account_id, product_id)
@@ -774,7 +815,19 @@ class Exchange:
             self._snapshot(order)
 
     def _snapshot(self, order: Order) -> None:
-        order.revisions.append(_to_state(order))
+        """Record a revision; a fill's later changes (its order finishing or resting) update
+        that fill's ``Trade`` revision, so there is exactly one ``Trade`` revision per fill
+        (ccxt builds ``fetch_order_trades`` from them)."""
+        state = _to_state(order)
+        last = order.revisions[-1] if order.revisions else None
+        if (
+            last is not None
+            and state["change_reason"] == last["change_reason"] == "Trade"
+            and state["trade_count"] == last["trade_count"]
+        ):
+            order.revisions[-1] = state
+        else:
+            order.revisions.append(state)
 
     def _rest(self, market: Market, order: Order) -> None:
         if order.side == BUY:
@@ -858,18 +911,20 @@ class Exchange:
         inside = self._inside(market)
         for order, role, other in ((taker, "Taker", maker), (maker, "Maker", taker)):
             rate = self.config.taker_fee if role == "Taker" else self.config.maker_fee
+            account, peer = order.account_id, other.account_id
             if order.side == BUY:
                 self._release(
                     order, qty * order.limit_price if order.order_type == LIMIT else value
                 )
-                self._balance(order.account_id, spec.quote).amount -= value
+                self._post(account, spec.quote, -value, "Trade", "Trade", trade_id, now_ms, peer)
                 fee, fee_product = qty * rate, spec.base
-                self._balance(order.account_id, spec.base).amount += qty - fee
+                self._post(account, spec.base, qty, "Trade", "Trade", trade_id, now_ms, peer)
             else:
                 self._release(order, qty)
-                self._balance(order.account_id, spec.base).amount -= qty
+                self._post(account, spec.base, -qty, "Trade", "Trade", trade_id, now_ms, peer)
                 fee, fee_product = value * rate, spec.quote
-                self._balance(order.account_id, spec.quote).amount += value - fee
+                self._post(account, spec.quote, value, "Trade", "Trade", trade_id, now_ms, peer)
+            self._post(account, fee_product, -fee, "Fee", "Trade", trade_id, now_ms)
             self.fees_collected[fee_product] = self.fees_collected.get(fee_product, ZERO) + fee
             order.quantity = max(order.quantity - qty, ZERO)
             order.quantity_executed += qty
@@ -1191,7 +1246,15 @@ class Exchange:
         for deposit in list(self._live_deposits):
             if self._advance(deposit, now):
                 if deposit.status == D_FULLY_PROCESSED:
-                    self._balance(deposit.account_id, deposit.product_id).amount += deposit.amount
+                    self._post(
+                        deposit.account_id,
+                        deposit.product_id,
+                        deposit.amount,
+                        "Other",
+                        "Deposit",
+                        deposit.ticket_number,
+                        ms(deposit.updated_at),
+                    )
                 elif deposit.status == D_REJECTED:
                     deposit.reject_reason = "Rejected by the operator (simulated)"
                 self._live_deposits.remove(deposit)
@@ -1200,7 +1263,13 @@ class Exchange:
                 bal = self._balance(wd.account_id, wd.product_id)
                 bal.hold -= wd.amount + wd.fee
                 if wd.status == W_FULLY_PROCESSED:
-                    bal.amount -= wd.amount + wd.fee
+                    when, number = ms(wd.updated_at), wd.ticket_number
+                    self._post(
+                        wd.account_id, wd.product_id, -wd.amount, "Other", "Withdraw", number, when
+                    )
+                    self._post(
+                        wd.account_id, wd.product_id, -wd.fee, "Fee", "Withdraw", number, when
+                    )
                     self.fees_collected[wd.product_id] = (
                         self.fees_collected.get(wd.product_id, ZERO) + wd.fee
                     )
@@ -1296,6 +1365,7 @@ class Exchange:
                 [acct, pid, addrs] for (acct, pid), addrs in self.deposit_addresses.items()
             ],
             "withdraw_outcomes": list(self.withdraw_outcomes),
+            "journal": [_to_state(t) for t in self.journal],
             "markets": [
                 {
                     "instrument_id": m.spec.instrument_id,
@@ -1358,6 +1428,8 @@ class Exchange:
             (int(a), int(p)): list(addrs) for a, p, addrs in data["deposit_addresses"]
         }
         ex.withdraw_outcomes = list(data["withdraw_outcomes"])
+        # States saved before the journal existed load with an empty one.
+        ex.journal = [_from_state(Transaction, t) for t in data.get("journal", [])]
         saved = {int(m["instrument_id"]): m for m in data["markets"]}
         for spec in config.instruments:
             raw_market = saved.get(spec.instrument_id)
@@ -1380,9 +1452,7 @@ class Exchange:
                 ex._rest(market, order)
         for user in config.users:
             if not any(acct == user.account_id for acct, _ in ex.balances):
-                for symbol, amount in user.balances.items():
-                    pid = ex._products_by_symbol[symbol.upper()].product_id
-                    ex._balance(user.account_id, pid).amount += amount
+                ex._open_account(user, ms(now))
         ex.version = 0
         return ex
 

@@ -2,20 +2,22 @@
 
 Kinds (``Fault.kind``) and when the request is *applied* (reaches the exchange):
 
-==================  =========  =====================================================
-kind                applied?   what the client sees
-==================  =========  =====================================================
-``latency``         yes        the normal answer, ``delay`` seconds late
-``error``           no         HTTP ``status`` (default 503), generic error body
-``error_after``     yes        HTTP ``status`` (default 503), generic error body
-``rate_limit``      no         HTTP 429 with ``Retry-After: <retry_after>``
-``drop_before``     no         the connection closes with no response
-``drop_after``      yes        the connection closes with no response
-``expire_session``  --         every session expires first; the request then runs
-                               normally (a private call answers ``Not Authorized``)
-``malformed``       no         HTTP 200 with an HTML body (a proxy's error page)
-``malformed_after`` yes        HTTP 200 with a truncated JSON body
-==================  =========  =====================================================
+====================  =========  =====================================================
+kind                  applied?   what the client sees
+====================  =========  =====================================================
+``latency``           yes        the normal answer, ``delay`` seconds late
+``error``             no         HTTP ``status`` (default 503), generic error body
+``error_after``       yes        HTTP ``status`` (default 503), generic error body
+``rate_limit``        no         HTTP 429 with ``Retry-After: <retry_after>``
+``drop_before``       no         the connection closes with no response
+``drop_after``        yes        the connection closes with no response
+``expire_session``    --         every session expires first; the request then runs
+                                 normally (a private call answers ``Not Authorized``)
+``malformed``         no         HTTP 200 with an HTML body (a proxy's error page)
+``malformed_after``   yes        HTTP 200 with a truncated JSON body
+``in_process``        no         HTTP 200, errorcode 107 ``Operation In Process``
+``in_process_after``  yes        HTTP 200, errorcode 107 ``Operation In Process``
+====================  =========  =====================================================
 
 ``drop_after`` is the case exactly-once code must survive: the order or ticket exists,
 the answer is lost.  Faults fire in injection order, ``times`` times (``None`` = until
@@ -45,9 +47,11 @@ FAULT_KINDS = frozenset(
         "expire_session",
         "malformed",
         "malformed_after",
+        "in_process",
+        "in_process_after",
     }
 )
-_AFTER = frozenset({"error_after", "drop_after", "malformed_after"})
+_AFTER = frozenset({"error_after", "drop_after", "malformed_after", "in_process_after"})
 
 
 def _check_kind(instance: Fault, attribute: attrs.Attribute[str], value: str) -> None:
@@ -90,7 +94,7 @@ class Fault:
     @property
     def applies_request(self) -> bool:
         """False when the exchange never sees the request."""
-        return self.kind not in {"error", "rate_limit", "drop_before", "malformed"}
+        return self.kind not in {"error", "rate_limit", "drop_before", "malformed", "in_process"}
 
     @property
     def is_after(self) -> bool:
