@@ -7,6 +7,8 @@ Responses are read leniently, the way AlphaPoint venues actually answer:
   ``oms_id``); unknown keys are ignored;
 * ``Decimal`` fields take JSON numbers (decoded exactly by :func:`loads`), ints and numeric
   strings (``"0.0000000100000000000000000000"``); a ``float`` is refused, never rounded;
+* a number outside the range of :data:`MAX_EXPONENT` (``NaN``, ``Infinity``,
+  ``1e999999999999999999``, more than 101 integer digits) is refused: ``DecodeError``;
 * ints take ints and numeric strings, bools take ``true``/``false`` (or the strings);
 * enums take the int, a numeric string or the name in any spelling (``"FullyExecuted"``,
   ``"Pending2Fa"``); an unknown value becomes the enum's ``UNKNOWN`` member if it has one;
@@ -17,12 +19,14 @@ Requests are written by :func:`dumps`: compact JSON whose decimals are exact JSO
 Speed: each model class gets a field table built once, and each distinct set of keys a
 generated straight-line function (the way cattrs generates its own), so an object costs
 one read per known field plus a conversion only when the JSON type differs from the
-field's.  ``Decimal`` values are trusted to be finite: :func:`loads` never yields others.
+field's.  ``Decimal`` values are trusted to be finite and in range: :func:`loads` never
+yields others.
 When the generated code fails, a key-by-key pass reruns to name the failing field.
 """
 
 from __future__ import annotations
 
+import decimal
 import enum
 import inspect
 import json
@@ -40,6 +44,7 @@ import cattrs
 
 from . import errors
 from .models import (
+    Deposit,
     DepositInfo,
     DepositTicket,
     L2Entry,
@@ -47,12 +52,14 @@ from .models import (
     Level1Summary,
     Order,
     Side,
+    Withdraw,
     WithdrawTemplate,
     WithdrawTemplateType,
     WithdrawTicket,
 )
 
 __all__ = [
+    "MAX_EXPONENT",
     "api_error",
     "converter",
     "dumps",
@@ -74,7 +81,30 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+#: Largest adjusted exponent (and, negated, smallest) of a number the SDK accepts: far
+#: beyond a .NET ``decimal`` (at most 7.9e28, at least 1e-28 apart from 0) or a ``long``
+#: (9.2e18), and far below what would make ``Decimal`` arithmetic overflow to Infinity.
+MAX_EXPONENT = 100
+_MAX_DIGITS = 1000  # significant digits of one number; .NET decimals have at most 29
+# Building a number in this context raises instead of overflowing, underflowing or
+# rounding: the C-level check costs less than a Python hook per number.
+_IN_RANGE = decimal.Context(
+    prec=_MAX_DIGITS,
+    Emax=MAX_EXPONENT,
+    Emin=-MAX_EXPONENT,
+    traps=[
+        decimal.Overflow,
+        decimal.Underflow,
+        decimal.Subnormal,
+        decimal.Inexact,
+        decimal.Clamped,
+        decimal.InvalidOperation,
+    ],
+)
+_INT_LIMIT = 10 ** (MAX_EXPONENT + 1)
+_DECODER = json.JSONDecoder(
+    parse_float=_IN_RANGE.create_decimal, parse_constant=_reject_constant
+)
 _OPENERS = (b"{", b"[")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -82,10 +112,11 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 def loads(body: bytes | str) -> Any:
     """Decode a JSON body; numbers with a fraction or exponent become exact ``Decimal``.
 
-    Integers stay ``int``.  ``NaN``/``Infinity`` are refused.  Raises
+    Integers stay ``int``.  ``NaN``/``Infinity`` and numbers whose adjusted exponent is
+    beyond ±:data:`MAX_EXPONENT` are refused.  Raises
     :class:`~kiiex_async.errors.DecodeError` for anything that is not JSON (an HTML error
-    page, an empty body, garbage); the message never quotes the body, except an HTML
-    page's ``<title>``.
+    page, an empty body, garbage) and for such numbers; the message never quotes the body,
+    except an HTML page's ``<title>``.
     """
     try:
         if isinstance(body, str):
@@ -101,6 +132,26 @@ def loads(body: bytes | str) -> Any:
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise errors.DecodeError(_not_json(body, exc)) from None
+    except ArithmeticError:
+        raise errors.DecodeError(_OUT_OF_RANGE) from None
+
+
+_OUT_OF_RANGE = f"a number is out of range (beyond 1e{MAX_EXPONENT} or 1e-{MAX_EXPONENT})"
+
+
+def _in_range(value: Decimal) -> Decimal:
+    """``value`` if finite and within ±:data:`MAX_EXPONENT`, else :class:`DecodeError`."""
+    if not value.is_finite():
+        raise errors.DecodeError("expected a finite decimal number, got NaN or Infinity")
+    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        raise errors.DecodeError(_OUT_OF_RANGE)
+    return value
+
+
+def _int_in_range(value: int) -> int:
+    if -_INT_LIMIT < value < _INT_LIMIT:
+        return value
+    raise errors.DecodeError(_OUT_OF_RANGE)
 
 
 def _not_json(body: bytes | str, exc: Exception) -> str:
@@ -201,33 +252,29 @@ def _kind(value: Any) -> str:
 def _to_decimal(value: Any) -> Decimal:
     kind = type(value)
     if kind is Decimal:
-        if value.is_finite():
-            return value  # type: ignore[no-any-return]
-    elif kind is int:
-        return Decimal(value)
-    elif kind is str:
+        return _in_range(value)
+    if kind is int:
+        return Decimal(_int_in_range(value))
+    if kind is str:
         try:
             result = Decimal(value)
         except InvalidOperation:
             raise errors.DecodeError("expected a decimal number, got a non-numeric str") from None
-        if result.is_finite():
-            return result
-    elif kind is float:
+        return _in_range(result)
+    if kind is float:
         raise errors.DecodeError("expected an exact decimal, got a float (decode with _wire.loads)")
-    elif isinstance(value, Decimal | int) and not isinstance(value, bool):
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
         return _to_decimal(Decimal(value))
-    else:
-        raise errors.DecodeError(f"expected a decimal number, got {_kind(value)}")
-    raise errors.DecodeError("expected a finite decimal number, got NaN or Infinity")
+    raise errors.DecodeError(f"expected a decimal number, got {_kind(value)}")
 
 
 def _to_int(value: Any) -> int:
     kind = type(value)
     if kind is int:
-        return value  # type: ignore[no-any-return]
+        return _int_in_range(value)
     if kind is str:
         try:
-            return int(value)
+            return _int_in_range(int(value))
         except ValueError:
             pass
         try:
@@ -235,11 +282,11 @@ def _to_int(value: Any) -> int:
         except InvalidOperation:
             raise errors.DecodeError("expected an integer, got a non-numeric str") from None
     if isinstance(value, Decimal):
-        if value.is_finite() and value == value.to_integral_value():
+        if _in_range(value) == value.to_integral_value():
             return int(value)
         raise errors.DecodeError("expected an integer, got a fractional number")
     if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
+        return _int_in_range(int(value))
     raise errors.DecodeError(f"expected an integer, got {_kind(value)}")
 
 
@@ -277,6 +324,11 @@ def _json_text(value: Any) -> str:
         _encode(value, out)
         return "".join(out)
     return _to_str(value)
+
+
+def _optional_json_text(value: Any) -> str | None:
+    """:func:`_json_text`, keeping ``null`` as ``None``."""
+    return None if value is None else _json_text(value)
 
 
 def _string_list(value: Any) -> tuple[str, ...]:
@@ -346,7 +398,7 @@ class _DecimalOfInt(dict[int, Decimal]):
     """``Decimal(n)`` of the ints seen so far (.NET sends 0 and whole amounts as ints)."""
 
     def __missing__(self, key: int) -> Decimal:
-        value = Decimal(key)
+        value = Decimal(_int_in_range(key))
         if len(self) < _INT_DECIMAL_LIMIT:
             self[key] = value
         return value
@@ -380,6 +432,16 @@ _FIELD_OVERRIDES: dict[tuple[type, str], _Fn] = {
     (DepositTicket, "deposit_info"): _json_text,
     (WithdrawTicket, "template_form"): _json_text,
     (DepositInfo, "deposit_info"): _string_list,
+    **{
+        (cls, name): _optional_json_text
+        for cls, names in (
+            (DepositTicket, ("comments", "attachments")),
+            (WithdrawTicket, ("comments", "attachments", "audit_log")),
+            (Deposit, ("deposit_info",)),
+            (Withdraw, ("template_form", "withdraw_transaction_details")),
+        )
+        for name in names
+    },
 }
 
 _Entry = tuple[str, Any, _Fn, bool]  # field name, type taking the fast path, converter, alias?
@@ -431,7 +493,7 @@ def _class_structurer(cls: type[Any]) -> _Fn:
         argument = field.alias or field.name
         override = _FIELD_OVERRIDES.get((cls, field.name))
         if override is not None:
-            fast_type = str if override is _json_text else _NoFastPath
+            fast_type = str if override in (_json_text, _optional_json_text) else _NoFastPath
             entry: _Entry = (argument, fast_type, override, False)
         else:
             fast, convert = _value_converter(hints.get(field.name, Any))
@@ -466,7 +528,9 @@ def _class_structurer(cls: type[Any]) -> _Fn:
                 name, fast, convert, alias = lookup(key) or resolve(key)
                 if not name or (alias and name in kwargs):
                     continue
-                kwargs[name] = value if type(value) is fast else convert(value)
+                # Ints are range-checked even here (the generated code checks them inline).
+                fits = type(value) is fast and fast is not int
+                kwargs[name] = value if fits else convert(value)
         except errors.DecodeError as exc:
             raise errors.DecodeError(f"{name_of_class}.{name}: {exc}") from None
         except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
@@ -501,6 +565,7 @@ def _class_structurer(cls: type[Any]) -> _Fn:
             "decimal_of_int": _INT_DECIMAL,
             "int": int,
             "bool": bool,
+            "limit": _INT_LIMIT,
         }
         where = {key: index for index, key in enumerate(shape)}
         targets = ["_"] * len(shape)
@@ -516,6 +581,8 @@ def _class_structurer(cls: type[Any]) -> _Fn:
                     f"{v} if type({v}) is Decimal else "
                     f"decimal_of_int[{v}] if type({v}) is int else {c}({v})"
                 )
+            elif fast is int:
+                values[name] = f"{v} if type({v}) is int and -limit < {v} < limit else {c}({v})"
             elif fast in _ENUM_KNOWN:
                 namespace[f"m{index}"] = _ENUM_KNOWN[fast]
                 values[name] = (

@@ -348,8 +348,8 @@ class _State:
         )
 
 
-def _positive(value: Decimal) -> Decimal | None:
-    return value if value > _ZERO else None
+def _positive(value: Decimal | None) -> Decimal | None:
+    return value if value is not None and value > _ZERO else None
 
 
 def _backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:

@@ -41,6 +41,8 @@ ORDER = {
     "OrderState": "FullyExecuted",
     "ClientOrderId": 3,
     "OrigQuantity": 1,
+    "QuantityExecuted": 1,
+    "AvgPrice": 4000,
 }
 
 Answer = Any | Callable[[Mapping[str, Any]], Any]

@@ -545,7 +545,7 @@ def test_deposit_ticket_name_status_and_string_info() -> None:
     assert ticket.amount == Decimal("250.5")
     assert ticket.fee_amt == Decimal("0.25")
     assert ticket.deposit_info == '{"TXId":"0xabc"}'
-    assert ticket.reject_reason == ""
+    assert ticket.reject_reason is None  # "RejectReason": null
 
 
 def test_withdraw_ticket_int_status() -> None:
@@ -791,9 +791,9 @@ def test_str_fields_take_null_and_numbers() -> None:
 def test_missing_required_field_names_class_and_fields() -> None:
     """A missing required field is a DecodeError naming the class and the fields."""
     data = payload("order_working.json")
-    del data["OrderId"], data["Side"]
+    del data["OrderId"], data["AvgPrice"]
     with pytest.raises(
-        errors.DecodeError, match=r"^Order: missing required field\(s\) order_id, side$"
+        errors.DecodeError, match=r"^Order: missing required field\(s\) order_id, avg_price$"
     ):
         _wire.structure(data, Order)
 

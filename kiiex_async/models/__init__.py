@@ -1,6 +1,6 @@
 """Typed values of the AlphaPoint API: frozen attrs classes and enums, no wire names."""
 
-from .account import AuthResult, GenericResult, Pong, Position, UserInfo
+from .account import AccountTransaction, AuthResult, GenericResult, Pong, Position, UserInfo
 from .enums import (
     ChangeReason,
     DepositStatus,
@@ -15,12 +15,14 @@ from .enums import (
     TradeDirection,
     WithdrawStatus,
 )
-from .market import Instrument, L2Entry, L2Snapshot, Level1, Level1Summary, Product
+from .market import Instrument, L2Entry, L2Snapshot, Level1, Level1Summary, Product, TickerBar
 from .orders import Order, SendOrderResult, Trade
 from .tickets import (
+    Deposit,
     DepositInfo,
     DepositTicket,
     DepositTicketCreated,
+    Withdraw,
     WithdrawFee,
     WithdrawTemplate,
     WithdrawTemplateType,
@@ -28,8 +30,10 @@ from .tickets import (
 )
 
 __all__ = [
+    "AccountTransaction",
     "AuthResult",
     "ChangeReason",
+    "Deposit",
     "DepositInfo",
     "DepositStatus",
     "DepositTicket",
@@ -52,10 +56,12 @@ __all__ = [
     "SendOrderResult",
     "SessionStatus",
     "Side",
+    "TickerBar",
     "TimeInForce",
     "Trade",
     "TradeDirection",
     "UserInfo",
+    "Withdraw",
     "WithdrawFee",
     "WithdrawStatus",
     "WithdrawTemplate",

@@ -6,14 +6,15 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["AuthResult", "GenericResult", "Pong", "Position", "UserInfo"]
-
-_ZERO = Decimal(0)
+__all__ = ["AccountTransaction", "AuthResult", "GenericResult", "Pong", "Position", "UserInfo"]
 
 
 @attrs.frozen
 class UserInfo:
-    """The logged-in user (``User`` of ``AuthenticateUser``; ``GetUserInfo``)."""
+    """The logged-in user (``User`` of ``AuthenticateUser``; ``GetUserInfo``).
+
+    ``locked`` is ``None`` when the answer does not say (the login answer's ``user``).
+    """
 
     user_id: int
     user_name: str = ""
@@ -22,7 +23,7 @@ class UserInfo:
     account_id: int = 0
     oms_id: int = 1
     use_2fa: bool = False
-    locked: bool = False
+    locked: bool | None = None
 
 
 @attrs.frozen
@@ -30,7 +31,8 @@ class AuthResult:
     """Outcome of ``AuthenticateUser`` / ``Authenticate2FA``.
 
     The session token is deliberately not a field: the client keeps it privately so it
-    can never show up in a ``repr``, a log line or a checkpoint.
+    can never show up in a ``repr``, a log line or a checkpoint.  ``auth_type`` is the 2FA
+    type some venues name ``AuthType`` (``"Google"``) instead of ``TwoFAType``.
     """
 
     authenticated: bool
@@ -39,6 +41,7 @@ class AuthResult:
     locked: bool = False
     requires_2fa: bool = False
     two_fa_type: str | None = None
+    auth_type: str | None = None
     errormsg: str | None = None
 
 
@@ -61,22 +64,53 @@ class GenericResult:
 
 @attrs.frozen
 class Position:
-    """Balance of one product in one account.  ``amount`` is the total; see ``available``."""
+    """Balance of one product in one account.  ``amount`` is the total; see ``available``.
+
+    KIIEX's guide documents six fields (``omsId``, ``accountId``, ``productSymbol``,
+    ``productId``, ``amount``, ``hold``): the others are ``None`` when left out.
+    """
 
     account_id: int
     product_id: int
     product_symbol: str
-    amount: Decimal = _ZERO
-    hold: Decimal = _ZERO
-    pending_deposits: Decimal = _ZERO
-    pending_withdraws: Decimal = _ZERO
-    total_day_deposits: Decimal = _ZERO
-    total_day_withdraws: Decimal = _ZERO
-    notional_product_id: int = 0
-    notional_value: Decimal = _ZERO
-    oms_id: int = 1
+    amount: Decimal
+    hold: Decimal
+    pending_deposits: Decimal | None = None
+    pending_withdraws: Decimal | None = None
+    total_day_deposits: Decimal | None = None
+    total_day_withdraws: Decimal | None = None
+    notional_product_id: int | None = None
+    notional_product_symbol: str | None = None
+    notional_value: Decimal | None = None
+    notional_rate: Decimal | None = None
+    notional_hold_amount: Decimal | None = None
+    oms_id: int | None = None
 
     @property
     def available(self) -> Decimal:
         """What can be spent: ``amount - hold``."""
         return self.amount - self.hold
+
+
+@attrs.frozen
+class AccountTransaction:
+    """One ledger entry of ``GetAccountTransactions``: a credit (``cr``) or debit (``dr``).
+
+    ``balance`` is the product's balance after the entry; ``transaction_type`` and
+    ``reference_type`` are the exchange's names (``"Trade"``, ``"Fee"``, ``"Deposit"``,
+    ``"Withdraw"``...); ``time_stamp`` is epoch milliseconds.  Fields only some answers
+    carry are ``None``.
+    """
+
+    transaction_id: int
+    account_id: int
+    product_id: int
+    cr: Decimal
+    dr: Decimal
+    balance: Decimal | None = None
+    transaction_type: str | None = None
+    reference_type: str | None = None
+    reference_id: int | None = None
+    counterparty: int | None = None
+    time_stamp: int | None = None
+    oms_id: int | None = None

@@ -8,7 +8,15 @@ import attrs
 
 from .enums import ProductType, SessionStatus, Side
 
-__all__ = ["Instrument", "L2Entry", "L2Snapshot", "Level1", "Level1Summary", "Product"]
+__all__ = [
+    "Instrument",
+    "L2Entry",
+    "L2Snapshot",
+    "Level1",
+    "Level1Summary",
+    "Product",
+    "TickerBar",
+]
 
 _ZERO = Decimal(0)
 
@@ -103,14 +111,18 @@ class Level1:
 
 @attrs.frozen
 class Level1Summary:
-    """One row of ``GetLevel1SummaryMin`` (no bid/ask: last price and 24 h figures)."""
+    """One row of ``GetLevel1SummaryMin`` (no bid/ask: last price and 24 h figures).
+
+    A row shorter than the documented six columns fills what it has, in column order;
+    the figures it lacks are ``None``.
+    """
 
     instrument_id: int
-    symbol: str
-    last_traded_px: Decimal
-    rolling_24hr_px_change: Decimal
-    rolling_24hr_px_change_percent: Decimal
-    rolling_24hr_volume: Decimal
+    symbol: str | None = None
+    last_traded_px: Decimal | None = None
+    rolling_24hr_px_change: Decimal | None = None
+    rolling_24hr_px_change_percent: Decimal | None = None
+    rolling_24hr_volume: Decimal | None = None
 
 
 @attrs.frozen
@@ -144,3 +156,23 @@ class L2Snapshot:
     def best_ask(self) -> Decimal | None:
         """Lowest ask price, if any."""
         return self.asks[0].price if self.asks else None
+
+
+@attrs.frozen
+class TickerBar:
+    """One OHLCV bar of ``GetTickerHistory``.
+
+    ``time`` is the row's first column (epoch milliseconds, what ccxt takes as the bar's
+    time); ``begin_time`` the tenth column some venues add (``None`` when absent).
+    """
+
+    time: int
+    high: Decimal
+    low: Decimal
+    open: Decimal
+    close: Decimal
+    volume: Decimal
+    inside_bid: Decimal | None = None
+    inside_ask: Decimal | None = None
+    instrument_id: int | None = None
+    begin_time: int | None = None

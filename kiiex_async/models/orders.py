@@ -11,14 +11,13 @@ from .enums import (
     MakerTaker,
     OrderState,
     OrderType,
+    PegPriceType,
     Side,
     TimeInForce,
     TradeDirection,
 )
 
 __all__ = ["Order", "SendOrderResult", "Trade"]
-
-_ZERO = Decimal(0)
 
 
 @attrs.frozen
@@ -34,53 +33,76 @@ class SendOrderResult:
 class Order:
     """An order as ``GetOrderStatus`` / ``GetOpenOrders`` / ``GetOrdersHistory`` show it.
 
-    ``quantity`` is what remains; ``orig_quantity`` what was asked.
+    ``quantity`` is what remains; ``orig_quantity`` what was asked.  KIIEX's guide
+    documents a four-field order status (``OrderId``, ``OrderState``, ``QuantityExecuted``,
+    ``AvgPrice``): every other field is ``None`` when the answer leaves it out.  An
+    ``OrderState`` name the SDK does not know becomes ``OrderState.UNKNOWN``, which is not
+    final: nothing is ever concluded from it.
     """
 
     order_id: int
-    instrument_id: int
-    account_id: int
-    side: Side
-    order_type: OrderType
     order_state: OrderState
-    client_order_id: int = 0
-    price: Decimal = _ZERO
-    quantity: Decimal = _ZERO
-    orig_quantity: Decimal = _ZERO
-    quantity_executed: Decimal = _ZERO
-    gross_value_executed: Decimal = _ZERO
-    avg_price: Decimal = _ZERO
-    change_reason: ChangeReason = ChangeReason.UNKNOWN
-    receive_time: int = 0
-    last_updated_time: int = 0
-    reject_reason: str = ""
-    cancel_reason: str = ""
-    orig_order_id: int = 0
-    time_in_force: TimeInForce = TimeInForce.UNKNOWN
-    stop_price: Decimal = _ZERO
-    oms_id: int = 1
+    quantity_executed: Decimal
+    avg_price: Decimal
+    instrument_id: int | None = None
+    account_id: int | None = None
+    side: Side | None = None
+    order_type: OrderType | None = None
+    client_order_id: int | None = None
+    price: Decimal | None = None
+    quantity: Decimal | None = None
+    display_quantity: Decimal | None = None
+    orig_quantity: Decimal | None = None
+    gross_value_executed: Decimal | None = None
+    change_reason: ChangeReason | None = None
+    receive_time: int | None = None
+    last_updated_time: int | None = None
+    reject_reason: str | None = None
+    cancel_reason: str | None = None
+    orig_order_id: int | None = None
+    orig_cl_ord_id: int | None = None
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
+    peg_price_type: PegPriceType | None = None
+    order_flag: str | None = None
+    is_quote: bool | None = None
+    client_order_id_uuid: str | None = None
+    account_name: str | None = None
+    oms_id: int | None = None
 
 
 @attrs.frozen
 class Trade:
-    """One execution of this account (``GetTradesHistory`` row)."""
+    """One execution of this account (``GetTradesHistory`` row).
+
+    KIIEX's guide documents four fields (``tradeId``, ``orderId``, ``quantity``,
+    ``price``): every other field, the fee included, is ``None`` when the answer leaves it
+    out (``None`` means "not said", never zero).
+    """
 
     trade_id: int
-    execution_id: int
     order_id: int
-    instrument_id: int
-    account_id: int
-    side: Side
     quantity: Decimal
     price: Decimal
-    value: Decimal = _ZERO
-    fee: Decimal = _ZERO
-    fee_product_id: int = 0
-    client_order_id: int = 0
-    remaining_quantity: Decimal = _ZERO
-    order_type: OrderType = OrderType.UNKNOWN
-    maker_taker: MakerTaker = MakerTaker.UNKNOWN
-    direction: TradeDirection = TradeDirection.NO_CHANGE
-    trade_time_ms: int = 0
-    trade_time: int = 0
-    oms_id: int = 1
+    execution_id: int | None = None
+    instrument_id: int | None = None
+    account_id: int | None = None
+    side: Side | None = None
+    value: Decimal | None = None
+    fee: Decimal | None = None
+    fee_product_id: int | None = None
+    client_order_id: int | None = None
+    remaining_quantity: Decimal | None = None
+    order_type: OrderType | None = None
+    maker_taker: MakerTaker | None = None
+    direction: TradeDirection | None = None
+    trade_time_ms: int | None = None
+    trade_time: int | None = None
+    order_trade_revision: int | None = None
+    is_block_trade: bool | None = None
+    is_quote: bool | None = None
+    notional_product_id: int | None = None
+    notional_rate: Decimal | None = None
+    notional_value: Decimal | None = None
+    account_name: str | None = None
+    oms_id: int | None = None

@@ -893,7 +893,7 @@ class _Runner:
                 quantity_executed=order.quantity_executed,
                 gross_value_executed=order.gross_value_executed,
                 avg_price=order.avg_price,
-                reject_reason=order.reject_reason or order.cancel_reason,
+                reject_reason=order.reject_reason or order.cancel_reason or "",
             )
             if (order.order_state, order.quantity_executed) != seen:
                 seen = (order.order_state, order.quantity_executed)
@@ -991,7 +991,7 @@ class _Runner:
             if fill.fee_product_id not in symbols:
                 products = await self.read("GetProducts", self.client.get_products)
                 symbols.update({p.product_id: p.symbol.upper() for p in products})
-            symbol = symbols.get(fill.fee_product_id, f"#{fill.fee_product_id}")
+            symbol = symbols.get(fill.fee_product_id or 0, f"#{fill.fee_product_id}")
             fees[symbol] = fees.get(symbol, _ZERO) + fill.fee
         sells_base = plan.side is Side.SELL
         return TradesSummary(
