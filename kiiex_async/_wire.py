@@ -102,9 +102,7 @@ _IN_RANGE = decimal.Context(
     ],
 )
 _INT_LIMIT = 10 ** (MAX_EXPONENT + 1)
-_DECODER = json.JSONDecoder(
-    parse_float=_IN_RANGE.create_decimal, parse_constant=_reject_constant
-)
+_DECODER = json.JSONDecoder(parse_float=_IN_RANGE.create_decimal, parse_constant=_reject_constant)
 _OPENERS = (b"{", b"[")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 

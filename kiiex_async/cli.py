@@ -316,6 +316,7 @@ def result_dict(result: SwapResult) -> dict[str, Any]:
         "net_received": result.net_received,
         "average_price": result.average_price,
         "fees": dict(result.fees),
+        "derived": dict(result.derived),
         "order_id": result.order_id,
         "client_order_id": result.client_order_id,
         "order_state": _name(result.order_state),

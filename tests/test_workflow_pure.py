@@ -232,6 +232,8 @@ def order(order_id: int, cid: int, *, state: OrderState = OrderState.WORKING, up
         side=Side.SELL,
         order_type=OrderType.MARKET,
         order_state=state,
+        quantity_executed=D(0),
+        avg_price=D(0),
         client_order_id=cid,
         last_updated_time=updated,
     )
