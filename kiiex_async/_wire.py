@@ -856,11 +856,15 @@ def _rows(rows: Any, what: str) -> list[Any]:
 
 
 def parse_level1_summary(rows: Any, *, columns: str = "node") -> list[Level1Summary]:
-    """Parse ``GetLevel1SummaryMin`` rows (arrays; objects are accepted too).
+    """Parse ``GetLevel1SummaryMin`` rows (arrays of numbers or strings; objects too).
 
     ``columns="node"``: ``[id, symbol, last, 24hPxChange, 24hPxChangePercent, 24hVolume]``
     (notbank-node, the primary reading); ``columns="python"``:
     ``[id, symbol, last, 24hVolume, 24hPxChange, 24hPxChangePercent]`` (notbank-python).
+    A row shorter than six columns fills the fields its columns reach and leaves the rest
+    ``None``; its first column must be the instrument id, or the row is a
+    :class:`~kiiex_async.errors.DecodeError` (KIIEX's guide shows ``[["text"]]``: the
+    type of a row, not a row that could be read).
     """
     layout = _SUMMARY_COLUMNS.get(columns)
     if layout is None:
@@ -871,24 +875,31 @@ def parse_level1_summary(rows: Any, *, columns: str = "node") -> list[Level1Summ
         if isinstance(row, Mapping):
             result.append(structure(row, Level1Summary))
             continue
-        if not isinstance(row, list | tuple) or len(row) < 6:
+        if not isinstance(row, list | tuple) or not row:
             raise errors.DecodeError(
-                f"GetLevel1SummaryMin row {index}: expected 6 columns, got {_describe(row)}"
+                f"GetLevel1SummaryMin row {index}: expected up to 6 columns starting with "
+                f"the instrument id, got {_describe(row)}"
             )
         try:
             result.append(
                 Level1Summary(
                     instrument_id=_to_int(row[0]),
-                    symbol=_to_str(row[1]),
-                    last_traded_px=_to_decimal(row[last]),
-                    rolling_24hr_px_change=_to_decimal(row[change]),
-                    rolling_24hr_px_change_percent=_to_decimal(row[percent]),
-                    rolling_24hr_volume=_to_decimal(row[volume]),
+                    symbol=_column(row, 1, _to_str),
+                    last_traded_px=_column(row, last, _to_decimal),
+                    rolling_24hr_px_change=_column(row, change, _to_decimal),
+                    rolling_24hr_px_change_percent=_column(row, percent, _to_decimal),
+                    rolling_24hr_volume=_column(row, volume, _to_decimal),
                 )
             )
         except errors.DecodeError as exc:
             raise errors.DecodeError(f"GetLevel1SummaryMin row {index}: {exc}") from None
     return result
+
+
+def _column(row: list[Any] | tuple[Any, ...], index: int, convert: Callable[[Any], T]) -> T | None:
+    """Column ``index`` of a row converted, or ``None`` when the row is shorter or null."""
+    value = row[index] if index < len(row) else None
+    return None if value is None else convert(value)
 
 
 def _describe(row: Any) -> str:
@@ -1043,7 +1054,8 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
     Pure.  HTTP 429, 401/403, 5xx and 404 decide the class by themselves; otherwise the
     body does: ``{result: false, errorcode}`` (107 "Operation In Process" excepted),
     ``{status: "Rejected"}`` (SendOrder), ``{result: true, errorcode: 100, detail:
-    "Insufficient Balance"}`` (CreateWithdrawTicket, sic), ``{authenticated: false}``.  Any
+    "Insufficient Balance"}`` (CreateWithdrawTicket, sic; with ``result: true`` only a
+    documented errorcode fails), ``{authenticated: false}``.  Any
     other 4xx is a plain :class:`~kiiex_async.errors.ApiError`.  The message reads
     ``"<Method>: <errormsg> (<detail>) [errorcode N]"``.
     """
@@ -1074,7 +1086,10 @@ def api_error(method: str, status: int, payload: Any) -> errors.ApiError | None:
         rejected
         or unauthenticated
         or (result is False and (errorcode is not None or bool(errormsg)))
-        or (result is True and errorcode not in (None, 0))
+        # ``result: true`` fails only with a documented code (SLATE's insufficient
+        # balance is 100): KIIEX's guide shows ``{result: true, errorcode: 1}`` for a
+        # request it accepted, and calling an applied write failed could get it resent.
+        or (result is True and errorcode in _CODE_NAMES)
     )
 
     cls: type[errors.ApiError] | None
@@ -1162,11 +1177,29 @@ def _http_phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
+_TOKEN_KEYS = frozenset({"sessiontoken", "aptoken"})
+
+
 def session_token(payload: Any) -> str | None:
-    """The ``SessionToken`` of an authentication answer (any key casing), if non-empty."""
+    """The session token of an authentication answer, if it carries a non-empty one.
+
+    Looked for where AlphaPoint venues put it: a ``SessionToken`` (or ``APToken``) key in
+    any casing, at the top level or inside the ``User`` object.  KIIEX's guide shows a
+    login answer with none: the client then signs each request instead.
+    """
     if not isinstance(payload, Mapping):
         return None
-    for key, value in payload.items():
-        if isinstance(key, str) and _norm(key) == "sessiontoken":
-            return value if isinstance(value, str) and value else None
+    token = _token_in(payload)
+    if token is None:
+        user = next(
+            (v for k, v in payload.items() if isinstance(k, str) and _norm(k) == "user"), None
+        )
+        token = _token_in(user) if isinstance(user, Mapping) else None
+    return token
+
+
+def _token_in(data: Mapping[Any, Any]) -> str | None:
+    for key, value in data.items():
+        if isinstance(key, str) and _norm(key) in _TOKEN_KEYS:
+            return value if isinstance(value, str) and value.strip() else None
     return None

@@ -73,7 +73,9 @@ def _hidden(value: object) -> str:
 class Credentials:
     """How to log in: an API key (preferred) and/or a username and password.
 
-    The ``repr`` never shows the secret, password or 2FA provider.
+    With an API key, ``username`` alone (no password) is allowed: the API-key login then
+    carries ``UserName`` too, as KIIEX's guide shows.  The ``repr`` never shows the
+    secret, password or 2FA provider.
     """
 
     api_key: str | None = None
@@ -89,8 +91,10 @@ class Credentials:
             raise ConfigurationError(
                 "API-key credentials need api_key, api_secret and user_id together"
             )
-        if (self.username is None) != (self.password is None):
-            raise ConfigurationError("username and password go together")
+        if self.password is not None and self.username is None:
+            raise ConfigurationError("a password needs a username")
+        if self.username is not None and self.password is None and not has_key:
+            raise ConfigurationError("username and password go together (or add an API key)")
         if not has_key and self.username is None:
             raise ConfigurationError("credentials need an API key or a username and password")
 
@@ -113,6 +117,9 @@ class Credentials:
     ) -> Credentials:
         """Read ``KIIEX_API_KEY``, ``KIIEX_API_SECRET``, ``KIIEX_USER_ID``,
         ``KIIEX_USERNAME`` and ``KIIEX_PASSWORD``.
+
+        ``KIIEX_USERNAME`` goes with ``KIIEX_PASSWORD``, or on its own with an API key (the
+        API-key login then carries ``UserName``).
 
         Raises :class:`ConfigurationError` naming the missing variables.
         """

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from . import _wire, pricing
 from ._transport import HttpMethod, RetryPolicy, Timeouts, Transport
-from .auth import Credentials, make_nonce, sign
+from .auth import Credentials
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -59,7 +59,7 @@ from .models import (
     WithdrawTicket,
 )
 
-__all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "KiiexClient"]
+__all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "AuthMode", "KiiexClient"]
 
 #: KIIEX staging HTTP base URL (includes the ``/ap`` segment).
 STAGING_URL: Final = "https://apstage.proxy.kiiex.io/ap"
@@ -73,6 +73,13 @@ E = TypeVar("E", bound=IntEnum)
 
 #: An amount of money: a ``Decimal``, an ``int`` or a numeric ``str`` (never a ``float``).
 Amount = Decimal | int | str
+
+#: How private calls are authenticated: ``"auto"`` follows the login answer (its session
+#: token if it has one, else AlphaPoint's signed headers on every request), ``"session"``
+#: requires a session token, ``"per_request"`` signs every request.
+AuthMode = Literal["auto", "session", "per_request"]
+_AUTH_MODES: Final = ("auto", "session", "per_request")
+_TEMPLATE_FORM_ENCODINGS: Final = ("object", "string")
 
 _MAX_INT64: Final = 2**63 - 1
 _LOGOUT_TIMEOUT: Final = 5.0
@@ -212,6 +219,8 @@ class KiiexClient:
         pool_size: int = 100,
         connect_timeout: float | None = None,
         read_http_method: HttpMethod = "POST",
+        auth: AuthMode = "auto",
+        template_form_as: Literal["object", "string"] = "object",
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a kiiex_async.Credentials")
@@ -219,12 +228,22 @@ class KiiexClient:
             raise ConfigurationError("max_retries must be an int >= 0")
         if read_http_method not in ("POST", "GET"):
             raise ConfigurationError("read_http_method must be 'POST' or 'GET'")
+        if auth not in _AUTH_MODES:
+            raise ConfigurationError("auth must be 'auto', 'session' or 'per_request'")
+        if auth == "per_request" and credentials is not None and not credentials.uses_api_key:
+            raise ConfigurationError("auth='per_request' signs each request: it needs an API key")
+        if template_form_as not in _TEMPLATE_FORM_ENCODINGS:
+            raise ConfigurationError("template_form_as must be 'object' or 'string'")
         try:
             self._oms_id = _positive_id(oms_id, "oms_id")
             self._configured_account_id = _optional_int(account_id, "account_id", minimum=1)
         except InvalidInputError as exc:
             raise ConfigurationError(str(exc)) from None
         self._credentials = credentials
+        self._auth_mode: AuthMode = auth
+        self._template_form_as = template_form_as
+        # True while private calls carry signed headers instead of a session token.
+        self._signing = False
         self._read_http: HttpMethod = read_http_method
         self._transport = Transport(
             base_url,
@@ -325,8 +344,20 @@ class KiiexClient:
 
     @property
     def is_authenticated(self) -> bool:
-        """True while the client holds a session token."""
-        return self._transport.has_session
+        """True after a successful login, until :meth:`log_out` or a failed re-login.
+
+        With a session token, while the client holds it; without one (``auth_mode`` is
+        ``"per_request"``), while private calls are signed.
+        """
+        return self._signing or self._transport.has_session
+
+    @property
+    def auth_mode(self) -> Literal["session", "per_request"] | None:
+        """How private calls are authenticated now: ``"session"`` (an ``aptoken``),
+        ``"per_request"`` (signed headers on each request) or ``None`` (not logged in)."""
+        if self._transport.has_session:
+            return "session"
+        return "per_request" if self._signing else None
 
     # -- authentication -------------------------------------------------------------------
 
@@ -354,7 +385,7 @@ class KiiexClient:
         """Log in unless another coroutine already did so since ``seen_epoch``."""
         async with self._auth_lock:
             if self._auth_epoch != seen_epoch:
-                if self._transport.has_session:
+                if self.is_authenticated:
                     return
                 failure = self._auth_failure
                 if failure is not None:
@@ -367,6 +398,7 @@ class KiiexClient:
                 self._last_auth = await self._login()
             except Exception as exc:
                 self._auth_failure = exc
+                self._signing = False
                 raise
             else:
                 self._auth_failure = None
@@ -374,17 +406,27 @@ class KiiexClient:
                 self._auth_epoch += 1
 
     def _login_payload(self, credentials: Credentials) -> dict[str, Any]:
-        """The JSON-body form of AuthenticateUser, signed with a fresh nonce."""
-        key, secret, user_id = credentials.api_key, credentials.api_secret, credentials.user_id
-        if key and secret and user_id:
-            nonce = make_nonce()
-            return {
-                "APIKey": key,
-                "Signature": sign(api_secret=secret, nonce=nonce, user_id=user_id, api_key=key),
-                "UserId": user_id,
-                "Nonce": nonce,
-            }
+        """The JSON-body form of AuthenticateUser, signed with a fresh nonce.
+
+        The API-key form carries ``UserName`` when the credentials know it, as KIIEX's
+        guide shows.
+        """
+        if credentials.uses_api_key:
+            payload: dict[str, Any] = dict(credentials.signed_headers())
+            if credentials.username:
+                payload["UserName"] = credentials.username
+            return payload
         return {"UserName": credentials.username, "Password": credentials.password}
+
+    def _token(self, data: Any) -> str | None:
+        """The session token of a login answer, unless ``auth="per_request"`` ignores it."""
+        return None if self._auth_mode == "per_request" else _wire.session_token(data)
+
+    def _signed_headers(self) -> dict[str, str] | None:
+        """Fresh signed headers (a new nonce) when private calls are signed, else ``None``."""
+        if not self._signing or self._credentials is None:
+            return None
+        return self._credentials.signed_headers()
 
     async def _authenticate_user_step(self) -> tuple[AuthResult, str | None, str | None]:
         """Send AuthenticateUser; return (result, session token, pending 2FA token)."""
@@ -393,51 +435,63 @@ class KiiexClient:
             "AuthenticateUser", self._login_payload(credentials), use_session=False
         )
         result = self._decode("AuthenticateUser", data, AuthResult)
-        token = _wire.session_token(data)
-        if token is None and not result.requires_2fa:
-            raise AuthenticationError(
-                "AuthenticateUser: the exchange did not open a session"
-                + (f" ({result.errormsg})" if result.errormsg else ""),
-                method="AuthenticateUser",
-                errormsg=result.errormsg,
-            )
+        token = self._token(data)
         pending = _ci_get(data, "Pending2FaToken") or _ci_get(data, "TwoFAToken") or None
         return result, token, pending if isinstance(pending, str) else None
 
     async def _authenticate_2fa_step(
         self, code: str, pending: str | None
-    ) -> tuple[AuthResult, str]:
+    ) -> tuple[AuthResult, str | None]:
         headers = {"Pending2FaToken": pending} if pending else None
         data = await self._transport.call(
             "Authenticate2FA", {"Code": code}, headers=headers, use_session=False, retry=False
         )
-        result = self._decode("Authenticate2FA", data, AuthResult)
-        token = _wire.session_token(data)
-        if token is None:
-            raise AuthenticationError(
-                "Authenticate2FA: the exchange did not open a session", method="Authenticate2FA"
-            )
-        return result, token
+        return self._decode("Authenticate2FA", data, AuthResult), self._token(data)
 
     async def _login(self) -> AuthResult:
         credentials = self._require_credentials()
         self._pending_2fa = None
         result, token, pending = await self._authenticate_user_step()
-        if token is None:
+        if token is None and result.requires_2fa:
             if credentials.two_factor is None:
                 raise TwoFactorRequiredError(
                     "AuthenticateUser: the exchange asks for a 2FA code and "
                     "credentials.two_factor is not set",
                     method="AuthenticateUser",
                 )
-            code = await credentials.two_factor(result.two_fa_type or "Google")
+            code = await credentials.two_factor(result.two_fa_type or result.auth_type or "Google")
             second, token = await self._authenticate_2fa_step(_text(code, "2FA code"), pending)
             result = _merge_auth(result, second)
-        await self._adopt_session(result, token)
+            await self._adopt_session(result, token, "Authenticate2FA")
+        else:
+            await self._adopt_session(result, token)
         return result
 
-    async def _adopt_session(self, result: AuthResult, token: str) -> None:
-        """Adopt the user and account of a successful login, then publish the token."""
+    def _check_session(self, method: str, result: AuthResult, token: str | None) -> None:
+        """Refuse a login answer without a token when the client cannot sign instead."""
+        if token is not None:
+            return
+        reason = ""
+        if self._auth_mode == "session":
+            reason = "; auth='auto' or 'per_request' signs each request instead"
+        elif not self._require_credentials().uses_api_key:
+            reason = ", and signing each request needs an API key"
+        else:
+            return
+        raise AuthenticationError(
+            f"{method}: the exchange did not open a session"
+            + (f" ({result.errormsg})" if result.errormsg else "")
+            + reason,
+            method=method,
+            errormsg=result.errormsg,
+        )
+
+    async def _adopt_session(
+        self, result: AuthResult, token: str | None, method: str = "AuthenticateUser"
+    ) -> None:
+        """Adopt the user and account of a successful login, then publish the token (or,
+        without one, start signing each private request)."""
+        self._check_session(method, result, token)
         user = result.user
         user_id = (user.user_id if user is not None and user.user_id else None) or result.user_id
         if not user_id and self._credentials is not None and self._credentials.user_id:
@@ -452,8 +506,9 @@ class KiiexClient:
             payload: dict[str, Any] = {"OMSId": self._oms_id}
             if user_id:
                 payload["UserId"] = user_id
+            headers = {"aptoken": token} if token else self._require_credentials().signed_headers()
             data = await self._transport.call(
-                "GetUserAccounts", payload, headers={"aptoken": token}, use_session=False
+                "GetUserAccounts", payload, headers=headers, use_session=False
             )
             accounts = _int_list("GetUserAccounts", data)
             if not accounts:
@@ -461,6 +516,7 @@ class KiiexClient:
             account_id = accounts[0]
         self._user_id = user_id or None
         self._account_id = account_id
+        self._signing = token is None
         self._transport.set_session_token(token)
 
     async def authenticate_user(self) -> AuthResult:
@@ -473,7 +529,7 @@ class KiiexClient:
         async with self._auth_lock:
             try:
                 result, token, pending = await self._authenticate_user_step()
-                if token is None:
+                if token is None and result.requires_2fa:
                     self._pending_2fa = (result, pending)
                 else:
                     self._pending_2fa = None
@@ -498,7 +554,7 @@ class KiiexClient:
             try:
                 second, token = await self._authenticate_2fa_step(code, pending)
                 result = _merge_auth(first, second)
-                await self._adopt_session(result, token)
+                await self._adopt_session(result, token, "Authenticate2FA")
             except Exception as exc:
                 self._auth_failure = exc
                 raise
@@ -511,7 +567,12 @@ class KiiexClient:
                 self._auth_epoch += 1
 
     async def log_out(self) -> GenericResult:
-        """End the session (``LogOut``); a no-op success when there is no session."""
+        """End the session (``LogOut``); a no-op success when there is no session.
+
+        When private calls are signed per request there is no session to end: the client
+        only stops signing (the next private call logs in again).
+        """
+        self._signing = False
         if not self._transport.has_session:
             return GenericResult(result=True)
         try:
@@ -531,18 +592,23 @@ class KiiexClient:
     ) -> Any:
         """Call a private method: lazy login, one shared re-login on errorcode 20 / 401.
 
-        ``build`` makes the payload after login (it may need the account id).
+        ``build`` makes the payload after login (it may need the account id).  Without a
+        session token each attempt carries freshly signed headers (a new nonce).
         """
         self._require_credentials()
         for attempt in (1, 2):
             epoch = self._auth_epoch
-            if not self._transport.has_session:
+            if not self.is_authenticated:
                 await self._refresh_session(epoch)
                 epoch = self._auth_epoch
             payload = build()
             try:
                 return await self._transport.call(
-                    method, payload, write=write, http="POST" if write else self._read_http
+                    method,
+                    payload,
+                    write=write,
+                    http="POST" if write else self._read_http,
+                    headers=self._signed_headers(),
                 )
             except AuthenticationError:
                 # "Not authorized" means the call was refused, so repeating it (even a
@@ -1141,6 +1207,7 @@ def _merge_auth(first: AuthResult, second: AuthResult) -> AuthResult:
         locked=second.locked,
         requires_2fa=False,
         two_fa_type=first.two_fa_type,
+        auth_type=first.auth_type,
         errormsg=second.errormsg,
     )
 

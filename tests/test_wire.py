@@ -302,9 +302,12 @@ def test_level1_summary_accepts_json_text_and_objects() -> None:
 
 
 def test_level1_summary_rejects_bad_rows_and_columns() -> None:
-    """A short row is a DecodeError naming the row; an unknown layout is bad input."""
-    with pytest.raises(errors.DecodeError, match="row 1: expected 6 columns, got 3"):
-        _wire.parse_level1_summary([[1, "A", 1, 2, 3, 4], [2, "B", 1]])
+    """A row without an instrument id is a DecodeError naming the row; an unknown layout is
+    bad input."""
+    with pytest.raises(errors.DecodeError, match="row 1: expected up to 6 columns"):
+        _wire.parse_level1_summary([[1, "A", 1, 2, 3, 4], []])
+    with pytest.raises(errors.DecodeError, match="row 0: expected an integer, got a non-num"):
+        _wire.parse_level1_summary([["text"]])
     with pytest.raises(errors.DecodeError, match="row 0: expected a decimal"):
         _wire.parse_level1_summary([[1, "A", "x", 2, 3, 4]])
     with pytest.raises(errors.InvalidInputError, match="columns"):

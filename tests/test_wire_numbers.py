@@ -63,7 +63,7 @@ def test_huge_integer_is_refused_in_int_and_decimal_fields() -> None:
 def test_numeric_strings_out_of_range_are_refused(text: str) -> None:
     """Numbers sent as strings get the same range check as JSON numbers."""
     row = {"AccountId": 1, "ProductId": 1, "ProductSymbol": "USDT", "Amount": text, "Hold": 0}
-    with pytest.raises(errors.DecodeError, match="Position.amount"):
+    with pytest.raises(errors.DecodeError, match=r"Position\.amount"):
         _wire.structure(row, Position)
 
 
