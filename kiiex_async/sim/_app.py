@@ -326,6 +326,8 @@ class SimApp:
         if kind in ("error", "error_after"):
             body = render.generic(False, "Server Error", 102, "Simulated fault")
             return web.Response(body=dumps(body), status=fault.status, content_type=_JSON)
+        if kind == "not_authorized":
+            return web.Response(body=_NOT_AUTHORIZED, content_type=_JSON)
         if kind in ("in_process", "in_process_after"):
             body = render.generic(False, "Operation In Process", 107, None)
             return web.Response(body=dumps(body), content_type=_JSON)

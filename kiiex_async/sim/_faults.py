@@ -17,6 +17,8 @@ kind                  applied?   what the client sees
 ``malformed_after``   yes        HTTP 200 with a truncated JSON body
 ``in_process``        no         HTTP 200, errorcode 107 ``Operation In Process``
 ``in_process_after``  yes        HTTP 200, errorcode 107 ``Operation In Process``
+``not_authorized``    no         HTTP 200, errorcode 20 ``Not Authorized`` (a refused
+                                 signature or session, whatever the credentials)
 ====================  =========  =====================================================
 
 ``drop_after`` is the case exactly-once code must survive: the order or ticket exists,
@@ -49,6 +51,7 @@ FAULT_KINDS = frozenset(
         "malformed_after",
         "in_process",
         "in_process_after",
+        "not_authorized",
     }
 )
 _AFTER = frozenset({"error_after", "drop_after", "malformed_after", "in_process_after"})
@@ -94,7 +97,14 @@ class Fault:
     @property
     def applies_request(self) -> bool:
         """False when the exchange never sees the request."""
-        return self.kind not in {"error", "rate_limit", "drop_before", "malformed", "in_process"}
+        return self.kind not in {
+            "error",
+            "rate_limit",
+            "drop_before",
+            "malformed",
+            "in_process",
+            "not_authorized",
+        }
 
     @property
     def is_after(self) -> bool:
