@@ -52,6 +52,7 @@ from .models import (
     Level1Summary,
     Order,
     Side,
+    TickerBar,
     Withdraw,
     WithdrawTemplate,
     WithdrawTemplateType,
@@ -66,6 +67,7 @@ __all__ = [
     "loads",
     "parse_l2_snapshot",
     "parse_level1_summary",
+    "parse_ticker_history",
     "session_token",
     "structure",
     "structure_list",
@@ -900,6 +902,40 @@ def _column(row: list[Any] | tuple[Any, ...], index: int, convert: Callable[[Any
     """Column ``index`` of a row converted, or ``None`` when the row is shorter or null."""
     value = row[index] if index < len(row) else None
     return None if value is None else convert(value)
+
+
+def parse_ticker_history(rows: Any) -> list[TickerBar]:
+    """Parse ``GetTickerHistory`` rows into bars (a JSON array, or JSON text of one).
+
+    A row is ``[time ms, high, low, open, close, volume, inside bid, inside ask,
+    instrument id, begin time ms]`` (AlphaPoint; ccxt reads the first six, notbank-node
+    all ten); at least the first six columns are required, the rest are ``None`` when
+    absent.
+    """
+    bars: list[TickerBar] = []
+    for index, row in enumerate(_rows(rows, "GetTickerHistory")):
+        if not isinstance(row, list | tuple) or len(row) < 6:
+            raise errors.DecodeError(
+                f"GetTickerHistory row {index}: expected 6 to 10 columns, got {_describe(row)}"
+            )
+        try:
+            bars.append(
+                TickerBar(
+                    time=_to_int(row[0]),
+                    high=_to_decimal(row[1]),
+                    low=_to_decimal(row[2]),
+                    open=_to_decimal(row[3]),
+                    close=_to_decimal(row[4]),
+                    volume=_to_decimal(row[5]),
+                    inside_bid=_column(row, 6, _to_decimal),
+                    inside_ask=_column(row, 7, _to_decimal),
+                    instrument_id=_column(row, 8, _to_int),
+                    begin_time=_column(row, 9, _to_int),
+                )
+            )
+        except errors.DecodeError as exc:
+            raise errors.DecodeError(f"GetTickerHistory row {index}: {exc}") from None
+    return bars
 
 
 def _describe(row: Any) -> str:

@@ -1,11 +1,14 @@
 """``KiiexClient``: one typed coroutine per AlphaPoint method.
 
 Arguments are validated before anything is sent (an :class:`~kiiex_async.errors.InvalidInputError`
-means no request left).  Private calls log in lazily on first use; when the session expires
-(errorcode 20 / HTTP 401) the client re-authenticates once, shared by every coroutine that
-noticed at the same moment, and repeats the call.  Writes (``send_order``, ``cancel_order``,
-``create_deposit_ticket``, ``create_withdraw_ticket``) are never resent after their outcome
-became unknown: they raise :class:`~kiiex_async.errors.UnknownOutcomeError` instead.
+means no request left).  Private calls log in lazily on first use, then carry the session
+token or, when the login answer has none (KIIEX's guide), AlphaPoint's signed headers with
+a fresh nonce.  When the exchange answers "not authorized" (errorcode 20 / HTTP 401) the
+client re-authenticates once, shared by every coroutine that noticed at the same moment,
+and repeats the call.
+Writes (``send_order``, ``cancel_order``, ``cancel_all_orders``, ``create_deposit_ticket``,
+``create_withdraw_ticket``) are never resent after their outcome became unknown: they
+raise :class:`~kiiex_async.errors.UnknownOutcomeError` instead.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
@@ -34,7 +38,9 @@ from .errors import (
     UnknownOutcomeError,
 )
 from .models import (
+    AccountTransaction,
     AuthResult,
+    Deposit,
     DepositInfo,
     DepositTicket,
     DepositTicketCreated,
@@ -50,9 +56,11 @@ from .models import (
     Product,
     SendOrderResult,
     Side,
+    TickerBar,
     TimeInForce,
     Trade,
     UserInfo,
+    Withdraw,
     WithdrawFee,
     WithdrawTemplate,
     WithdrawTemplateType,
@@ -727,16 +735,24 @@ class KiiexClient:
         self,
         instrument_ids: Sequence[int] | None = None,
         *,
+        base_currency: str | None = None,
+        quote_currency: str | None = None,
         columns: Literal["node", "python"] = "node",
     ) -> list[Level1Summary]:
         """``GetLevel1SummaryMin``: last price and 24 h change of many instruments.
 
-        ``columns`` names the row layout (the two AlphaPoint SDKs disagree; see
-        :func:`kiiex_async._wire.parse_level1_summary`).
+        Ask by ``instrument_ids`` and/or, as KIIEX's guide does, by ``base_currency`` and
+        ``quote_currency`` (symbols such as ``"COPM"``, ``"USDT"``; sent as
+        ``BaseCurrency``/``QuoteCurrency``).  ``columns`` names the row layout (the two
+        AlphaPoint SDKs disagree; see :func:`kiiex_async._wire.parse_level1_summary`).
         """
         if columns not in ("node", "python"):
             raise InvalidInputError("columns must be 'node' or 'python'")
         payload: dict[str, Any] = {"OMSId": self._oms_id}
+        if base_currency is not None:
+            payload["BaseCurrency"] = _text(base_currency, "base_currency").strip()
+        if quote_currency is not None:
+            payload["QuoteCurrency"] = _text(quote_currency, "quote_currency").strip()
         if instrument_ids is not None:
             if isinstance(instrument_ids, str | bytes):
                 raise InvalidInputError("instrument_ids must be a sequence of ints")
@@ -761,6 +777,36 @@ class KiiexClient:
         return _shaped(
             "GetL2Snapshot", lambda: _wire.parse_l2_snapshot(data, instrument_id), write=False
         )
+
+    async def get_ticker_history(
+        self,
+        instrument_id: int,
+        *,
+        interval: int,
+        from_date: dt.datetime,
+        to_date: dt.datetime,
+    ) -> list[TickerBar]:
+        """``GetTickerHistory``: OHLCV bars of ``interval`` seconds between two instants.
+
+        ``from_date`` and ``to_date`` must be timezone-aware; they are sent in UTC as
+        ``YYYY-MM-DDTHH:MM:SS``.  Rows are parsed by
+        :func:`kiiex_async._wire.parse_ticker_history`.
+        """
+        instrument_id = _positive_id(instrument_id, "instrument_id")
+        seconds = _positive_id(interval, "interval")
+        start = _utc_text(from_date, "from_date")
+        end = _utc_text(to_date, "to_date")
+        if from_date > to_date:
+            raise InvalidInputError("from_date must not be after to_date")
+        payload = {
+            "OMSId": self._oms_id,
+            "InstrumentId": instrument_id,
+            "Interval": seconds,
+            "FromDate": start,
+            "ToDate": end,
+        }
+        data = await self._public("GetTickerHistory", payload)
+        return _shaped("GetTickerHistory", lambda: _wire.parse_ticker_history(data), write=False)
 
     async def get_quote(
         self,
@@ -795,6 +841,17 @@ class KiiexClient:
         _optional_int(account_id, "account_id", minimum=1)
         data = await self._account_call("GetAccountPositions", account_id)
         return self._decode_list("GetAccountPositions", data, Position)
+
+    async def get_account_transactions(
+        self, *, account_id: int | None = None, depth: int | None = None
+    ) -> list[AccountTransaction]:
+        """``GetAccountTransactions``: the account's ledger (credits, debits, balances),
+        at most ``depth`` entries when given."""
+        _optional_int(account_id, "account_id", minimum=1)
+        limit = _optional_int(depth, "depth", minimum=1)
+        fields = {} if limit is None else {"Depth": limit}
+        data = await self._account_call("GetAccountTransactions", account_id, fields)
+        return self._decode_list("GetAccountTransactions", data, AccountTransaction)
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -904,6 +961,25 @@ class KiiexClient:
         key = {"OrderId": order_id} if order_id is not None else {"ClOrderId": client_order_id}
         data = await self._account_call("CancelOrder", account_id, key, write=True)
         return self._decode("CancelOrder", data, GenericResult, write=True)
+
+    async def cancel_all_orders(
+        self, *, instrument_id: int | None = None, account_id: int | None = None
+    ) -> GenericResult:
+        """``CancelAllOrders`` (a WRITE, sent once): cancel the account's working orders,
+        or only those of ``instrument_id``.
+
+        The instrument goes out as ``InstrumentId`` and as ``IntrumentId`` (AlphaPoint's
+        documented spelling, which ccxt sends): a server that read only the other one would
+        otherwise cancel every order.  The answer only confirms receipt: check with
+        :meth:`get_open_orders`.
+        """
+        instrument = _optional_int(instrument_id, "instrument_id", minimum=1)
+        _optional_int(account_id, "account_id", minimum=1)
+        fields = (
+            {} if instrument is None else {"InstrumentId": instrument, "IntrumentId": instrument}
+        )
+        data = await self._account_call("CancelAllOrders", account_id, fields, write=True)
+        return self._decode("CancelAllOrders", data, GenericResult, write=True)
 
     async def get_order_status(self, order_id: int, *, account_id: int | None = None) -> Order:
         """``GetOrderStatus``: one order (the answer may be an object or a 1-element array)."""
@@ -1076,7 +1152,19 @@ class KiiexClient:
         )
         return self._decode("GetDepositInfo", data, DepositInfo)
 
+    async def get_deposits(self, *, account_id: int | None = None) -> list[Deposit]:
+        """``GetDeposits``: the account's deposits, with ticket status names."""
+        _optional_int(account_id, "account_id", minimum=1)
+        data = await self._account_call("GetDeposits", account_id)
+        return self._decode_list("GetDeposits", data, Deposit)
+
     # -- withdrawals ----------------------------------------------------------------------
+
+    async def get_withdraws(self, *, account_id: int | None = None) -> list[Withdraw]:
+        """``GetWithdraws``: the account's withdrawals, with ticket status names."""
+        _optional_int(account_id, "account_id", minimum=1)
+        data = await self._account_call("GetWithdraws", account_id)
+        return self._decode_list("GetWithdraws", data, Withdraw)
 
     async def get_withdraw_template_types(
         self, product_id: int, *, account_id: int | None = None
@@ -1134,15 +1222,20 @@ class KiiexClient:
     ) -> GenericResult:
         """``CreateWithdrawTicket`` (a WRITE): ask for ``amount`` to leave the account.
 
-        ``template_form`` is sent as a JSON string.  The answer only confirms receipt:
-        follow the ticket with :meth:`get_withdraw_tickets`.
+        ``template_form`` is sent as a JSON object, as KIIEX's guide and AlphaPoint's docs
+        show it, or as JSON text with ``KiiexClient(template_form_as="string")`` (as ccxt
+        sends it).  The answer only confirms receipt: follow the ticket with
+        :meth:`get_withdraw_tickets`.
         """
         product_id = _positive_id(product_id, "product_id")
         checked = pricing.check_amount(amount, name="amount")
         template_type = _text(template_type, "template_type")
         if not isinstance(template_form, Mapping):
             raise InvalidInputError("template_form must be a mapping of field name to value")
-        form = _wire.dumps(template_form).decode()
+        text = _wire.dumps(template_form).decode()  # also refuses what cannot be sent
+        form: str | dict[str, Any] = (
+            text if self._template_form_as == "string" else dict(template_form)
+        )
         _optional_int(account_id, "account_id", minimum=1)
         fields = {
             "ProductId": product_id,
@@ -1185,6 +1278,15 @@ def _shared(exc: Exception) -> Exception:
         return copy.copy(exc)
     except Exception:
         return exc
+
+
+def _utc_text(value: object, name: str) -> str:
+    """An aware datetime as the UTC ``YYYY-MM-DDTHH:MM:SS`` AlphaPoint reads."""
+    if not isinstance(value, dt.datetime):
+        raise InvalidInputError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(f"{name} must be timezone-aware (for UTC: tzinfo=datetime.UTC)")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _ticket_lookup(request_code: str | None, ticket_id: int | None) -> dict[str, Any]:

@@ -312,17 +312,21 @@ async def test_cancel_order_by_client_id_and_by_order_id() -> None:
     ]
 
 
-async def test_create_withdraw_ticket_sends_template_form_as_json_text() -> None:
-    """TemplateForm goes out as a JSON *string*; the amount stays a Decimal."""
+@pytest.mark.parametrize("encoding", ["object", "string"])
+async def test_create_withdraw_ticket_sends_template_form_as_configured(encoding: str) -> None:
+    """TemplateForm goes out as an object (the guide) or, if asked, as JSON text (ccxt)."""
     ok = {"result": True, "errormsg": None, "errorcode": 0, "detail": None}
-    client, fake = make_client({"CreateWithdrawTicket": ok})
+    client, fake = make_client({"CreateWithdrawTicket": ok}, template_form_as=encoding)
     form = {"TemplateType": "ToExternalAddress", "ExternalAddress": "0xabc", "Comment": ""}
     await client.create_withdraw_ticket(
         3, Decimal("1000.10"), template_type="ToExternalAddress", template_form=form
     )
     payload = fake.payload("CreateWithdrawTicket")
-    assert isinstance(payload["TemplateForm"], str)
-    assert json.loads(payload["TemplateForm"]) == form
+    if encoding == "string":
+        assert isinstance(payload["TemplateForm"], str)
+        assert json.loads(payload["TemplateForm"]) == form
+    else:
+        assert payload["TemplateForm"] == form
     assert payload["Amount"] == Decimal("1000.10")
     assert {k: payload[k] for k in ("OMSId", "AccountId", "ProductId", "TemplateType")} == {
         "OMSId": 1,
