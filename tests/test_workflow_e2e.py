@@ -27,9 +27,10 @@ from kiiex_async.errors import (
     BelowMinimumError,
     InsufficientFundsError,
     InvalidInputError,
+    NotFoundError,
     WorkflowError,
 )
-from kiiex_async.models import DepositStatus, OrderState, Trade, WithdrawStatus
+from kiiex_async.models import AccountTransaction, DepositStatus, OrderState, Trade, WithdrawStatus
 from kiiex_async.sim import DemoUser, Fault, Simulator
 from kiiex_async.sim._exchange import OrderRequest
 from kiiex_async.workflow import (
@@ -455,18 +456,39 @@ async def test_guide_swap_signs_every_call_and_says_what_it_derived(
     sim: Simulator, workflow: SwapWorkflow
 ) -> None:
     """Guide dialect: no session is ever opened, and the result says the quote side came
-    from quantity × price and the fees from the balance movement, which match the books."""
+    from quantity × price and the fees from the ledger, which match the books."""
     initial = balances(sim)
     result = await workflow.run(full_request())
     assert result.state is SwapState.COMPLETED, result.reason
     assert len(sim.sessions) == 0
     assert set(result.derived) == {"received", "fees"}
-    assert "balance movement" in result.derived["fees"]
+    assert "GetAccountTransactions" in result.derived["fees"]
     order = swap_orders(sim, result.swap_id)[0]
     fills = [t for t in sim.exchange.trades if t.order_id == order.order_id]
     assert result.fees == {"COPM": sum(t.fee for t in fills)}
     assert result.received == sum(t.value for t in fills)
-    assert "fees derived: from the balance movement" in result.summary()
+    assert "fees derived: from the account's ledger" in result.summary()
+    assert_ledger(sim, initial, [result])
+
+
+class _NoLedgerClient(KiiexClient):
+    """An exchange that answers only what the guide documents: no GetAccountTransactions."""
+
+    async def get_account_transactions(self, **kwargs: Any) -> list[AccountTransaction]:
+        raise NotFoundError("Resource Not Found", method="GetAccountTransactions", errorcode=104)
+
+
+@pytest.mark.parametrize("dialect", ["guide"])
+async def test_without_a_ledger_the_fees_come_from_the_balance_movement(sim: Simulator) -> None:
+    """No ledger call: the fees are what the balances moved less than the trades explain."""
+    initial = balances(sim)
+    async with _NoLedgerClient(sim.url, credentials=Credentials(**sim.credentials_kwargs)) as c:
+        result = await SwapWorkflow(c, MemoryCheckpointStore()).run(full_request())
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert "balance movement" in result.derived["fees"]
+    order = swap_orders(sim, result.swap_id)[0]
+    fills = [t for t in sim.exchange.trades if t.order_id == order.order_id]
+    assert result.fees == {"COPM": sum(t.fee for t in fills)}
     assert_ledger(sim, initial, [result])
 
 
@@ -501,7 +523,7 @@ async def test_no_trades_listed_the_order_gives_the_amounts(sim: Simulator) -> N
 
 @pytest.mark.parametrize("dialect", ["guide"])
 async def test_fees_are_not_guessed_when_other_activity_moved_the_balance(
-    sim: Simulator, workflow: SwapWorkflow
+    sim: Simulator,
 ) -> None:
     """A credit landing between the trade and step 7: the fees stay unstated (not a
     negative fee) and the result says why."""
@@ -513,8 +535,9 @@ async def test_fees_are_not_guessed_when_other_activity_moved_the_balance(
                 now=sim.now(),
             )  # fmt: skip
 
-    workflow.on_checkpoint = deposit
-    result = await workflow.run(full_request(withdrawal=None))
+    async with _NoLedgerClient(sim.url, credentials=Credentials(**sim.credentials_kwargs)) as c:
+        workflow = SwapWorkflow(c, MemoryCheckpointStore(), on_checkpoint=deposit)
+        result = await workflow.run(full_request(withdrawal=None))
     assert result.state is SwapState.COMPLETED, result.reason
     assert result.fees == {}
     assert "other activity" in result.derived["fees"]

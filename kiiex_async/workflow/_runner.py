@@ -102,6 +102,8 @@ _DEFINITIVE: Final = (RejectedError, NotFoundError, InvalidInputError)
 #: swap's: the run stops (resumable) instead of failing the swap.
 _NOT_APPLIED: Final = (AuthenticationError, ConfigurationError)
 _TICKET_PAGE: Final = 200
+#: How many recent ledger entries are searched for the fees of the swap's trades.
+_JOURNAL_DEPTH: Final = 500
 #: ``TradesSummary.derived["fees"]`` between steps 6 and 7 when the trades state no fee.
 _FEES_UNKNOWN: Final = "not stated by the trades: from the balance movement at step 7"
 
@@ -1046,7 +1048,9 @@ class _Runner:
         before = self.record.balances_before.get(request.to_asset, _ZERO)
         delta = after[request.to_asset] - before
         if trades.derived.get("fees") == _FEES_UNKNOWN:
-            trades = self._fees_from_balances(trades, after)
+            trades = await self._fees_from_journal(trades) or self._fees_from_balances(
+                trades, after
+            )
         net = trades.received - trades.fees.get(request.to_asset, _ZERO)
         note = f"{request.to_asset} balance {after[request.to_asset]} ({delta:+} since the start"
         if delta == net:
@@ -1057,14 +1061,59 @@ class _Runner:
             note += f"; fees {trades.derived['fees']}"
         await self.commit(SwapEvent.POSITIONS_CONFIRMED, note, balances_after=after, trades=trades)
 
+    async def _fees_from_journal(self, trades: TradesSummary) -> TradesSummary | None:
+        """The fees the trades did not state, from the account's ledger
+        (``GetAccountTransactions``: its ``Fee`` entries referencing this order's trades).
+
+        ``None`` when the exchange has no such call or the recent ledger does not show
+        every trade of the order (the caller then falls back on the balance movement).
+        """
+        if not trades.trade_ids:
+            return None
+        try:
+            entries = await self.read(
+                "GetAccountTransactions",
+                lambda: self.client.get_account_transactions(
+                    account_id=self.account_id, depth=_JOURNAL_DEPTH
+                ),
+            )
+        except (ApiError, SwapInterruptedError):
+            return None
+        ours = set(trades.trade_ids)
+        traded = {
+            e.reference_id
+            for e in entries
+            if e.reference_type == "Trade" and e.transaction_type == "Trade"
+        }
+        if not ours <= traded:
+            return None
+        plan = self.plan
+        symbols = {plan.base_product_id: plan.base_symbol, plan.quote_product_id: plan.quote_symbol}
+        fees: dict[str, Decimal] = {}
+        for entry in entries:
+            if (
+                entry.transaction_type == "Fee"
+                and entry.reference_type == "Trade"
+                and entry.reference_id in ours
+            ):
+                symbol = symbols.get(entry.product_id, f"#{entry.product_id}")
+                fees[symbol] = fees.get(symbol, _ZERO) + entry.dr - entry.cr
+        how = "from the account's ledger (GetAccountTransactions Fee entries of the trades)"
+        return attrs.evolve(
+            trades,
+            fees={k: v for k, v in fees.items() if v},
+            derived={**trades.derived, "fees": how},
+        )
+
     def _fees_from_balances(
         self, trades: TradesSummary, after: Mapping[str, Decimal]
     ) -> TradesSummary:
         """The trading fees the trades did not state, from how the two balances moved.
 
         Each asset's fee is what the trades (and a deposit credited during the swap) explain
-        minus what the balance really did.  A negative result means something else moved
-        the account: the fees then stay unstated rather than guessed.
+        minus what the balance really did.  A result below zero or not below the traded
+        amount means something else moved the account: the fees then stay unstated rather
+        than guessed.
         """
         request, record = self.request, self.record
         before = record.balances_before
@@ -1080,7 +1129,8 @@ class _Runner:
             to_asset: before.get(to_asset, _ZERO) + trades.received,
         }
         charged = {symbol: expected[symbol] - after[symbol] for symbol in expected}
-        if any(amount < 0 for amount in charged.values()):
+        traded = {from_asset: trades.spent, to_asset: trades.received}
+        if any(not 0 <= charged[symbol] < traded[symbol] for symbol in charged):
             how = (
                 "unknown: the trades state none and the balances moved more than the trades "
                 "explain (other activity on the account?)"
