@@ -2,28 +2,33 @@
 
 Kinds (``Fault.kind``) and when the request is *applied* (reaches the exchange):
 
-====================  =========  =====================================================
-kind                  applied?   what the client sees
-====================  =========  =====================================================
-``latency``           yes        the normal answer, ``delay`` seconds late
-``error``             no         HTTP ``status`` (default 503), generic error body
-``error_after``       yes        HTTP ``status`` (default 503), generic error body
-``rate_limit``        no         HTTP 429 with ``Retry-After: <retry_after>``
-``drop_before``       no         the connection closes with no response
-``drop_after``        yes        the connection closes with no response
-``expire_session``    --         every session expires first; the request then runs
-                                 normally (a private call answers ``Not Authorized``)
-``malformed``         no         HTTP 200 with an HTML body (a proxy's error page)
-``malformed_after``   yes        HTTP 200 with a truncated JSON body
-``in_process``        no         HTTP 200, errorcode 107 ``Operation In Process``
-``in_process_after``  yes        HTTP 200, errorcode 107 ``Operation In Process``
-``not_authorized``    no         HTTP 200, errorcode 20 ``Not Authorized`` (a refused
-                                 signature or session, whatever the credentials)
-====================  =========  =====================================================
+==================  =========  =====================================================
+kind                applied?   what the client sees
+==================  =========  =====================================================
+``latency``         yes        the normal answer, ``delay`` seconds late
+``error``           no         HTTP ``status`` (default 503), generic error body
+``error_after``     yes        HTTP ``status`` (default 503), generic error body
+``rate_limit``      no         HTTP 429 with ``Retry-After: <retry_after>``
+``drop_before``     no         the connection closes with no response
+``drop_after``      yes        the connection closes with no response
+``expire_session``  --         every session expires first; the request then runs
+                               normally (a private call answers ``Not Authorized``)
+``malformed``       no         HTTP 200 with an HTML body (a proxy's error page)
+``malformed_after`` yes        HTTP 200 with a truncated JSON body
+==================  =========  =====================================================
 
 ``drop_after`` is the case exactly-once code must survive: the order or ticket exists,
 the answer is lost.  Faults fire in injection order, ``times`` times (``None`` = until
 cleared) with ``probability`` drawn from a seeded generator, so runs are reproducible.
+
+Answer kinds: AlphaPoint's own refusals, on demand (HTTP 200, generic error object):
+
+======================  =========  ==========================================================
+``in_process``          no         errorcode 107 ``Operation In Process``
+``in_process_after``    yes        errorcode 107 ``Operation In Process``
+``not_authorized``      no         errorcode 20 ``Not Authorized`` (a refused signature or
+                                   session, whatever the credentials)
+======================  =========  ==========================================================
 """
 
 from __future__ import annotations
@@ -46,12 +51,12 @@ FAULT_KINDS = frozenset(
         "rate_limit",
         "drop_before",
         "drop_after",
-        "expire_session",
-        "malformed",
-        "malformed_after",
         "in_process",
         "in_process_after",
         "not_authorized",
+        "expire_session",
+        "malformed",
+        "malformed_after",
     }
 )
 _AFTER = frozenset({"error_after", "drop_after", "malformed_after", "in_process_after"})
