@@ -18,6 +18,9 @@ import pytest
 from kiiex_async import KiiexClient, cli
 from kiiex_async.workflow import SqliteCheckpointStore, SwapRequest, SwapWorkflow
 
+#: The ``dialect`` fixture: each simulator test runs once per dialect.
+pytest_plugins = ["dialect_support"]
+
 CREDENTIAL_VARS = ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME")
 
 

@@ -13,6 +13,9 @@ from kiiex_async.client import KiiexClient
 from kiiex_async.models import OrderState, OrderType, Side, WithdrawStatus
 from kiiex_async.sim import DemoUser, Fault, SimConfig, Simulator
 
+#: The ``dialect`` fixture: each simulator test runs once per dialect.
+pytest_plugins = ["dialect_support"]
+
 
 @pytest.fixture
 async def sim(dialect: str) -> AsyncIterator[Simulator]:

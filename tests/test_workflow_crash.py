@@ -25,6 +25,9 @@ from kiiex_async.workflow import (
     SwapWorkflow,
 )
 
+#: The ``dialect`` fixture: each simulator test runs once per dialect.
+pytest_plugins = ["dialect_support"]
+
 CHILD = Path(__file__).with_name("swap_child.py")
 
 #: Every checkpoint boundary of a nine-step swap (deposit, order, withdrawal), in order.

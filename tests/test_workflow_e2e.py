@@ -53,6 +53,9 @@ from kiiex_async.workflow import (
     client_order_id_for,
 )
 
+#: The ``dialect`` fixture: each simulator test runs once per dialect.
+pytest_plugins = ["dialect_support"]
+
 D = Decimal
 
 

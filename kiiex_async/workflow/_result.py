@@ -145,7 +145,7 @@ class SwapResult:
     def summary(self) -> str:
         """A few lines for humans (what a CLI prints)."""
         lines = [f"swap {self.swap_id}: {self.state.value} — {self.request.describe()}"]
-        if self.trade_ids or self.spent:
+        if self.trade_ids:
             fees = ", ".join(f"{amount} {symbol}" for symbol, amount in sorted(self.fees.items()))
             lines.append(
                 f"  spent {self.spent} {self.from_asset}, received {self.received} "
@@ -155,10 +155,15 @@ class SwapResult:
             lines.append(
                 f"  order {self.order_id} (client order id {self.client_order_id}) "
                 f"{self.order_state.name if self.order_state else ''}; "
-                f"trades {', '.join(str(t) for t in self.trade_ids) or 'not listed'}"
+                f"trades {', '.join(str(t) for t in self.trade_ids)}"
             )
-            for figure, how in sorted(self.derived.items()):
-                lines.append(f"  {figure} derived: {how}")
+        elif self.spent:
+            lines.append(
+                f"  spent {self.spent} {self.from_asset}, received {self.received} "
+                f"{self.to_asset} by order {self.order_id}: trades not listed"
+            )
+        for figure, how in sorted(self.derived.items()):
+            lines.append(f"  {figure} derived: {how}")
         if self.deposit_ticket is not None or self.deposit_status is not None:
             status = self.deposit_status.name if self.deposit_status else "unknown"
             lines.append(f"  deposit ticket {self.deposit_ticket}: {status}")

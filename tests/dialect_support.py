@@ -1,4 +1,5 @@
-"""Fixtures shared by every test module."""
+"""The ``dialect`` fixture: a test module that imports it runs its simulator tests once
+per simulator dialect (``from dialect_support import dialect``)."""
 
 from __future__ import annotations
 
