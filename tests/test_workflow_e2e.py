@@ -643,17 +643,17 @@ async def test_poll_timeout_needs_an_operator_and_reopen_continues(
         assert_ledger(slow_sim, initial, [done])
 
 
-async def test_rejected_deposit_and_failed_withdrawal_end_failed(dialect: str) -> None:
+async def test_rejected_deposit_and_failed_withdrawal_end_failed() -> None:
     """A rejected deposit ticket or a failed withdrawal ticket end the swap FAILED with the
     step and the exchange's reason."""
-    async with Simulator(sim_config(deposit_reject_probability=1.0, dialect=dialect)) as rejecting:
+    async with Simulator(sim_config(deposit_reject_probability=1.0)) as rejecting:
         async with make_client(rejecting) as client:
             result = await SwapWorkflow(client, MemoryCheckpointStore()).run(full_request())
         assert result.state is SwapState.FAILED
         assert result.failed_step is SwapStep.FUND
         assert "REJECTED" in (result.reason or "")
         assert rejecting.exchange.orders == {} or not swap_orders(rejecting, result.swap_id)
-    async with Simulator(sim_config(withdraw_fail_probability=1.0, dialect=dialect)) as failing:
+    async with Simulator(sim_config(withdraw_fail_probability=1.0)) as failing:
         initial = balances(failing)
         async with make_client(failing) as client:
             result = await SwapWorkflow(client, MemoryCheckpointStore()).run(full_request())
