@@ -481,6 +481,20 @@ def test_state_round_trips_through_json() -> None:
     assert again.guid() == ex.guid()
 
 
+def test_state_saved_before_the_journal_loads_with_an_empty_journal() -> None:
+    """A state file written before GetAccountTransactions existed still loads; the journal
+    then starts empty and grows with the next change."""
+    ex = make()
+    order(ex, SELL, MARKET, qty="10")
+    state = json.loads(json.dumps(ex.to_state()))
+    saved = state.pop("journal")
+    assert [t["transaction_type"] for t in saved[-3:]] == ["Trade", "Trade", "Fee"]
+    again = Exchange.from_state(ex.config, state, now=T0)
+    assert again.journal == []
+    order(again, SELL, MARKET, qty="10")
+    assert [t.transaction_type for t in again.journal] == ["Trade", "Trade", "Fee"]
+
+
 def test_state_of_another_version_is_refused() -> None:
     """from_state refuses data of an unknown schema version."""
     with pytest.raises(ValueError, match="version"):
