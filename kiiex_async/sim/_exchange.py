@@ -2,7 +2,8 @@
 
 Pure: no I/O, no event loop, no clock.  Every method that depends on time takes ``now``
 (epoch seconds, float); orders and trades carry epoch milliseconds.  The HTTP layer
-(:mod:`._app`) parses requests, calls these methods and renders the records.
+(:mod:`._app`) parses requests, calls these methods and renders the records; saving and
+loading the state is :mod:`._persist`'s, the journal and candle records :mod:`._history`'s.
 
 Trading rules (decided where AlphaPoint's documents are silent):
 
@@ -72,7 +73,6 @@ W_PENDING_2FA, W_AUTO_ACCEPTED, W_SUBMITTED = 8, 9, 19
 _DEPOSIT_FINAL = frozenset({D_FULLY_PROCESSED, D_REJECTED, 6, 11, 12, 14})
 _WITHDRAW_FINAL = frozenset({W_FULLY_PROCESSED, W_REJECTED, W_FAILED, 11, 12, 15, 16, 18})
 
-_STATE_VERSION = 1
 _FIRST_TRANSACTION = 9_000_001
 
 
@@ -1332,134 +1332,18 @@ class Exchange:
     # ------------------------------------------------------------------ state
 
     def to_state(self) -> dict[str, Any]:
-        """All mutable state as plain JSON-able data (Decimals as strings)."""
+        """All mutable state as plain JSON-able data (Decimals as strings); see
+        :mod:`._persist`."""
+        from ._persist import exchange_to_state
 
-        def order_state(order: Order) -> dict[str, Any]:
-            data = _to_state(order)
-            data["revisions"] = order.revisions
-            return data
-
-        return {
-            "version": _STATE_VERSION,
-            "seed": self.config.seed,
-            "last_now": self.last_now,
-            "next": dict(self._next),
-            "next_deposit": self._next_deposit,
-            "next_withdraw": self._next_withdraw,
-            "rng": [
-                _rng_state(self._market_rng),
-                _rng_state(self._ticket_rng),
-                _rng_state(self._guid_rng),
-            ],
-            "drift": [self._drift_origin, self._drift_steps],
-            "balances": [
-                [acct, pid, str(b.amount), str(b.hold)]
-                for (acct, pid), b in sorted(self.balances.items())
-            ],
-            "fees": {str(k): str(v) for k, v in sorted(self.fees_collected.items())},
-            "orders": [order_state(o) for o in self.orders.values()],
-            "trades": [_to_state(t) for t in self.trades],
-            "deposit_tickets": [_to_state(t) for t in self.deposit_tickets.values()],
-            "withdraw_tickets": [_to_state(t) for t in self.withdraw_tickets.values()],
-            "deposit_addresses": [
-                [acct, pid, addrs] for (acct, pid), addrs in self.deposit_addresses.items()
-            ],
-            "withdraw_outcomes": list(self.withdraw_outcomes),
-            "journal": [_to_state(t) for t in self.journal],
-            "markets": [
-                {
-                    "instrument_id": m.spec.instrument_id,
-                    "mid": str(m.mid),
-                    "reference_price": str(m.reference_price),
-                    "last_price": str(m.last_price),
-                    "last_quantity": str(m.last_quantity),
-                    "last_trade_time": m.last_trade_time,
-                    "prints": [[t, ms, str(p), str(q)] for t, ms, p, q in m.prints],
-                    "book": [order_state(o) for o in m.bids + m.asks],
-                }
-                for m in self.markets.values()
-            ],
-        }
+        return exchange_to_state(self)
 
     @classmethod
     def from_state(cls, config: SimConfig, data: Mapping[str, Any], *, now: float) -> Exchange:
         """Rebuild an exchange saved by :meth:`to_state` (``ValueError`` if incompatible)."""
-        if data.get("version") != _STATE_VERSION:
-            raise ValueError(f"unsupported simulator state version: {data.get('version')!r}")
-        ex = cls(config, now=now)
-        ex.balances.clear()
-        ex.markets.clear()
-        ex.last_now = float(data["last_now"])
-        ex._next = {str(k): int(v) for k, v in data["next"].items()}
-        ex._next_deposit = int(data["next_deposit"])
-        ex._next_withdraw = int(data["next_withdraw"])
-        for rng, state in zip(
-            (ex._market_rng, ex._ticket_rng, ex._guid_rng), data["rng"], strict=True
-        ):
-            rng.setstate((state[0], tuple(state[1]), state[2]))
-        ex._drift_origin, ex._drift_steps = float(data["drift"][0]), int(data["drift"][1])
-        for acct, pid, amount, hold in data["balances"]:
-            ex.balances[(int(acct), int(pid))] = Balance(Decimal(amount), Decimal(hold))
-        ex.fees_collected = {int(k): Decimal(v) for k, v in data["fees"].items()}
+        from ._persist import exchange_from_state
 
-        def load_order(raw: Mapping[str, Any]) -> Order:
-            order = _from_state(Order, raw)
-            order.revisions = list(raw.get("revisions", []))
-            return order
-
-        ex.orders = {}
-        for raw in data["orders"]:
-            order = load_order(raw)
-            ex.orders[order.order_id] = order
-        ex.trades = [_from_state(Trade, t) for t in data["trades"]]
-        ex.deposit_tickets = {}
-        for raw in data["deposit_tickets"]:
-            deposit = _from_state(DepositTicket, raw)
-            ex.deposit_tickets[deposit.ticket_number] = deposit
-        ex.withdraw_tickets = {}
-        for raw in data["withdraw_tickets"]:
-            wd = _from_state(WithdrawTicket, raw)
-            ex.withdraw_tickets[wd.ticket_number] = wd
-        ex._live_deposits = [t for t in ex.deposit_tickets.values() if t.stage < len(t.path) - 1]
-        ex._live_withdrawals = [
-            t for t in ex.withdraw_tickets.values() if t.stage < len(t.path) - 1
-        ]
-        ex.deposit_addresses = {
-            (int(a), int(p)): list(addrs) for a, p, addrs in data["deposit_addresses"]
-        }
-        ex.withdraw_outcomes = list(data["withdraw_outcomes"])
-        # States saved before the journal existed load with an empty one.
-        ex.journal = [_from_state(Transaction, t) for t in data.get("journal", [])]
-        saved = {int(m["instrument_id"]): m for m in data["markets"]}
-        for spec in config.instruments:
-            raw_market = saved.get(spec.instrument_id)
-            market = Market(spec=spec, mid=spec.mid, reference_price=spec.mid)
-            market.last_price = spec.mid
-            ex.markets[spec.instrument_id] = market
-            if raw_market is None:
-                ex._requote(market, (BUY, SELL), ms(now))
-                continue
-            market.mid = Decimal(raw_market["mid"])
-            market.reference_price = Decimal(raw_market["reference_price"])
-            market.last_price = Decimal(raw_market["last_price"])
-            market.last_quantity = Decimal(raw_market["last_quantity"])
-            market.last_trade_time = int(raw_market["last_trade_time"])
-            market.prints = [
-                (int(t), int(ms), Decimal(p), Decimal(q)) for t, ms, p, q in raw_market["prints"]
-            ]
-            for raw in raw_market["book"]:
-                order = ex.orders.get(int(raw["order_id"])) or load_order(raw)
-                ex._rest(market, order)
-        for user in config.users:
-            if not any(acct == user.account_id for acct, _ in ex.balances):
-                ex._open_account(user, ms(now))
-        ex.version = 0
-        return ex
-
-
-def _rng_state(rng: random.Random) -> list[Any]:
-    version, internal, gauss_next = rng.getstate()
-    return [version, list(internal), gauss_next]
+        return exchange_from_state(cls, config, data, now=now)
 
 
 def _safe_equal(a: str, b: str) -> bool:
