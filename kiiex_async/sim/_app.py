@@ -28,8 +28,8 @@ import binascii
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any
 
 from aiohttp import web
 
@@ -49,6 +49,7 @@ from ._exchange import (
 from ._faults import Fault, FaultInjector, parse_fault_spec
 from ._history import candles, date_ms, transaction_row
 from ._json import dumps, dumps_text, loads
+from ._params import BadRequest, Params
 from ._sessions import SessionStore
 
 __all__ = ["SimApp"]
@@ -60,14 +61,6 @@ _EPOCH_TICKS = 621_355_968_000_000_000
 _NOT_AUTHORIZED = dumps(render.generic(False, "Not Authorized", 20, None))
 _AUTH_FAILED = {"Authenticated": False, "Locked": False, "errormsg": "Invalid username or password"}
 _SIGNED_HEADERS = ("APIKey", "Signature", "UserId", "Nonce")
-_T = TypeVar("_T")
-
-
-class BadRequest(ExchangeError):
-    """A request value of the wrong shape (errorcode 100)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(100, "Invalid Request", detail)
 
 
 _SIDE_NAMES = {"buy": 0, "sell": 1, "short": 2, "unknown": 3}
@@ -82,112 +75,6 @@ _TYPE_NAMES = {
     "blocktrade": 7,
 }
 _TIF_NAMES = {"unknown": 0, "gtc": 1, "opg": 2, "ioc": 3, "fok": 4, "gtx": 5, "gtd": 6}
-
-
-def _default(name: str, default: _T | None) -> _T:
-    """What an absent or empty parameter stands for: ``default``, unless it is required."""
-    if default is None:
-        raise BadRequest(f"{name} is required")
-    return default
-
-
-class Params:
-    """Request parameters with case-insensitive keys and tolerant value parsing."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self._data = {str(k).lower(): v for k, v in raw.items()}
-
-    def raw(self, name: str) -> Any:
-        """The value as sent (``None`` if absent)."""
-        return self._data.get(name.lower())
-
-    def has(self, name: str) -> bool:
-        """True when the key is present with a non-empty value."""
-        value = self._data.get(name.lower())
-        return value is not None and value != ""
-
-    def integer(
-        self, name: str, default: int | None = None, *, names: Mapping[str, int] | None = None
-    ) -> int:
-        """An int from an int, an integral Decimal, a numeric string or an enum name."""
-        value = self._data.get(name.lower())
-        if value is None or value == "":
-            return _default(name, default)
-        if isinstance(value, bool):
-            raise BadRequest(f"{name} must be an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and names is not None:
-            key = value.strip().lower().replace("_", "")
-            if key in names:
-                return names[key]
-        try:
-            number = Decimal(value.strip()) if isinstance(value, str) else value
-            if (
-                isinstance(number, Decimal)
-                and number.is_finite()
-                and number == number.to_integral()
-            ):
-                return int(number)
-        except InvalidOperation:
-            pass
-        raise BadRequest(f"{name} must be an integer")
-
-    def decimal(self, name: str, default: Decimal | None = None) -> Decimal:
-        """A Decimal from a number or a numeric string (NaN/Infinity refused)."""
-        value = self._data.get(name.lower())
-        if value is None or value == "":
-            return _default(name, default)
-        if isinstance(value, bool):
-            raise BadRequest(f"{name} must be a number")
-        try:
-            number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-        except (InvalidOperation, TypeError, ValueError):
-            raise BadRequest(f"{name} must be a number")
-        if not number.is_finite():
-            raise BadRequest(f"{name} must be a finite number")
-        return number
-
-    def boolean(self, name: str, default: bool = False) -> bool:
-        """A bool from true/false, 1/0 or their strings."""
-        value = self._data.get(name.lower())
-        if value is None or value == "":
-            return default
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-            return value.strip().lower() in ("true", "1")
-        raise BadRequest(f"{name} must be true or false")
-
-    def text(self, name: str, default: str = "") -> str:
-        """A string (numbers are turned into their text)."""
-        value = self._data.get(name.lower())
-        if value is None:
-            return default
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | Decimal):
-            return str(value)
-        raise BadRequest(f"{name} must be a string")
-
-    def json_value(self, name: str) -> Any:
-        """A value that may arrive as JSON text (``"[1,2]"``) or as the JSON itself."""
-        value = self._data.get(name.lower())
-        if isinstance(value, str):
-            text = value.strip()
-            if not text:
-                return None
-            try:
-                return loads(text)
-            except ValueError:
-                raise BadRequest(f"{name} is not valid JSON")
-        return value
 
 
 @dataclass(slots=True)
