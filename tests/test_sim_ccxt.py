@@ -14,57 +14,6 @@ from kiiex_async.sim import SimConfig, Simulator
 CONFIG = SimConfig(seed=17, time_speed=0.0, start_time=1_700_000_000.0, drift_bps=D(0))
 
 
-async def test_ccxt_ndax_works_against_the_simulator() -> None:
-    """ccxt ndax (GET /AP/ reads, per-request signatures, float bodies) sees a coherent exchange."""
-    async with Simulator(CONFIG) as sim:
-        base = sim.base_url + "/AP"
-        exchange = ccxt.ndax(
-            {
-                "urls": {"api": {"public": base, "private": base}},
-                "apiKey": sim.demo.api_key,
-                "secret": sim.demo.api_secret,
-                "uid": str(sim.demo.user_id),
-                "login": sim.demo.username,
-                "password": sim.demo.password,
-                "enableRateLimit": False,
-            }
-        )
-        try:
-            markets = await exchange.load_markets()
-            assert markets["USDT/COPM"]["precision"]["amount"] == 0.01
-            ticker = await exchange.fetch_ticker("USDT/COPM")
-            assert (ticker["bid"], ticker["ask"]) == (3998.0, 4002.0)
-            book = await exchange.fetch_order_book("USDT/COPM", 3)
-            assert book["bids"][0][:2] == [3998.0, 2500.0] and book["asks"][0][:2] == [
-                4002.0,
-                2500.0,
-            ]
-            balance = await exchange.fetch_balance()
-            assert balance["USDT"]["total"] == 10_000.0
-            await exchange.create_order(
-                "USDT/COPM", "market", "sell", 10, None, {"clientOrderId": 55}
-            )
-            limit = await exchange.create_order("USDT/COPM", "limit", "sell", 10, 4100)
-            (trade,) = await exchange.fetch_my_trades("USDT/COPM")
-            assert (trade["price"], trade["amount"], trade["fee"]["currency"]) == (
-                3998.0,
-                10.0,
-                "COPM",
-            )
-            (open_order,) = await exchange.fetch_open_orders("USDT/COPM")
-            assert open_order["id"] == limit["id"] and open_order["status"] == "open"
-            await exchange.cancel_order(limit["id"], "USDT/COPM")
-            assert (await exchange.fetch_order(limit["id"], "USDT/COPM"))["status"] == "canceled"
-            balance = await exchange.fetch_balance()
-            assert balance["USDT"]["total"] == 9_990.0 and balance["USDT"]["used"] == 0.0
-            address = await exchange.fetch_deposit_address("USDT")
-            assert address["address"].startswith("0x")
-            await exchange.sign_in()
-            assert await exchange.fetch_withdrawals("USDT") == []
-        finally:
-            await exchange.close()
-
-
 def _ndax(sim: Simulator) -> Any:
     base = sim.base_url + "/AP"
     return ccxt.ndax(
@@ -126,5 +75,56 @@ async def test_ccxt_fetch_ledger_reads_the_account_journal(dialect: str) -> None
             assert [e["type"] for e in entries] == ["trade", "trade"]
             assert sorted(e["after"] for e in entries) == [39980.0 - 79.96, 39980.0]
             assert {e["referenceId"] for e in entries} == {str(sim.exchange.trades[-1].trade_id)}
+        finally:
+            await exchange.close()
+
+
+async def test_ccxt_ndax_works_against_the_simulator() -> None:
+    """ccxt ndax (GET /AP/ reads, per-request signatures, float bodies) sees a coherent exchange."""
+    async with Simulator(CONFIG) as sim:
+        base = sim.base_url + "/AP"
+        exchange = ccxt.ndax(
+            {
+                "urls": {"api": {"public": base, "private": base}},
+                "apiKey": sim.demo.api_key,
+                "secret": sim.demo.api_secret,
+                "uid": str(sim.demo.user_id),
+                "login": sim.demo.username,
+                "password": sim.demo.password,
+                "enableRateLimit": False,
+            }
+        )
+        try:
+            markets = await exchange.load_markets()
+            assert markets["USDT/COPM"]["precision"]["amount"] == 0.01
+            ticker = await exchange.fetch_ticker("USDT/COPM")
+            assert (ticker["bid"], ticker["ask"]) == (3998.0, 4002.0)
+            book = await exchange.fetch_order_book("USDT/COPM", 3)
+            assert book["bids"][0][:2] == [3998.0, 2500.0] and book["asks"][0][:2] == [
+                4002.0,
+                2500.0,
+            ]
+            balance = await exchange.fetch_balance()
+            assert balance["USDT"]["total"] == 10_000.0
+            await exchange.create_order(
+                "USDT/COPM", "market", "sell", 10, None, {"clientOrderId": 55}
+            )
+            limit = await exchange.create_order("USDT/COPM", "limit", "sell", 10, 4100)
+            (trade,) = await exchange.fetch_my_trades("USDT/COPM")
+            assert (trade["price"], trade["amount"], trade["fee"]["currency"]) == (
+                3998.0,
+                10.0,
+                "COPM",
+            )
+            (open_order,) = await exchange.fetch_open_orders("USDT/COPM")
+            assert open_order["id"] == limit["id"] and open_order["status"] == "open"
+            await exchange.cancel_order(limit["id"], "USDT/COPM")
+            assert (await exchange.fetch_order(limit["id"], "USDT/COPM"))["status"] == "canceled"
+            balance = await exchange.fetch_balance()
+            assert balance["USDT"]["total"] == 9_990.0 and balance["USDT"]["used"] == 0.0
+            address = await exchange.fetch_deposit_address("USDT")
+            assert address["address"].startswith("0x")
+            await exchange.sign_in()
+            assert await exchange.fetch_withdrawals("USDT") == []
         finally:
             await exchange.close()
