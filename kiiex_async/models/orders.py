@@ -11,7 +11,6 @@ from .enums import (
     MakerTaker,
     OrderState,
     OrderType,
-    PegPriceType,
     Side,
     TimeInForce,
     TradeDirection,
@@ -60,14 +59,11 @@ class Order:
     reject_reason: str | None = None
     cancel_reason: str | None = None
     orig_order_id: int | None = None
-    orig_cl_ord_id: int | None = None
     time_in_force: TimeInForce | None = None
     stop_price: Decimal | None = None
-    peg_price_type: PegPriceType | None = None
     order_flag: str | None = None
     is_quote: bool | None = None
     client_order_id_uuid: str | None = None
-    account_name: str | None = None
     oms_id: int | None = None
 
 
@@ -98,11 +94,8 @@ class Trade:
     direction: TradeDirection | None = None
     trade_time_ms: int | None = None
     trade_time: int | None = None
-    order_trade_revision: int | None = None
-    is_block_trade: bool | None = None
     is_quote: bool | None = None
     notional_product_id: int | None = None
     notional_rate: Decimal | None = None
     notional_value: Decimal | None = None
-    account_name: str | None = None
     oms_id: int | None = None
