@@ -82,18 +82,7 @@ async def test_ccxt_fetch_ledger_reads_the_account_journal(dialect: str) -> None
 async def test_ccxt_ndax_works_against_the_simulator() -> None:
     """ccxt ndax (GET /AP/ reads, per-request signatures, float bodies) sees a coherent exchange."""
     async with Simulator(CONFIG) as sim:
-        base = sim.base_url + "/AP"
-        exchange = ccxt.ndax(
-            {
-                "urls": {"api": {"public": base, "private": base}},
-                "apiKey": sim.demo.api_key,
-                "secret": sim.demo.api_secret,
-                "uid": str(sim.demo.user_id),
-                "login": sim.demo.username,
-                "password": sim.demo.password,
-                "enableRateLimit": False,
-            }
-        )
+        exchange = _ndax(sim)
         try:
             markets = await exchange.load_markets()
             assert markets["USDT/COPM"]["precision"]["amount"] == 0.01

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from typing import Any
 
 import aiohttp
 import pytest
+from sim_support import SignedApi
 
 from kiiex_async import auth
 from kiiex_async.errors import ConfigurationError
@@ -33,33 +33,13 @@ GUIDE_WITHDRAW_TICKET = [
 NOT_AUTHORIZED = {"result": False, "errormsg": "Not Authorized", "errorcode": 20, "detail": None}
 
 
-class Api:
-    """A raw client that signs every private request (the guide dialect issues no token)."""
-
-    def __init__(self, http: aiohttp.ClientSession, sim: Simulator) -> None:
-        self.http, self.sim = http, sim
-
-    def signed(self) -> dict[str, str]:
-        demo = self.sim.demo
-        return auth.signed_headers(api_key=demo.api_key, api_secret=demo.api_secret, user_id=1)
-
-    async def __call__(
-        self, method: str, payload: dict[str, Any] | None = None, *, sign: bool = True
-    ) -> Any:
-        data = json.dumps(payload or {}).encode()
-        headers = self.signed() if sign else {}
-        async with self.http.post(f"{self.sim.url}/{method}", data=data, headers=headers) as resp:
-            assert resp.status == 200
-            return json.loads(await resp.read(), parse_float=D)
-
-
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
+async def api() -> AsyncIterator[SignedApi]:
     async with Simulator(GUIDE) as sim, aiohttp.ClientSession() as http:
-        yield Api(http, sim)
+        yield SignedApi(http, sim)
 
 
-async def test_guide_login_answers_the_guide_shape_without_a_session_token(api: Api) -> None:
+async def test_guide_login_answers_the_guide_shape_without_a_session_token(api: SignedApi) -> None:
     """AuthenticateUser answers {"authenticated", "user"{7 camelCase keys}} and opens no session."""
     answer = await api("AuthenticateUser", {**api.signed(), "UserName": "demo"}, sign=False)
     assert list(answer) == ["authenticated", "user"] and answer["authenticated"] is True
@@ -68,7 +48,7 @@ async def test_guide_login_answers_the_guide_shape_without_a_session_token(api: 
     assert len(api.sim.sessions) == 0
 
 
-async def test_guide_private_calls_need_valid_signed_headers(api: Api) -> None:
+async def test_guide_private_calls_need_valid_signed_headers(api: SignedApi) -> None:
     """Without signed headers, or with a forged signature, a private call is Not Authorized."""
     assert await api("GetAccountPositions", {"AccountId": 1}, sign=False) == NOT_AUTHORIZED
     forged = auth.signed_headers(api_key=api.sim.demo.api_key, api_secret="wrong", user_id=1)
@@ -77,7 +57,7 @@ async def test_guide_private_calls_need_valid_signed_headers(api: Api) -> None:
     assert len(await api("GetAccountPositions", {"AccountId": 1})) == 4
 
 
-async def test_guide_positions_are_the_six_camelcase_keys(api: Api) -> None:
+async def test_guide_positions_are_the_six_camelcase_keys(api: SignedApi) -> None:
     """GetAccountPositions answers only omsId/accountId/productSymbol/productId/amount/hold."""
     rows = await api("GetAccountPositions", {"AccountId": 1, "OMSId": 1, "IncludePending": True})
     assert all(list(row) == GUIDE_POSITION for row in rows)
@@ -85,7 +65,9 @@ async def test_guide_positions_are_the_six_camelcase_keys(api: Api) -> None:
     assert (usdt["amount"], usdt["hold"]) == (10_000, 0)
 
 
-async def test_guide_level1_summary_min_rows_are_strings_found_by_currencies(api: Api) -> None:
+async def test_guide_level1_summary_min_rows_are_strings_found_by_currencies(
+    api: SignedApi,
+) -> None:
     """GetLevel1SummaryMin rows are all strings; BaseCurrency/QuoteCurrency pick the pair."""
     rows = await api(
         "GetLevel1SummaryMin", {"OMSId": 1, "BaseCurrency": "USDT", "QuoteCurrency": "COPM"}
@@ -96,7 +78,7 @@ async def test_guide_level1_summary_min_rows_are_strings_found_by_currencies(api
     assert len(await api("GetLevel1SummaryMin", {"QuoteCurrency": "COPM"})) == 2
 
 
-async def test_guide_order_status_and_trades_are_the_four_field_shapes(api: Api) -> None:
+async def test_guide_order_status_and_trades_are_the_four_field_shapes(api: SignedApi) -> None:
     """A filled order: GetOrderStatus has 4 fields, each trade tradeId/orderId/quantity/price."""
     sent = await api(
         "SendOrder",
@@ -114,7 +96,7 @@ async def test_guide_order_status_and_trades_are_the_four_field_shapes(api: Api)
     assert status["AvgPrice"] == (D(value) / 3000).quantize(D("0.00000001"))
 
 
-async def test_guide_withdraw_ticket_has_exactly_the_guide_keys(api: Api) -> None:
+async def test_guide_withdraw_ticket_has_exactly_the_guide_keys(api: SignedApi) -> None:
     """CreateWithdrawTicket answers the envelope; GetWithdrawTickets the guide's 23 keys."""
     answer = await api(
         "CreateWithdrawTicket",
@@ -130,7 +112,7 @@ async def test_guide_withdraw_ticket_has_exactly_the_guide_keys(api: Api) -> Non
     assert json.loads(ticket["templateForm"]) == {"ExternalAddress": "0xabc"}
 
 
-async def test_guide_deposit_ticket_answers_success_and_requestcode(api: Api) -> None:
+async def test_guide_deposit_ticket_answers_success_and_requestcode(api: SignedApi) -> None:
     """CreateDepositTicket with the guide's body answers {"success", "requestcode"}."""
     answer = await api(
         "CreateDepositTicket",
@@ -140,7 +122,7 @@ async def test_guide_deposit_ticket_answers_success_and_requestcode(api: Api) ->
     assert list(answer) == ["success", "requestcode"] and answer["success"] is True
 
 
-async def test_guide_dialect_keeps_other_calls_as_apex(api: Api) -> None:
+async def test_guide_dialect_keeps_other_calls_as_apex(api: SignedApi) -> None:
     """Calls the guide does not document keep AlphaPoint's full shapes (orders history here)."""
     await api(
         "SendOrder",
@@ -158,7 +140,9 @@ async def test_apex_dialect_still_issues_session_tokens() -> None:
         Simulator(SimConfig(time_speed=0.0, start_time=T0)) as sim,
         aiohttp.ClientSession() as http,
     ):
-        answer = await Api(http, sim)("AuthenticateUser", Api(http, sim).signed(), sign=False)
+        answer = await SignedApi(http, sim)(
+            "AuthenticateUser", SignedApi(http, sim).signed(), sign=False
+        )
         assert answer["Authenticated"] is True and len(answer["SessionToken"]) == 36
 
 

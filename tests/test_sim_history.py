@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from typing import Any
 
 import aiohttp
 import pytest
+from sim_support import SignedApi
 
-from kiiex_async import auth
 from kiiex_async.sim import SimConfig, Simulator
 from kiiex_async.sim._history import MAX_CANDLES, candles, date_ms
 
@@ -18,28 +16,13 @@ T0 = 1_700_000_000.0
 CONFIG = SimConfig(seed=5, time_speed=0.0, start_time=T0, drift_bps=D(0), withdraw_step_seconds=0)
 
 
-class Api:
-    """A raw client that signs every private request."""
-
-    def __init__(self, http: aiohttp.ClientSession, sim: Simulator) -> None:
-        self.http, self.sim = http, sim
-
-    async def __call__(self, method: str, payload: dict[str, Any] | None = None) -> Any:
-        demo = self.sim.demo
-        headers = auth.signed_headers(api_key=demo.api_key, api_secret=demo.api_secret, user_id=1)
-        data = json.dumps(payload or {}).encode()
-        async with self.http.post(f"{self.sim.url}/{method}", data=data, headers=headers) as resp:
-            assert resp.status == 200
-            return json.loads(await resp.read(), parse_float=D)
-
-
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
+async def api() -> AsyncIterator[SignedApi]:
     async with Simulator(CONFIG) as sim, aiohttp.ClientSession() as http:
-        yield Api(http, sim)
+        yield SignedApi(http, sim)
 
 
-async def test_account_transactions_journal_every_amount_change(api: Api) -> None:
+async def test_account_transactions_journal_every_amount_change(api: SignedApi) -> None:
     """Opening balance, both sides of each fill, the fee and a withdrawal: balances chain."""
     sent = await api("SendOrder", {"InstrumentId": 1, "Side": 1, "OrderType": 1, "Quantity": 100})
     await api(
@@ -69,7 +52,7 @@ async def test_account_transactions_journal_every_amount_change(api: Api) -> Non
     assert latest == [copm[-1]]
 
 
-async def test_ticker_history_builds_candles_from_prints(api: Api) -> None:
+async def test_ticker_history_builds_candles_from_prints(api: SignedApi) -> None:
     """GetTickerHistory: one row per interval, OHLCV from the trades, flat rows without any."""
     api.sim.advance(120)
     await api("SendOrder", {"InstrumentId": 1, "Side": 1, "OrderType": 1, "Quantity": 3000})
@@ -116,7 +99,7 @@ def test_ticker_dates_accept_every_documented_form(value: object, expected: int)
     assert date_ms(value) == expected
 
 
-async def test_ticker_history_refuses_bad_dates_and_intervals(api: Api) -> None:
+async def test_ticker_history_refuses_bad_dates_and_intervals(api: SignedApi) -> None:
     """A date that is not one, or a non-positive Interval, is errorcode 100."""
     bad_date = await api("GetTickerHistory", {"InstrumentId": 1, "FromDate": "yesterday"})
     bad_interval = await api("GetTickerHistory", {"InstrumentId": 1, "Interval": 0})
