@@ -46,7 +46,8 @@ async def server() -> AsyncIterator[GuideServer]:
 
 def make(server: GuideServer, **kw: Any) -> KiiexClient:
     kw.setdefault("credentials", KEY_CREDENTIALS)
-    return KiiexClient(server.url, rate_limit=None, max_retries=0, **kw)
+    kw.setdefault("max_retries", 0)
+    return KiiexClient(server.url, rate_limit=None, **kw)
 
 
 # ------------------------------------------------------------------ the nine samples
@@ -403,3 +404,23 @@ async def test_no_secret_or_signature_in_logs_reprs_or_errors(
     blob = "\n".join(texts)
     for secret in (SECRET, "pw-hidden", *signatures):
         assert secret not in blob
+
+
+async def test_retried_signed_read_recovers_when_the_server_refuses_a_reused_nonce(
+    server: GuideServer,
+) -> None:
+    """A read retried after a 5xx reuses its headers; a server refusing the old nonce gets
+    one re-login and the read again with a fresh signature (the answer still arrives)."""
+    async with make(server, max_retries=1) as client:
+        await client.authenticate()
+        server.fail_once["GetAccountPositions"] = 503
+        (position,) = await client.get_account_positions()
+    assert position.product_symbol == "text"
+    assert server.methods() == [
+        "AuthenticateUser",
+        "GetAccountPositions",  # 503
+        "GetAccountPositions",  # the transport's retry, same nonce: refused
+        "AuthenticateUser",
+        "GetAccountPositions",  # freshly signed
+    ]
+    assert server.seen[-1].signed
