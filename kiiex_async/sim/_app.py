@@ -15,6 +15,9 @@ Wire decisions (where AlphaPoint's documents leave a choice):
   ``{"Authenticated":false,"Locked":false,"errormsg":"Invalid username or password"}``.
 * Private calls authenticate with the ``aptoken`` header (any casing) or with the four
   signed headers ``APIKey``/``Signature``/``UserId``/``Nonce`` on the request itself.
+* ``SimConfig.dialect``: in ``"guide"`` the nine calls of KIIEX's quick-start guide answer
+  in the guide's shapes (:mod:`._guide`; its login opens no session, so private calls
+  carry the signed headers); everything else answers as in ``"apex"``.
 * Admin routes live outside ``/ap/``: ``GET /_sim/ledger``, ``GET|POST|DELETE
   /_sim/faults``, ``POST /_sim/advance``, ``POST /_sim/expire_sessions``.  They are not
   authenticated; bind the simulator to a loopback address.
