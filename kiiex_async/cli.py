@@ -36,7 +36,7 @@ from .errors import (
     WorkflowError,
 )
 from .rates import RatePoller, RateTick
-from .sim import SimConfig, Simulator, parse_fault_spec, serve
+from .sim import DIALECTS, SimConfig, Simulator, parse_fault_spec, serve
 from .workflow import (
     AmountSide,
     DepositSpec,
@@ -316,6 +316,7 @@ def result_dict(result: SwapResult) -> dict[str, Any]:
         "net_received": result.net_received,
         "average_price": result.average_price,
         "fees": dict(result.fees),
+        "derived": dict(result.derived),
         "order_id": result.order_id,
         "client_order_id": result.client_order_id,
         "order_state": _name(result.order_state),
@@ -547,7 +548,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     serve(
         args.host,
         args.port,
-        config=SimConfig(seed=args.seed),
+        config=SimConfig(seed=args.seed, dialect=args.dialect),
         state_file=args.state,
         faults=faults,
     )
@@ -631,6 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     sim.add_argument("--state", default=None, help="JSON file that keeps the exchange state")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument(
+        "--dialect",
+        choices=DIALECTS,
+        default="apex",
+        help="apex (AlphaPoint's full answers, session tokens; default) or guide (exactly the "
+        "answers of KIIEX's quick-start guide: no session token, signed headers on every call)",
+    )
     sim.add_argument(
         "--fault",
         action="append",

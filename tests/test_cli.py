@@ -18,6 +18,9 @@ import pytest
 from kiiex_async import KiiexClient, cli
 from kiiex_async.workflow import SqliteCheckpointStore, SwapRequest, SwapWorkflow
 
+#: The ``dialect`` fixture: each simulator test runs once per dialect.
+pytest_plugins = ["dialect_support"]
+
 CREDENTIAL_VARS = ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME")
 
 
@@ -274,3 +277,55 @@ def test_ctrl_c_leaves_a_resumable_swap(tmp_path: Path) -> None:
     exchange = json.loads((tmp_path / "sim-state.json").read_text())["exchange"]
     assert len(exchange["deposit_tickets"]) == 1
     assert len(demo_orders(tmp_path / "sim-state.json")) == 1
+
+
+@pytest.mark.slow
+def test_swap_against_a_standalone_simulator_of_each_dialect(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    dialect: str,
+) -> None:
+    """`kiiex sim --dialect D` standalone, then `kiiex swap USDT COPM 100 --base-url URL`
+    with its credentials in the environment: the swap completes with a withdrawal."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiiex_async", "sim", "--port", "0", "--dialect", dialect],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert f"{dialect} dialect" in first
+        url = first.strip().rsplit(" ", 1)[-1]
+        banner = dict(
+            line.strip().split(":", 1) for line in (proc.stdout.readline() for _ in range(3))
+        )
+        user_id = banner["demo user"].split("user_id=")[1].split()[0]
+        monkeypatch.setenv("KIIEX_API_KEY", banner["API key"].strip())
+        monkeypatch.setenv("KIIEX_API_SECRET", banner["API secret"].strip())
+        monkeypatch.setenv("KIIEX_USER_ID", user_id)
+        monkeypatch.delenv("KIIEX_USERNAME", raising=False)
+        monkeypatch.delenv("KIIEX_PASSWORD", raising=False)
+        monkeypatch.setenv("KIIEX_STATE_DIR", str(tmp_path))
+        code, lines = run_json(
+            capsys,
+            "swap", "USDT", "COPM", "100", "--base-url", url,
+            "--withdraw-template", "Standard", "--withdraw-field", "ExternalAddress=0xfeed",
+        )  # fmt: skip
+        assert code == 0, lines
+        (result,) = lines
+        assert (result["state"], result["spent"]) == ("COMPLETED", "100")
+        assert result["withdrawal_status"] == "FULLY_PROCESSED"
+        assert Decimal(str(result["withdrawal_amount"])) == Decimal(str(result["net_received"]))
+        with urllib.request.urlopen(url.rsplit("/", 1)[0] + "/_sim/ledger", timeout=10) as resp:
+            ledger = json.loads(resp.read())
+        (ticket,) = ledger["WithdrawTickets"]
+        assert Decimal(str(ticket["amount"])) == Decimal(str(result["withdrawal_amount"]))
+        assert [o["ClientOrderId"] for o in ledger["Orders"] if o["Account"] == 1] == [
+            result["client_order_id"]
+        ]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)

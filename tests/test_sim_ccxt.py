@@ -3,29 +3,86 @@
 from __future__ import annotations
 
 from decimal import Decimal as D
+from typing import Any
 
+import attrs
 import ccxt.async_support as ccxt  # a real third-party AlphaPoint client (test extra)
+import pytest
 
 from kiiex_async.sim import SimConfig, Simulator
 
 CONFIG = SimConfig(seed=17, time_speed=0.0, start_time=1_700_000_000.0, drift_bps=D(0))
 
 
+def _ndax(sim: Simulator) -> Any:
+    base = sim.base_url + "/AP"
+    return ccxt.ndax(
+        {
+            "urls": {"api": {"public": base, "private": base}},
+            "apiKey": sim.demo.api_key,
+            "secret": sim.demo.api_secret,
+            "uid": str(sim.demo.user_id),
+            "login": sim.demo.username,
+            "password": sim.demo.password,
+            "enableRateLimit": False,
+        }
+    )
+
+
+async def test_ccxt_fetch_ohlcv_reads_the_simulators_candles() -> None:
+    """ccxt fetch_ohlcv (GetTickerHistory with ymdhms dates) gets one candle per minute."""
+    async with Simulator(CONFIG) as sim:
+        exchange = _ndax(sim)
+        try:
+            await exchange.create_order("USDT/COPM", "market", "sell", 3000)
+            since = int(sim.now() * 1000) // 60_000 * 60_000 - 120_000
+            candles = await exchange.fetch_ohlcv("USDT/COPM", "1m", since, 3)
+            assert len(candles) == 3
+            # ccxt reads column 0 (EndDateTime) as the candle's time.
+            assert [c[0] - since for c in candles] == [60_000, 120_000, 180_000]
+            assert candles[0][1:] == [4000.0, 4000.0, 4000.0, 4000.0, 0.0]
+            assert candles[-1][1:] == [3998.0, 3998.0, 3996.0, 3996.0, 3000.0]
+        finally:
+            await exchange.close()
+
+
+async def test_ccxt_fetch_order_trades_shows_one_trade_per_fill() -> None:
+    """ccxt fetch_order_trades (Trade revisions of GetOrderHistoryByOrderId) = the fills."""
+    async with Simulator(CONFIG) as sim:
+        exchange = _ndax(sim)
+        try:
+            order = await exchange.create_order("USDT/COPM", "market", "sell", 3000)
+            trades = await exchange.fetch_order_trades(order["id"], "USDT/COPM")
+            fills = [t for t in sim.exchange.trades if str(t.order_id) == order["id"]]
+            assert len(trades) == len(fills) == 2
+            assert all(t["order"] == order["id"] and t["side"] == "sell" for t in trades)
+            assert sorted(t["cost"] for t in trades) == [
+                2500 * 3998.0,
+                2500 * 3998.0 + 500 * 3996.0,
+            ]
+        finally:
+            await exchange.close()
+
+
+@pytest.mark.parametrize("dialect", ["apex", "guide"])
+async def test_ccxt_fetch_ledger_reads_the_account_journal(dialect: str) -> None:
+    """ccxt fetch_ledger (GetAccountTransactions, signed headers) in both dialects."""
+    async with Simulator(attrs.evolve(CONFIG, dialect=dialect)) as sim:
+        exchange = _ndax(sim)
+        try:
+            await exchange.create_order("USDT/COPM", "market", "sell", 10)
+            entries = await exchange.fetch_ledger("COPM")
+            assert [e["type"] for e in entries] == ["trade", "trade"]
+            assert sorted(e["after"] for e in entries) == [39980.0 - 79.96, 39980.0]
+            assert {e["referenceId"] for e in entries} == {str(sim.exchange.trades[-1].trade_id)}
+        finally:
+            await exchange.close()
+
+
 async def test_ccxt_ndax_works_against_the_simulator() -> None:
     """ccxt ndax (GET /AP/ reads, per-request signatures, float bodies) sees a coherent exchange."""
     async with Simulator(CONFIG) as sim:
-        base = sim.base_url + "/AP"
-        exchange = ccxt.ndax(
-            {
-                "urls": {"api": {"public": base, "private": base}},
-                "apiKey": sim.demo.api_key,
-                "secret": sim.demo.api_secret,
-                "uid": str(sim.demo.user_id),
-                "login": sim.demo.username,
-                "password": sim.demo.password,
-                "enableRateLimit": False,
-            }
-        )
+        exchange = _ndax(sim)
         try:
             markets = await exchange.load_markets()
             assert markets["USDT/COPM"]["precision"]["amount"] == 0.01

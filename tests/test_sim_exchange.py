@@ -443,12 +443,24 @@ def test_cancel_errors_distinguish_unknown_from_final_orders() -> None:
 
 
 def test_order_revisions_record_every_change() -> None:
-    """Each order keeps one revision per change: accepted, every trade, the final state."""
+    """Each order keeps one revision per change: accepted, then one per fill (the last one
+    carrying the final state), so the Trade revisions are the order's fills."""
     ex = make()
     o = order(ex, SELL, MARKET, account=2, qty="3000")
-    reasons = [r.change_reason for r in ex.revisions(o)]
-    assert reasons == ["NewInputAccepted", "Trade", "Trade", "Trade"]
-    assert ex.revisions(o)[-1].state == "FullyExecuted"
+    revisions = ex.revisions(o)
+    assert [r.change_reason for r in revisions] == ["NewInputAccepted", "Trade", "Trade"]
+    fills = [t for t in ex.trades if t.order_id == o.order_id]
+    assert [r.quantity_executed for r in revisions[1:]] == [D(2500), D(3000)]
+    assert len(fills) == 2 and revisions[-1].state == "FullyExecuted"
+
+
+def test_a_partly_filled_limit_order_that_rests_keeps_one_trade_revision_per_fill() -> None:
+    """A limit order that fills one level then rests has one Trade revision, Working."""
+    ex = make()
+    o = order(ex, SELL, LIMIT, account=2, qty="3000", price="3998")
+    revisions = ex.revisions(o)
+    assert [r.change_reason for r in revisions] == ["NewInputAccepted", "Trade"]
+    assert revisions[-1].state == "Working" and revisions[-1].quantity_executed == D(2500)
 
 
 def test_state_round_trips_through_json() -> None:
@@ -467,6 +479,20 @@ def test_state_round_trips_through_json() -> None:
     again.tick(T0 + 20)
     assert again.balance(1, "COPM")[0] == ex.balance(1, "COPM")[0] + 7
     assert again.guid() == ex.guid()
+
+
+def test_state_saved_before_the_journal_loads_with_an_empty_journal() -> None:
+    """A state file written before GetAccountTransactions existed still loads; the journal
+    then starts empty and grows with the next change."""
+    ex = make()
+    order(ex, SELL, MARKET, qty="10")
+    state = json.loads(json.dumps(ex.to_state()))
+    saved = state.pop("journal")
+    assert [t["transaction_type"] for t in saved[-3:]] == ["Trade", "Trade", "Fee"]
+    again = Exchange.from_state(ex.config, state, now=T0)
+    assert again.journal == []
+    order(again, SELL, MARKET, qty="10")
+    assert [t.transaction_type for t in again.journal] == ["Trade", "Trade", "Fee"]
 
 
 def test_state_of_another_version_is_refused() -> None:

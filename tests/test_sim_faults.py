@@ -223,3 +223,24 @@ async def test_faults_given_at_construction(http: aiohttp.ClientSession) -> None
             assert resp.status == 429 and resp.headers["Retry-After"] == "0.5"
         async with http.get(f"{sim.url}/Ping") as resp:
             assert resp.status == 200
+
+
+@pytest.mark.parametrize(("kind", "applied"), [("in_process", []), ("in_process_after", [31337])])
+async def test_operation_in_process_answers_errorcode_107(
+    sim: Simulator,
+    http: aiohttp.ClientSession,
+    token: dict[str, str],
+    kind: str,
+    applied: list[int],
+) -> None:
+    """in_process[_after]: HTTP 200 errorcode 107 "Operation In Process", applied or not."""
+    sim.faults.inject(f"SendOrder:{kind}:1")
+    status, body, _ = await send(http, f"{sim.url}/SendOrder", ORDER, token)
+    assert status == 200
+    assert json.loads(body) == {
+        "result": False,
+        "errormsg": "Operation In Process",
+        "errorcode": 107,
+        "detail": None,
+    }
+    assert orders(sim) == applied

@@ -191,6 +191,7 @@ def test_demo_user_hides_secrets_and_builds_credentials() -> None:
 def test_public_names_of_the_sim_package() -> None:
     """kiiex_async.sim exports exactly its documented, docstring-carrying public names."""
     assert kiiex_async.sim.__all__ == [
+        "DIALECTS",
         "DemoUser",
         "Fault",
         "InstrumentSpec",

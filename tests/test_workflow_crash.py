@@ -25,6 +25,9 @@ from kiiex_async.workflow import (
     SwapWorkflow,
 )
 
+#: The ``dialect`` fixture: each simulator test runs once per dialect.
+pytest_plugins = ["dialect_support"]
+
 CHILD = Path(__file__).with_name("swap_child.py")
 
 #: Every checkpoint boundary of a nine-step swap (deposit, order, withdrawal), in order.
@@ -59,8 +62,8 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(sim_config()) as simulator:
+async def sim(dialect: str) -> AsyncIterator[Simulator]:
+    async with Simulator(sim_config(dialect=dialect)) as simulator:
         yield simulator
 
 
@@ -169,7 +172,9 @@ async def test_sigkill_subprocess_at_every_boundary_then_resume(
     exits = dict(line.split()[1:] for line in out.decode().splitlines() if line.startswith("EXIT"))
     assert exits == {swap_id: str(-signal.SIGKILL) for swap_id in swap_ids}, out.decode()[-3000:]
     results = await _resume_all(sim, store_path, swap_ids)
-    assert [r.state for r in results] == [SwapState.COMPLETED] * len(LABELS)
+    assert [r.state for r in results] == [SwapState.COMPLETED] * len(LABELS), [
+        r.reason for r in results
+    ]
     assert [_as_requested(r) for r in results] == [full_request()] * len(LABELS)
     assert_ledger(sim, initial, results)
 
@@ -196,11 +201,11 @@ async def _kill_when(child: asyncio.subprocess.Process, line: str, delay: float)
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["SendOrder", "CreateWithdrawTicket"])
 async def test_sigkill_from_outside_while_the_write_is_in_flight(
-    tmp_path: Path, method: str
+    tmp_path: Path, method: str, dialect: str
 ) -> None:
     """The child is killed while its write sits in the exchange's latency; the exchange
     applies it afterwards; the resumed swap finds it instead of sending another."""
-    async with Simulator(sim_config()) as sim:
+    async with Simulator(sim_config(dialect=dialect)) as sim:
         initial = balances(sim)
         sim.faults.inject(Fault(method, "latency", times=1, delay=1.0))
         store_path = tmp_path / "swaps.sqlite3"
@@ -215,10 +220,12 @@ async def test_sigkill_from_outside_while_the_write_is_in_flight(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["SendOrder", "CreateWithdrawTicket", "CreateDepositTicket"])
-async def test_sigkill_while_reconciling_a_dropped_answer(tmp_path: Path, method: str) -> None:
+async def test_sigkill_while_reconciling_a_dropped_answer(
+    tmp_path: Path, method: str, dialect: str
+) -> None:
     """The exchange applied the write and dropped the answer; the child dies while
     reconciling; the resumed swap settles it with the exchange, no second write."""
-    async with Simulator(sim_config()) as sim:
+    async with Simulator(sim_config(dialect=dialect)) as sim:
         initial = balances(sim)
         sim.faults.inject(Fault(method, "drop_after", times=1))
         store_path = tmp_path / "swaps.sqlite3"

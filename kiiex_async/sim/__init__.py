@@ -23,6 +23,11 @@ method (404, errorcode 104), a body that is not JSON (400, errorcode 100), injec
 faults and simulator bugs (500, errorcode 102) use other statuses.  Sessions travel in
 the ``aptoken`` header; ccxt-style signed headers work on every private call.
 
+Dialects: ``SimConfig(dialect="guide")`` answers the calls of KIIEX's quick-start guide in
+exactly the guide's shapes (a login with no session token, so private calls must carry
+the signed headers; a four-field order status and trades; camelCase positions) and every
+other call as the default ``"apex"`` dialect does (see :mod:`kiiex_async.sim._guide`).
+
 Admin routes (not authenticated; keep the simulator on loopback): ``GET /_sim/ledger``,
 ``GET|POST|DELETE /_sim/faults`` (``{"spec": "SendOrder:drop_after:1"}``),
 ``POST /_sim/advance`` (``{"seconds": 5}``), ``POST /_sim/expire_sessions``.
@@ -31,11 +36,12 @@ This package imports only ``kiiex_async.auth`` and ``kiiex_async.errors`` from t
 writes every response by hand, so an SDK converter bug cannot hide behind it.
 """
 
-from ._config import DemoUser, InstrumentSpec, ProductSpec, SimConfig
+from ._config import DIALECTS, DemoUser, InstrumentSpec, ProductSpec, SimConfig
 from ._faults import Fault, parse_fault_spec
 from ._server import Simulator, serve, serve_async
 
 __all__ = [
+    "DIALECTS",
     "DemoUser",
     "Fault",
     "InstrumentSpec",

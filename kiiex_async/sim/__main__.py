@@ -1,11 +1,11 @@
-"""``python -m kiiex_async.sim [--host H] [--port P] [--state FILE] [--fault SPEC]...``."""
+"""``python -m kiiex_async.sim [--host H] [--port P] [--state FILE] [--dialect D] ...``."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from ._config import SimConfig
+from ._config import DIALECTS, SimConfig
 from ._faults import parse_fault_spec
 from ._server import serve
 
@@ -17,6 +17,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument("--state", default=None, help="JSON file that keeps the exchange state")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dialect", choices=DIALECTS, default="apex")
     parser.add_argument(
         "--fault",
         action="append",
@@ -28,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve(
         args.host,
         args.port,
-        config=SimConfig(seed=args.seed),
+        config=SimConfig(seed=args.seed, dialect=args.dialect),
         state_file=args.state,
         faults=args.fault,
     )

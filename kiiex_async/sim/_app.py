@@ -15,6 +15,9 @@ Wire decisions (where AlphaPoint's documents leave a choice):
   ``{"Authenticated":false,"Locked":false,"errormsg":"Invalid username or password"}``.
 * Private calls authenticate with the ``aptoken`` header (any casing) or with the four
   signed headers ``APIKey``/``Signature``/``UserId``/``Nonce`` on the request itself.
+* ``SimConfig.dialect``: in ``"guide"`` the nine calls of KIIEX's quick-start guide answer
+  in the guide's shapes (:mod:`._guide`; its login opens no session, so private calls
+  carry the signed headers); everything else answers as in ``"apex"``.
 * Admin routes live outside ``/ap/``: ``GET /_sim/ledger``, ``GET|POST|DELETE
   /_sim/faults``, ``POST /_sim/advance``, ``POST /_sim/expire_sessions``.  They are not
   authenticated; bind the simulator to a loopback address.
@@ -28,11 +31,12 @@ import binascii
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any
 
 from aiohttp import web
 
+from . import _guide as guide
 from . import _render as render
 from ._clock import SimClock
 from ._config import DemoUser, SimConfig
@@ -46,7 +50,9 @@ from ._exchange import (
     ms,
 )
 from ._faults import Fault, FaultInjector, parse_fault_spec
+from ._history import candles, date_ms, transaction_row
 from ._json import dumps, dumps_text, loads
+from ._params import BadRequest, Params
 from ._sessions import SessionStore
 
 __all__ = ["SimApp"]
@@ -58,14 +64,6 @@ _EPOCH_TICKS = 621_355_968_000_000_000
 _NOT_AUTHORIZED = dumps(render.generic(False, "Not Authorized", 20, None))
 _AUTH_FAILED = {"Authenticated": False, "Locked": False, "errormsg": "Invalid username or password"}
 _SIGNED_HEADERS = ("APIKey", "Signature", "UserId", "Nonce")
-_T = TypeVar("_T")
-
-
-class BadRequest(ExchangeError):
-    """A request value of the wrong shape (errorcode 100)."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(100, "Invalid Request", detail)
 
 
 _SIDE_NAMES = {"buy": 0, "sell": 1, "short": 2, "unknown": 3}
@@ -80,112 +78,6 @@ _TYPE_NAMES = {
     "blocktrade": 7,
 }
 _TIF_NAMES = {"unknown": 0, "gtc": 1, "opg": 2, "ioc": 3, "fok": 4, "gtx": 5, "gtd": 6}
-
-
-def _default(name: str, default: _T | None) -> _T:
-    """What an absent or empty parameter stands for: ``default``, unless it is required."""
-    if default is None:
-        raise BadRequest(f"{name} is required")
-    return default
-
-
-class Params:
-    """Request parameters with case-insensitive keys and tolerant value parsing."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self._data = {str(k).lower(): v for k, v in raw.items()}
-
-    def raw(self, name: str) -> Any:
-        """The value as sent (``None`` if absent)."""
-        return self._data.get(name.lower())
-
-    def has(self, name: str) -> bool:
-        """True when the key is present with a non-empty value."""
-        value = self._data.get(name.lower())
-        return value is not None and value != ""
-
-    def integer(
-        self, name: str, default: int | None = None, *, names: Mapping[str, int] | None = None
-    ) -> int:
-        """An int from an int, an integral Decimal, a numeric string or an enum name."""
-        value = self._data.get(name.lower())
-        if value is None or value == "":
-            return _default(name, default)
-        if isinstance(value, bool):
-            raise BadRequest(f"{name} must be an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and names is not None:
-            key = value.strip().lower().replace("_", "")
-            if key in names:
-                return names[key]
-        try:
-            number = Decimal(value.strip()) if isinstance(value, str) else value
-            if (
-                isinstance(number, Decimal)
-                and number.is_finite()
-                and number == number.to_integral()
-            ):
-                return int(number)
-        except InvalidOperation:
-            pass
-        raise BadRequest(f"{name} must be an integer")
-
-    def decimal(self, name: str, default: Decimal | None = None) -> Decimal:
-        """A Decimal from a number or a numeric string (NaN/Infinity refused)."""
-        value = self._data.get(name.lower())
-        if value is None or value == "":
-            return _default(name, default)
-        if isinstance(value, bool):
-            raise BadRequest(f"{name} must be a number")
-        try:
-            number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-        except (InvalidOperation, TypeError, ValueError):
-            raise BadRequest(f"{name} must be a number")
-        if not number.is_finite():
-            raise BadRequest(f"{name} must be a finite number")
-        return number
-
-    def boolean(self, name: str, default: bool = False) -> bool:
-        """A bool from true/false, 1/0 or their strings."""
-        value = self._data.get(name.lower())
-        if value is None or value == "":
-            return default
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-            return value.strip().lower() in ("true", "1")
-        raise BadRequest(f"{name} must be true or false")
-
-    def text(self, name: str, default: str = "") -> str:
-        """A string (numbers are turned into their text)."""
-        value = self._data.get(name.lower())
-        if value is None:
-            return default
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | Decimal):
-            return str(value)
-        raise BadRequest(f"{name} must be a string")
-
-    def json_value(self, name: str) -> Any:
-        """A value that may arrive as JSON text (``"[1,2]"``) or as the JSON itself."""
-        value = self._data.get(name.lower())
-        if isinstance(value, str):
-            text = value.strip()
-            if not text:
-                return None
-            try:
-                return loads(text)
-            except ValueError:
-                raise BadRequest(f"{name} is not valid JSON")
-        return value
 
 
 @dataclass(slots=True)
@@ -230,6 +122,18 @@ def _window(p: Params) -> tuple[int | None, int | None]:
     return (_tsms(start) if start else None, _tsms(end) if end else None)
 
 
+def _pair_filter(ex: Exchange, ids: list[int], base: str, quote: str) -> list[int]:
+    """The instruments among ``ids`` whose base / quote product symbols match (blank = any)."""
+    found = []
+    for iid in ids:
+        spec = ex.market(iid).spec
+        if (not base or ex.products[spec.base].symbol.upper() == base) and (
+            not quote or ex.products[spec.quote].symbol.upper() == quote
+        ):
+            found.append(iid)
+    return found
+
+
 def _page(items: list[Any], p: Params, *, limit_key: str = "Depth") -> list[Any]:
     start = max(p.integer("StartIndex", 0), 0)
     depth = p.integer(limit_key, 0)
@@ -253,6 +157,8 @@ class SimApp:
         self.clock = clock
         self.faults = faults
         self.sessions = SessionStore(config.session_ttl)
+        #: True when the calls of KIIEX's quick-start guide answer in the guide's shapes.
+        self.guide = config.dialect == "guide"
         self._on_change = on_change
         self._level1_cache: dict[int, tuple[int, bytes]] = {}
 
@@ -310,6 +216,11 @@ class SimApp:
         if kind in ("error", "error_after"):
             body = render.generic(False, "Server Error", 102, "Simulated fault")
             return web.Response(body=dumps(body), status=fault.status, content_type=_JSON)
+        if kind == "not_authorized":
+            return web.Response(body=_NOT_AUTHORIZED, content_type=_JSON)
+        if kind in ("in_process", "in_process_after"):
+            body = render.generic(False, "Operation In Process", 107, None)
+            return web.Response(body=dumps(body), content_type=_JSON)
         if kind == "malformed":
             html = "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body>"
             return web.Response(text=html, status=200, content_type="text/html")
@@ -431,16 +342,54 @@ class SimApp:
         return 200, payload
 
     def get_level1_summary_min(self, call: Call) -> Reply:
-        """Rows ``[id, symbol, last, 24h px change, 24h % change, 24h volume]``."""
-        wanted = call.params.json_value("InstrumentIds")
+        """Rows ``[id, symbol, last, 24h px change, 24h % change, 24h volume]`` (strings in
+        the guide dialect), filtered by ``InstrumentIds`` and by the guide's
+        ``BaseCurrency`` / ``QuoteCurrency`` (product symbols; a pair asked the other way
+        round finds the instrument quoted the other way)."""
+        p = call.params
+        wanted = p.json_value("InstrumentIds")
         if isinstance(wanted, int) and not isinstance(wanted, bool):
             wanted = [wanted]
         if wanted is not None and not isinstance(wanted, list):
             raise BadRequest("InstrumentIds must be a JSON list of ids")
         ex = self.exchange
         ids = [int(i) for i in wanted] if wanted else list(ex.markets)
+        base, quote = (
+            p.text("BaseCurrency").strip().upper(),
+            p.text("QuoteCurrency").strip().upper(),
+        )
+        if base or quote:
+            ids = _pair_filter(ex, ids, base, quote) or _pair_filter(ex, ids, quote, base)
         now_ms = ms(call.now)
-        return _ok([render.level1_summary(ex.market(i), now_ms) for i in ids])
+        rows = [render.level1_summary(ex.market(i), now_ms) for i in ids]
+        return _ok([guide.level1_summary(r) for r in rows] if self.guide else rows)
+
+    def get_ticker_history(self, call: Call) -> Reply:
+        """Candles ``[End, High, Low, Open, Close, Volume, Bid, Ask, InstrumentId, Begin]``
+        of ``Interval`` seconds from ``FromDate`` to ``ToDate`` (dates, ISO, POSIX or
+        ticks; default: the last 100 intervals up to now)."""
+        p = call.params
+        market = self.exchange.market(p.integer("InstrumentId"))
+        interval = p.integer("Interval", 60)
+        if interval <= 0:
+            raise BadRequest("Interval must be a positive number of seconds")
+        try:
+            end = date_ms(p.raw("ToDate")) if p.has("ToDate") else ms(call.now)
+            start = date_ms(p.raw("FromDate")) if p.has("FromDate") else end - 100 * interval * 1000
+        except ValueError:
+            raise BadRequest("FromDate / ToDate must be dates, ISO-8601 times or timestamps")
+        bid, ask = market.best_bid, market.best_ask
+        rows = candles(
+            market.prints,
+            instrument_id=market.spec.instrument_id,
+            interval=interval,
+            start_ms=start,
+            end_ms=end,
+            opening_price=market.reference_price,
+            bid=bid.limit_price if bid else ZERO,
+            ask=ask.limit_price if ask else ZERO,
+        )
+        return _ok(rows)
 
     def get_l2_snapshot(self, call: Call) -> Reply:
         """Aggregated book, 10-column rows, ``Depth`` levels per side (default 100)."""
@@ -465,6 +414,8 @@ class SimApp:
                     "errormsg": "",
                 }
             )
+        if self.guide:
+            return _ok(guide.login(user))
         return self._session_reply(self.sessions.create(user.user_id, now), user)
 
     def _session_reply(self, token: str, user: DemoUser) -> Reply:
@@ -611,6 +562,8 @@ class SimApp:
         """One position per product (``Amount`` total, ``Hold`` reserved)."""
         account_id = self._account(call)
         ex = self.exchange
+        if self.guide:
+            return _ok([guide.position(ex, account_id, spec) for spec in ex.products.values()])
         return _ok(
             [render.position(ex, account_id, spec, call.now) for spec in ex.products.values()]
         )
@@ -672,6 +625,8 @@ class SimApp:
     def get_order_status(self, call: Call) -> Reply:
         """One order object (not an array), errorcode 104 if unknown."""
         order = self._own_order(call, call.params.integer("OrderId"))
+        if self.guide:
+            return _ok(guide.order_status(order))
         return _ok(render.order(order, self.exchange))
 
     def get_open_orders(self, call: Call) -> Reply:
@@ -735,7 +690,30 @@ class SimApp:
             and (start is None or t.trade_time_ms >= start)
             and (end is None or t.trade_time_ms <= end)
         ]
+        if self.guide:
+            return _ok([guide.trade(t) for t in _page(found, p)])
         return _ok([render.trade(t, ex) for t in _page(found, p)])
+
+    def get_account_transactions(self, call: Call) -> Reply:
+        """The account's journal, most recent first, with AlphaPoint's filters (``Depth``,
+        ``StartIndex``, ``ProductId``, ``TransactionId``, ``ReferenceId``, time window)."""
+        p = call.params
+        account_id = self._account(call)
+        product = p.integer("ProductId", 0)
+        transaction_id = p.integer("TransactionId", 0)
+        reference_id = p.integer("ReferenceId", 0)
+        start, end = _window(p)
+        found = [
+            t
+            for t in reversed(self.exchange.journal)
+            if t.account_id == account_id
+            and (not product or t.product_id == product)
+            and (not transaction_id or t.transaction_id == transaction_id)
+            and (not reference_id or t.reference_id == reference_id)
+            and (start is None or t.time_ms >= start)
+            and (end is None or t.time_ms <= end)
+        ]
+        return _ok([transaction_row(t) for t in _page(found, p)])
 
     # ------------------------------------------------------------------ deposits
 
@@ -918,6 +896,8 @@ class SimApp:
         start = max(call.params.integer("StartIndex", 0), 0)
         limit = call.params.integer("Limit", 200)
         page = found[start : start + limit] if limit > 0 else found[start:]
+        if self.guide:
+            return _ok([guide.withdraw_ticket(t, ex) for t in page])
         return _ok([render.withdraw_ticket(t, ex) for t in page])
 
     def get_withdraw_ticket(self, call: Call) -> Reply:
@@ -1083,6 +1063,7 @@ _METHODS: dict[str, _Method] = dict(
         _m("GetLevel1", SimApp.get_level1, private=False),
         _m("GetLevel1SummaryMin", SimApp.get_level1_summary_min, private=False),
         _m("GetL2Snapshot", SimApp.get_l2_snapshot, private=False),
+        _m("GetTickerHistory", SimApp.get_ticker_history, private=False),
         _m("AuthenticateUser", SimApp.authenticate_user, private=False),
         _m("Authenticate", SimApp.authenticate_basic, private=False),
         _m("Authenticate2FA", SimApp.authenticate_2fa, private=False),
@@ -1099,6 +1080,7 @@ _METHODS: dict[str, _Method] = dict(
         _m("GetOrderHistory", SimApp.get_orders_history),
         _m("GetOrderHistoryByOrderId", SimApp.get_order_history_by_order_id),
         _m("GetTradesHistory", SimApp.get_trades_history),
+        _m("GetAccountTransactions", SimApp.get_account_transactions),
         _m("CreateDepositTicket", SimApp.create_deposit_ticket),
         _m("GetDepositTickets", SimApp.get_deposit_tickets),
         _m("GetDepositTicket", SimApp.get_deposit_ticket),

@@ -14,6 +14,7 @@ from ..errors import ConfigurationError
 __all__ = [
     "DEFAULT_INSTRUMENTS",
     "DEFAULT_PRODUCTS",
+    "DIALECTS",
     "DemoUser",
     "InstrumentSpec",
     "ProductSpec",
@@ -25,6 +26,9 @@ __all__ = [
 DEMO_API_KEY = "4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a"
 DEMO_API_SECRET = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
 DEMO_PASSWORD = "demo-password"
+
+#: What the simulator can speak: AlphaPoint's full answers, or KIIEX's quick-start guide.
+DIALECTS = ("apex", "guide")
 
 
 def _decimal(value: object) -> Decimal:
@@ -183,6 +187,10 @@ class SimConfig:
     step.  Time: the simulated clock starts at ``start_time`` (epoch seconds; ``None`` =
     now) and runs at ``time_speed`` (0 = frozen, moved only by ``Simulator.advance``).
     ``seed`` makes drift, ticket outcomes, request codes and faults reproducible.
+    ``dialect`` picks how the calls of KIIEX's quick-start guide answer: ``"apex"``
+    (AlphaPoint's full objects and a session token) or ``"guide"`` (exactly the guide's
+    samples: a login with no token, so private calls carry signed headers; a four-field
+    order status and trades; camelCase positions); see :mod:`kiiex_async.sim._guide`.
     """
 
     seed: int = 0
@@ -208,6 +216,7 @@ class SimConfig:
     time_speed: float = 1.0
     start_time: float | None = None
     market_maker_account_id: int = 9000
+    dialect: str = "apex"
 
     def __attrs_post_init__(self) -> None:
         if not self.users:
@@ -248,6 +257,10 @@ class SimConfig:
             raise ConfigurationError("durations must be >= 0")
         if self.time_speed < 0:
             raise ConfigurationError("time_speed must be >= 0")
+        if self.dialect not in DIALECTS:
+            raise ConfigurationError(
+                f"dialect must be one of {', '.join(DIALECTS)}, got {self.dialect!r}"
+            )
 
     @property
     def demo(self) -> DemoUser:

@@ -2,7 +2,8 @@
 
 Pure: no I/O, no event loop, no clock.  Every method that depends on time takes ``now``
 (epoch seconds, float); orders and trades carry epoch milliseconds.  The HTTP layer
-(:mod:`._app`) parses requests, calls these methods and renders the records.
+(:mod:`._app`) parses requests, calls these methods and renders the records; saving and
+loading the state is :mod:`._persist`'s, the journal and candle records :mod:`._history`'s.
 
 Trading rules (decided where AlphaPoint's documents are silent):
 
@@ -40,6 +41,7 @@ from typing import Any, TypeVar
 
 from .. import auth
 from ._config import DemoUser, InstrumentSpec, ProductSpec, SimConfig
+from ._history import Transaction
 
 __all__ = [
     "BUY",
@@ -71,7 +73,7 @@ W_PENDING_2FA, W_AUTO_ACCEPTED, W_SUBMITTED = 8, 9, 19
 _DEPOSIT_FINAL = frozenset({D_FULLY_PROCESSED, D_REJECTED, 6, 11, 12, 14})
 _WITHDRAW_FINAL = frozenset({W_FULLY_PROCESSED, W_REJECTED, W_FAILED, 11, 12, 15, 16, 18})
 
-_STATE_VERSION = 1
+_FIRST_TRANSACTION = 9_000_001
 
 
 class ExchangeError(Exception):
@@ -388,6 +390,8 @@ class Exchange:
         self.withdraw_tickets: dict[int, WithdrawTicket] = {}
         self.fees_collected: dict[int, Decimal] = {}
         self.deposit_addresses: dict[tuple[int, int], list[str]] = {}
+        #: Every change of a user account's amounts, oldest first (``GetAccountTransactions``).
+        self.journal: list[Transaction] = []
         #: Forced outcomes ("FullyProcessed", "Failed", "Rejected") of the next withdrawals.
         self.withdraw_outcomes: list[str] = []
         self.version = 0
@@ -404,9 +408,7 @@ class Exchange:
         self._live_deposits: list[DepositTicket] = []
         self._live_withdrawals: list[WithdrawTicket] = []
         for user in config.users:
-            for symbol, amount in user.balances.items():
-                product = self._products_by_symbol[symbol.upper()]
-                self._balance(user.account_id, product.product_id).amount += amount
+            self._open_account(user, ms(now))
         big = Decimal(10) ** 15
         for product in config.products:
             self._balance(self.mm_account_id, product.product_id).amount = big
@@ -483,6 +485,45 @@ class Exchange:
         """``(amount, hold)`` of one product in one account."""
         bal = self.balances.get((account_id, self.product(product).product_id))
         return (bal.amount, bal.hold) if bal else (ZERO, ZERO)
+
+    def _open_account(self, user: DemoUser, now_ms: int) -> None:
+        for symbol, amount in user.balances.items():
+            product = self._products_by_symbol[symbol.upper()]
+            self._post(
+                user.account_id, product.product_id, amount, "Other", "ManualEntry", 0, now_ms
+            )
+
+    def _post(
+        self,
+        account_id: int,
+        product_id: int,
+        delta: Decimal,
+        kind: str,
+        reference: str,
+        reference_id: int,
+        now_ms: int,
+        counterparty: int = 0,
+    ) -> None:
+        """Change an amount by ``delta`` and journal it (the market maker is not journaled)."""
+        bal = self._balance(account_id, product_id)
+        bal.amount += delta
+        if account_id == self.mm_account_id or not delta:
+            return
+        self.journal.append(
+            Transaction(
+                transaction_id=_FIRST_TRANSACTION + len(self.journal),
+                account_id=account_id,
+                product_id=product_id,
+                cr=max(delta, ZERO),
+                dr=max(-delta, ZERO),
+                balance=bal.amount,
+                transaction_type=kind,
+                reference_type=reference,
+                reference_id=reference_id,
+                counterparty=counterparty,
+                time_ms=now_ms,
+            )
+        )
 
     def _balance(self, account_id: int, product_id: int) -> Balance:
         key = (account_id, product_id)
@@ -774,7 +815,19 @@ class Exchange:
             self._snapshot(order)
 
     def _snapshot(self, order: Order) -> None:
-        order.revisions.append(_to_state(order))
+        """Record a revision; a fill's later changes (its order finishing or resting) update
+        that fill's ``Trade`` revision, so there is exactly one ``Trade`` revision per fill
+        (ccxt builds ``fetch_order_trades`` from them)."""
+        state = _to_state(order)
+        last = order.revisions[-1] if order.revisions else None
+        if (
+            last is not None
+            and state["change_reason"] == last["change_reason"] == "Trade"
+            and state["trade_count"] == last["trade_count"]
+        ):
+            order.revisions[-1] = state
+        else:
+            order.revisions.append(state)
 
     def _rest(self, market: Market, order: Order) -> None:
         if order.side == BUY:
@@ -858,18 +911,20 @@ class Exchange:
         inside = self._inside(market)
         for order, role, other in ((taker, "Taker", maker), (maker, "Maker", taker)):
             rate = self.config.taker_fee if role == "Taker" else self.config.maker_fee
+            account, peer = order.account_id, other.account_id
             if order.side == BUY:
                 self._release(
                     order, qty * order.limit_price if order.order_type == LIMIT else value
                 )
-                self._balance(order.account_id, spec.quote).amount -= value
+                self._post(account, spec.quote, -value, "Trade", "Trade", trade_id, now_ms, peer)
                 fee, fee_product = qty * rate, spec.base
-                self._balance(order.account_id, spec.base).amount += qty - fee
+                self._post(account, spec.base, qty, "Trade", "Trade", trade_id, now_ms, peer)
             else:
                 self._release(order, qty)
-                self._balance(order.account_id, spec.base).amount -= qty
+                self._post(account, spec.base, -qty, "Trade", "Trade", trade_id, now_ms, peer)
                 fee, fee_product = value * rate, spec.quote
-                self._balance(order.account_id, spec.quote).amount += value - fee
+                self._post(account, spec.quote, value, "Trade", "Trade", trade_id, now_ms, peer)
+            self._post(account, fee_product, -fee, "Fee", "Trade", trade_id, now_ms)
             self.fees_collected[fee_product] = self.fees_collected.get(fee_product, ZERO) + fee
             order.quantity = max(order.quantity - qty, ZERO)
             order.quantity_executed += qty
@@ -1191,7 +1246,15 @@ class Exchange:
         for deposit in list(self._live_deposits):
             if self._advance(deposit, now):
                 if deposit.status == D_FULLY_PROCESSED:
-                    self._balance(deposit.account_id, deposit.product_id).amount += deposit.amount
+                    self._post(
+                        deposit.account_id,
+                        deposit.product_id,
+                        deposit.amount,
+                        "Other",
+                        "Deposit",
+                        deposit.ticket_number,
+                        ms(deposit.updated_at),
+                    )
                 elif deposit.status == D_REJECTED:
                     deposit.reject_reason = "Rejected by the operator (simulated)"
                 self._live_deposits.remove(deposit)
@@ -1200,7 +1263,13 @@ class Exchange:
                 bal = self._balance(wd.account_id, wd.product_id)
                 bal.hold -= wd.amount + wd.fee
                 if wd.status == W_FULLY_PROCESSED:
-                    bal.amount -= wd.amount + wd.fee
+                    when, number = ms(wd.updated_at), wd.ticket_number
+                    self._post(
+                        wd.account_id, wd.product_id, -wd.amount, "Other", "Withdraw", number, when
+                    )
+                    self._post(
+                        wd.account_id, wd.product_id, -wd.fee, "Fee", "Withdraw", number, when
+                    )
                     self.fees_collected[wd.product_id] = (
                         self.fees_collected.get(wd.product_id, ZERO) + wd.fee
                     )
@@ -1263,133 +1332,18 @@ class Exchange:
     # ------------------------------------------------------------------ state
 
     def to_state(self) -> dict[str, Any]:
-        """All mutable state as plain JSON-able data (Decimals as strings)."""
+        """All mutable state as plain JSON-able data (Decimals as strings); see
+        :mod:`._persist`."""
+        from ._persist import exchange_to_state
 
-        def order_state(order: Order) -> dict[str, Any]:
-            data = _to_state(order)
-            data["revisions"] = order.revisions
-            return data
-
-        return {
-            "version": _STATE_VERSION,
-            "seed": self.config.seed,
-            "last_now": self.last_now,
-            "next": dict(self._next),
-            "next_deposit": self._next_deposit,
-            "next_withdraw": self._next_withdraw,
-            "rng": [
-                _rng_state(self._market_rng),
-                _rng_state(self._ticket_rng),
-                _rng_state(self._guid_rng),
-            ],
-            "drift": [self._drift_origin, self._drift_steps],
-            "balances": [
-                [acct, pid, str(b.amount), str(b.hold)]
-                for (acct, pid), b in sorted(self.balances.items())
-            ],
-            "fees": {str(k): str(v) for k, v in sorted(self.fees_collected.items())},
-            "orders": [order_state(o) for o in self.orders.values()],
-            "trades": [_to_state(t) for t in self.trades],
-            "deposit_tickets": [_to_state(t) for t in self.deposit_tickets.values()],
-            "withdraw_tickets": [_to_state(t) for t in self.withdraw_tickets.values()],
-            "deposit_addresses": [
-                [acct, pid, addrs] for (acct, pid), addrs in self.deposit_addresses.items()
-            ],
-            "withdraw_outcomes": list(self.withdraw_outcomes),
-            "markets": [
-                {
-                    "instrument_id": m.spec.instrument_id,
-                    "mid": str(m.mid),
-                    "reference_price": str(m.reference_price),
-                    "last_price": str(m.last_price),
-                    "last_quantity": str(m.last_quantity),
-                    "last_trade_time": m.last_trade_time,
-                    "prints": [[t, ms, str(p), str(q)] for t, ms, p, q in m.prints],
-                    "book": [order_state(o) for o in m.bids + m.asks],
-                }
-                for m in self.markets.values()
-            ],
-        }
+        return exchange_to_state(self)
 
     @classmethod
     def from_state(cls, config: SimConfig, data: Mapping[str, Any], *, now: float) -> Exchange:
         """Rebuild an exchange saved by :meth:`to_state` (``ValueError`` if incompatible)."""
-        if data.get("version") != _STATE_VERSION:
-            raise ValueError(f"unsupported simulator state version: {data.get('version')!r}")
-        ex = cls(config, now=now)
-        ex.balances.clear()
-        ex.markets.clear()
-        ex.last_now = float(data["last_now"])
-        ex._next = {str(k): int(v) for k, v in data["next"].items()}
-        ex._next_deposit = int(data["next_deposit"])
-        ex._next_withdraw = int(data["next_withdraw"])
-        for rng, state in zip(
-            (ex._market_rng, ex._ticket_rng, ex._guid_rng), data["rng"], strict=True
-        ):
-            rng.setstate((state[0], tuple(state[1]), state[2]))
-        ex._drift_origin, ex._drift_steps = float(data["drift"][0]), int(data["drift"][1])
-        for acct, pid, amount, hold in data["balances"]:
-            ex.balances[(int(acct), int(pid))] = Balance(Decimal(amount), Decimal(hold))
-        ex.fees_collected = {int(k): Decimal(v) for k, v in data["fees"].items()}
+        from ._persist import exchange_from_state
 
-        def load_order(raw: Mapping[str, Any]) -> Order:
-            order = _from_state(Order, raw)
-            order.revisions = list(raw.get("revisions", []))
-            return order
-
-        ex.orders = {}
-        for raw in data["orders"]:
-            order = load_order(raw)
-            ex.orders[order.order_id] = order
-        ex.trades = [_from_state(Trade, t) for t in data["trades"]]
-        ex.deposit_tickets = {}
-        for raw in data["deposit_tickets"]:
-            deposit = _from_state(DepositTicket, raw)
-            ex.deposit_tickets[deposit.ticket_number] = deposit
-        ex.withdraw_tickets = {}
-        for raw in data["withdraw_tickets"]:
-            wd = _from_state(WithdrawTicket, raw)
-            ex.withdraw_tickets[wd.ticket_number] = wd
-        ex._live_deposits = [t for t in ex.deposit_tickets.values() if t.stage < len(t.path) - 1]
-        ex._live_withdrawals = [
-            t for t in ex.withdraw_tickets.values() if t.stage < len(t.path) - 1
-        ]
-        ex.deposit_addresses = {
-            (int(a), int(p)): list(addrs) for a, p, addrs in data["deposit_addresses"]
-        }
-        ex.withdraw_outcomes = list(data["withdraw_outcomes"])
-        saved = {int(m["instrument_id"]): m for m in data["markets"]}
-        for spec in config.instruments:
-            raw_market = saved.get(spec.instrument_id)
-            market = Market(spec=spec, mid=spec.mid, reference_price=spec.mid)
-            market.last_price = spec.mid
-            ex.markets[spec.instrument_id] = market
-            if raw_market is None:
-                ex._requote(market, (BUY, SELL), ms(now))
-                continue
-            market.mid = Decimal(raw_market["mid"])
-            market.reference_price = Decimal(raw_market["reference_price"])
-            market.last_price = Decimal(raw_market["last_price"])
-            market.last_quantity = Decimal(raw_market["last_quantity"])
-            market.last_trade_time = int(raw_market["last_trade_time"])
-            market.prints = [
-                (int(t), int(ms), Decimal(p), Decimal(q)) for t, ms, p, q in raw_market["prints"]
-            ]
-            for raw in raw_market["book"]:
-                order = ex.orders.get(int(raw["order_id"])) or load_order(raw)
-                ex._rest(market, order)
-        for user in config.users:
-            if not any(acct == user.account_id for acct, _ in ex.balances):
-                for symbol, amount in user.balances.items():
-                    pid = ex._products_by_symbol[symbol.upper()].product_id
-                    ex._balance(user.account_id, pid).amount += amount
-        ex.version = 0
-        return ex
-
-
-def _rng_state(rng: random.Random) -> list[Any]:
-    version, internal, gauss_next = rng.getstate()
-    return [version, list(internal), gauss_next]
+        return exchange_from_state(cls, config, data, now=now)
 
 
 def _safe_equal(a: str, b: str) -> bool:

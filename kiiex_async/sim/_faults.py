@@ -20,6 +20,15 @@ kind                applied?   what the client sees
 ``drop_after`` is the case exactly-once code must survive: the order or ticket exists,
 the answer is lost.  Faults fire in injection order, ``times`` times (``None`` = until
 cleared) with ``probability`` drawn from a seeded generator, so runs are reproducible.
+
+Answer kinds: AlphaPoint's own refusals, on demand (HTTP 200, generic error object):
+
+======================  =========  ==========================================================
+``in_process``          no         errorcode 107 ``Operation In Process``
+``in_process_after``    yes        errorcode 107 ``Operation In Process``
+``not_authorized``      no         errorcode 20 ``Not Authorized`` (a refused signature or
+                                   session, whatever the credentials)
+======================  =========  ==========================================================
 """
 
 from __future__ import annotations
@@ -42,12 +51,15 @@ FAULT_KINDS = frozenset(
         "rate_limit",
         "drop_before",
         "drop_after",
+        "in_process",
+        "in_process_after",
+        "not_authorized",
         "expire_session",
         "malformed",
         "malformed_after",
     }
 )
-_AFTER = frozenset({"error_after", "drop_after", "malformed_after"})
+_AFTER = frozenset({"error_after", "drop_after", "malformed_after", "in_process_after"})
 
 
 def _check_kind(instance: Fault, attribute: attrs.Attribute[str], value: str) -> None:
@@ -90,7 +102,14 @@ class Fault:
     @property
     def applies_request(self) -> bool:
         """False when the exchange never sees the request."""
-        return self.kind not in {"error", "rate_limit", "drop_before", "malformed"}
+        return self.kind not in {
+            "error",
+            "rate_limit",
+            "drop_before",
+            "malformed",
+            "in_process",
+            "not_authorized",
+        }
 
     @property
     def is_after(self) -> bool:

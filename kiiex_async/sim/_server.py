@@ -224,7 +224,8 @@ class Simulator:
         state = str(self.state_file) if self.state_file is not None else "in memory"
         return "\n".join(
             [
-                f"KIIEX simulator (AlphaPoint APEX API) listening on {self.url}",
+                f"KIIEX simulator (AlphaPoint APEX API, {self.config.dialect} dialect) "
+                f"listening on {self.url}",
                 f"  demo user:   username={demo.username} password={demo.password} "
                 f"user_id={demo.user_id} account_id={demo.account_id}",
                 f"  API key:     {demo.api_key}",

@@ -124,7 +124,9 @@ class TradesSummary:
     """Step 6: the fills of the order.
 
     ``spent`` and ``received`` are gross trade amounts (Σ quantity for the base side,
-    Σ value for the quote side); ``fees`` are per product symbol.
+    Σ value for the quote side); ``fees`` are per product symbol.  ``derived`` names each
+    figure the exchange did not state (``"spent"``, ``"received"``, ``"fees"``) and says how
+    it was worked out (thin answers such as the quick-start guide's four-field trades).
     """
 
     trade_ids: tuple[int, ...]
@@ -134,6 +136,7 @@ class TradesSummary:
     received: Decimal
     average_price: Decimal
     fees: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_frozen_map)
+    derived: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
 
 
 @attrs.frozen

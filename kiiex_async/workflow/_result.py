@@ -46,10 +46,14 @@ class SwapResult:
     ``spent`` (of ``from_asset``) and ``received`` (of ``to_asset``) are gross trade
     amounts; ``fees`` maps product symbols to the trading fees charged, so
     ``net_received = received - fees.get(to_asset, 0)``.  ``average_price`` is in the
-    instrument's quote currency per base unit.  ``timeline`` lists every committed state
-    with its UTC time and a note.  ``state`` is COMPLETED, FAILED or NEEDS_OPERATOR for a
-    finished swap (``reason`` and ``failed_step`` say why it stopped), or the state an
-    interrupted swap can be resumed from.
+    instrument's quote currency per base unit.  ``derived`` maps each of these figures
+    that the exchange did not state (``"spent"``, ``"received"``, ``"fees"``) to how the
+    swap worked it out: from the trades' quantity × price, from the order's
+    ``QuantityExecuted × AvgPrice``, or the fees from the balance movement.
+    ``timeline`` lists every committed state with its UTC time and a note.  ``state`` is
+    COMPLETED, FAILED or NEEDS_OPERATOR for a finished swap (``reason`` and
+    ``failed_step`` say why it stopped), or the state an interrupted swap can be resumed
+    from.
     """
 
     swap_id: str
@@ -59,6 +63,7 @@ class SwapResult:
     spent: Decimal = _ZERO
     received: Decimal = _ZERO
     fees: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_frozen_map)
+    derived: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
     average_price: Decimal | None = None
     instrument_symbol: str = ""
     order_id: int | None = None
@@ -116,7 +121,8 @@ class SwapResult:
             spent=trades.spent if trades else _ZERO,
             received=trades.received if trades else _ZERO,
             fees=trades.fees if trades else {},
-            average_price=trades.average_price if trades and trades.trade_ids else None,
+            derived=trades.derived if trades else {},
+            average_price=trades.average_price if trades and trades.base_quantity else None,
             instrument_symbol=record.plan.instrument_symbol if record.plan else "",
             order_id=order.order_id if order else None,
             order_state=order.order_state if order else None,
@@ -151,6 +157,13 @@ class SwapResult:
                 f"{self.order_state.name if self.order_state else ''}; "
                 f"trades {', '.join(str(t) for t in self.trade_ids)}"
             )
+        elif self.spent:
+            lines.append(
+                f"  spent {self.spent} {self.from_asset}, received {self.received} "
+                f"{self.to_asset} by order {self.order_id}: trades not listed"
+            )
+        for figure, how in sorted(self.derived.items()):
+            lines.append(f"  {figure} derived: {how}")
         if self.deposit_ticket is not None or self.deposit_status is not None:
             status = self.deposit_status.name if self.deposit_status else "unknown"
             lines.append(f"  deposit ticket {self.deposit_ticket}: {status}")

@@ -102,6 +102,10 @@ _DEFINITIVE: Final = (RejectedError, NotFoundError, InvalidInputError)
 #: swap's: the run stops (resumable) instead of failing the swap.
 _NOT_APPLIED: Final = (AuthenticationError, ConfigurationError)
 _TICKET_PAGE: Final = 200
+#: How many recent ledger entries are searched for the fees of the swap's trades.
+_JOURNAL_DEPTH: Final = 500
+#: ``TradesSummary.derived["fees"]`` between steps 6 and 7 when the trades state no fee.
+_FEES_UNKNOWN: Final = "not stated by the trades: from the balance movement at step 7"
 
 _Ticket = TypeVar("_Ticket", DepositTicket, WithdrawTicket)
 
@@ -160,6 +164,23 @@ def _marked(form: Mapping[str, str], swap_id: str) -> tuple[dict[str, str], str 
     marker = swap_marker(swap_id)
     marked["Comment"] = marker
     return marked, marker
+
+
+def _order_summary(plan: SwapPlan, executed: Decimal, avg_price: Decimal) -> TradesSummary:
+    """Step 6 from the order alone (the exchange listed no trades): ``QuantityExecuted``
+    base units at ``AvgPrice``."""
+    quote = executed * avg_price
+    sells_base = plan.side is Side.SELL
+    how = "QuantityExecuted × AvgPrice of the order (the exchange listed no trades)"
+    return TradesSummary(
+        trade_ids=(),
+        base_quantity=executed,
+        quote_value=quote,
+        spent=executed if sells_base else quote,
+        received=quote if sells_base else executed,
+        average_price=avg_price,
+        derived={"spent": how, "received": how, "fees": _FEES_UNKNOWN},
+    )
 
 
 def _percent(value: Decimal) -> str:
@@ -957,11 +978,16 @@ class _Runner:
                 ),
             )
             unique = {(t.trade_id, t.execution_id): t for t in trades if t.order_id == order_id}
-            fills = sorted(unique.values(), key=lambda t: (t.trade_id, t.execution_id))
+            fills = sorted(unique.values(), key=lambda t: (t.trade_id, t.execution_id or 0))
             total = sum((t.quantity for t in fills), _ZERO)
             if total == executed:
+                summary = await self._summarize(fills)
                 break
             if anyio.current_time() >= deadline:
+                if not fills and progress.avg_price:
+                    # An exchange that lists no trades still said what the order did.
+                    summary = _order_summary(plan, executed, progress.avg_price)
+                    break
                 await self.escalate(
                     SwapStep.TRADES,
                     f"the fills of order {order_id} add up to {total}, but the order executed "
@@ -970,8 +996,9 @@ class _Runner:
                 return
             await self.sleep(interval)
             interval = min(interval * 1.5, timeouts.max_poll)
-        summary = await self._summarize(fills)
-        fees = ", ".join(f"{v} {k}" for k, v in sorted(summary.fees.items())) or "none"
+        fees = ", ".join(f"{v} {k}" for k, v in sorted(summary.fees.items()))
+        if not fees:
+            fees = "not stated (worked out at step 7)" if "fees" in summary.derived else "none"
         await self.commit(
             SwapEvent.TRADES_READ,
             f"{len(fills)} fill(s): spent {summary.spent} {self.request.from_asset}, received "
@@ -994,6 +1021,12 @@ class _Runner:
             symbol = symbols.get(fill.fee_product_id or 0, f"#{fill.fee_product_id}")
             fees[symbol] = fees.get(symbol, _ZERO) + fill.fee
         sells_base = plan.side is Side.SELL
+        derived: dict[str, str] = {}
+        if any(t.value is None for t in fills):
+            quote_side = "received" if sells_base else "spent"
+            derived[quote_side] = "Σ quantity × price of the trades (they state no Value)"
+        if fills and all(t.fee is None for t in fills):
+            derived["fees"] = _FEES_UNKNOWN
         return TradesSummary(
             trade_ids=tuple(sorted({t.trade_id for t in fills})),
             base_quantity=base,
@@ -1002,6 +1035,7 @@ class _Runner:
             received=quote if sells_base else base,
             average_price=(quote / base) if base else _ZERO,
             fees=fees,
+            derived=derived,
         )
 
     # -- step 7: positions ----------------------------------------------------------------
@@ -1011,15 +1045,102 @@ class _Runner:
         assert trades is not None
         positions = await self.positions()
         after = self._balances(positions)
-        net = trades.received - trades.fees.get(request.to_asset, _ZERO)
         before = self.record.balances_before.get(request.to_asset, _ZERO)
         delta = after[request.to_asset] - before
+        if trades.derived.get("fees") == _FEES_UNKNOWN:
+            trades = await self._fees_from_journal(trades) or self._fees_from_balances(
+                trades, after
+            )
+        net = trades.received - trades.fees.get(request.to_asset, _ZERO)
         note = f"{request.to_asset} balance {after[request.to_asset]} ({delta:+} since the start"
         if delta == net:
             note += ", as the fills say)"
         else:
             note += f"; the fills say {net:+}: other activity on the account?)"
-        await self.commit(SwapEvent.POSITIONS_CONFIRMED, note, balances_after=after)
+        if "fees" in trades.derived:
+            note += f"; fees {trades.derived['fees']}"
+        await self.commit(SwapEvent.POSITIONS_CONFIRMED, note, balances_after=after, trades=trades)
+
+    async def _fees_from_journal(self, trades: TradesSummary) -> TradesSummary | None:
+        """The fees the trades did not state, from the account's ledger
+        (``GetAccountTransactions``: its ``Fee`` entries referencing this order's trades).
+
+        ``None`` when the exchange has no such call or the recent ledger does not show
+        every trade of the order (the caller then falls back on the balance movement).
+        """
+        if not trades.trade_ids:
+            return None
+        try:
+            entries = await self.read(
+                "GetAccountTransactions",
+                lambda: self.client.get_account_transactions(
+                    account_id=self.account_id, depth=_JOURNAL_DEPTH
+                ),
+            )
+        except (ApiError, SwapInterruptedError):
+            return None
+        ours = set(trades.trade_ids)
+        traded = {
+            e.reference_id
+            for e in entries
+            if e.reference_type == "Trade" and e.transaction_type == "Trade"
+        }
+        if not ours <= traded:
+            return None
+        plan = self.plan
+        symbols = {plan.base_product_id: plan.base_symbol, plan.quote_product_id: plan.quote_symbol}
+        fees: dict[str, Decimal] = {}
+        for entry in entries:
+            if (
+                entry.transaction_type == "Fee"
+                and entry.reference_type == "Trade"
+                and entry.reference_id in ours
+            ):
+                symbol = symbols.get(entry.product_id, f"#{entry.product_id}")
+                fees[symbol] = fees.get(symbol, _ZERO) + entry.dr - entry.cr
+        how = "from the account's ledger (GetAccountTransactions Fee entries of the trades)"
+        return attrs.evolve(
+            trades,
+            fees={k: v for k, v in fees.items() if v},
+            derived={**trades.derived, "fees": how},
+        )
+
+    def _fees_from_balances(
+        self, trades: TradesSummary, after: Mapping[str, Decimal]
+    ) -> TradesSummary:
+        """The trading fees the trades did not state, from how the two balances moved.
+
+        Each asset's fee is what the trades (and a deposit credited during the swap) explain
+        minus what the balance really did.  A result below zero or not below the traded
+        amount means something else moved the account: the fees then stay unstated rather
+        than guessed.
+        """
+        request, record = self.request, self.record
+        before = record.balances_before
+        deposit = record.deposit
+        credited = (
+            deposit.amount
+            if deposit is not None and deposit.status == DepositStatus.FULLY_PROCESSED
+            else _ZERO
+        )
+        from_asset, to_asset = request.from_asset, request.to_asset
+        expected = {
+            from_asset: before.get(from_asset, _ZERO) + credited - trades.spent,
+            to_asset: before.get(to_asset, _ZERO) + trades.received,
+        }
+        charged = {symbol: expected[symbol] - after[symbol] for symbol in expected}
+        traded = {from_asset: trades.spent, to_asset: trades.received}
+        if any(not 0 <= charged[symbol] < traded[symbol] for symbol in charged):
+            how = (
+                "unknown: the trades state none and the balances moved more than the trades "
+                "explain (other activity on the account?)"
+            )
+            return attrs.evolve(trades, derived={**trades.derived, "fees": how})
+        fees = {symbol: amount for symbol, amount in charged.items() if amount > 0}
+        how = (
+            "from the balance movement (positions before vs after the trade): the trades state none"
+        )
+        return attrs.evolve(trades, fees=fees, derived={**trades.derived, "fees": how})
 
     def _balances(self, positions: Sequence[Position]) -> dict[str, Decimal]:
         """The balance of the swap's two assets, by symbol."""
