@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import enum
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from rich.table import Column, Table
 
+from ..pricing import check_amount
 from ..workflow import (
     AmountSide,
     DepositSpec,
@@ -39,15 +40,10 @@ from ._base import (
 # -- amounts and forms ---------------------------------------------------------------------
 
 
-def parse_amount(text: str, *, what: str = "amount") -> Decimal:
-    """A positive, finite decimal from the command line."""
-    try:
-        value = Decimal(text.replace("_", ""))
-    except InvalidOperation:
-        raise CliError(f"{what} must be a number, got {text!r}", EXIT_USAGE) from None
-    if not value.is_finite() or value <= 0:
-        raise CliError(f"{what} must be a positive number, got {text!r}", EXIT_USAGE)
-    return value
+def parse_amount(text: str, *, what: str = "amount", allow_zero: bool = False) -> Decimal:
+    """A positive decimal from the command line, by the SDK's one rule for amounts
+    (:func:`kiiex_async.pricing.check_amount`: ASCII digits, at most one ``.``)."""
+    return check_amount(text, name=what, allow_zero=allow_zero)
 
 
 def parse_fields(pairs: Sequence[str]) -> dict[str, str]:
@@ -66,9 +62,9 @@ def build_request(args: argparse.Namespace) -> SwapRequest:
     amount = parse_amount(args.amount)
     slippage = None
     if args.max_slippage is not None:
-        text = args.max_slippage.strip()
+        text = args.max_slippage
         percent = text.endswith("%")
-        slippage = parse_amount(text.rstrip("%"), what="--max-slippage")
+        slippage = parse_amount(text.removesuffix("%"), what="--max-slippage", allow_zero=True)
         if percent:
             slippage /= 100
     deposit = DepositSpec(parse_amount(args.deposit, what="--deposit")) if args.deposit else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -131,13 +131,10 @@ class WithdrawSpec:
 def _slippage(value: object) -> Decimal | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+    if isinstance(value, float):
         raise InvalidInputError("max_slippage must be a Decimal fraction such as Decimal('0.01')")
-    try:
-        slip = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidInputError(f"max_slippage is not a number: {value!r}") from None
-    if not slip.is_finite() or slip < 0 or slip >= 1:
+    slip = check_amount(value, name="max_slippage", allow_zero=True)
+    if slip >= 1:
         raise InvalidInputError(f"max_slippage must be a fraction in [0, 1), got {slip}")
     return slip
 
