@@ -63,7 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", parents=[common], help="continue a swap after a crash")
     resume.add_argument("swap_id", metavar="SWAP_ID")
     resume.add_argument(
-        "--reopen", action="store_true", help="resume a swap that stopped for an operator"
+        "--reopen",
+        action="store_true",
+        help="resume a swap that stopped for an operator, or retry a failed withdrawal",
+    )
+    resume.add_argument(
+        "--withdraw-field",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="retry the withdrawal of a WITHDRAW_FAILED swap with this form field (repeatable)",
     )
 
     sub.add_parser("swaps", parents=[common], help="list swaps and their states")

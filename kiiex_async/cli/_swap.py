@@ -220,7 +220,8 @@ async def _run_swap(
                 assert swap_id is not None
                 if await store.get(swap_id) is None:
                     raise CliError(f"no swap {swap_id!r} in {target.store_path}")
-                result = await workflow.resume(swap_id, reopen=args.reopen)
+                fields = parse_fields(args.withdraw_field) if args.withdraw_field else None
+                result = await workflow.resume(swap_id, reopen=args.reopen, withdraw_fields=fields)
     except (asyncio.CancelledError, KeyboardInterrupt):
         display.close()
         hint = f"; resume with: kiiex resume {current[0]}" if current else ""

@@ -32,6 +32,7 @@ from .. import pricing
 from ..errors import (
     ApiError,
     AuthenticationError,
+    BelowMinimumError,
     ConfigurationError,
     DecodeError,
     InsufficientFundsError,
@@ -60,7 +61,7 @@ from ..models import (
 from ._errors import CheckpointError, SwapInterruptedError, SwapNotFoundError
 from ._ids import client_order_id_for, new_swap_id, swap_marker
 from ._machine import SwapEvent, SwapState, SwapStep, reopen, step_of, transition
-from ._planning import OrderPlan, check_funds, plan_order
+from ._planning import OrderPlan, check_funds, missing_template_fields, plan_order
 from ._reconcile import match_deposit_tickets, match_orders, match_withdraw_tickets
 from ._record import (
     OrderProgress,
@@ -255,6 +256,9 @@ class _Runner:
         )
 
     async def fail(self, step: SwapStep, reason: str, **changes: Any) -> None:
+        if step in (SwapStep.WITHDRAW, SwapStep.POLL_WITHDRAW) and self.record.trades:
+            await self.withdraw_failed(step, reason, **changes)
+            return
         await self.stop(SwapEvent.FAILED, step, reason, **changes)
 
     async def escalate(self, step: SwapStep, reason: str, **changes: Any) -> None:
@@ -423,7 +427,7 @@ class _Runner:
                         f"cannot withdraw {spec.amount} {request.to_asset}: the account would "
                         f"hold about {reachable} after the swap"
                     )
-            await self._check_withdraw_template()
+            await self._check_withdraw_template(order.expected_receive)
         except (InvalidInputError, InsufficientFundsError) as exc:
             await self.reject(SwapStep.AUTHENTICATE, exc)
             return
@@ -437,10 +441,12 @@ class _Runner:
             balances_before=before,
         )
 
-    async def _check_withdraw_template(self) -> None:
-        """Refuse, before anything is sent, a withdrawal template the exchange does not offer
-        for the asset, or form fields its template does not have (a typo would otherwise
-        surface only after the trade)."""
+    async def _check_withdraw_template(self, expected_receive: Decimal | None = None) -> None:
+        """Refuse, before anything is sent, a withdrawal that could only fail after the
+        trade: a template the exchange does not offer for the asset, form fields its
+        template does not have (a typo), fields it needs that the form leaves out, or
+        (given the ``expected_receive`` of the order) an amount that leaves nothing above
+        the product's smallest unit once the withdrawal fee is paid."""
         spec, plan = self.request.withdrawal, self.plan
         if spec is None:
             return
@@ -453,7 +459,7 @@ class _Runner:
                 ),
             )
         except ApiError:
-            return  # a venue without template listing: nothing to check against
+            types = []  # a venue without template listing: nothing to check against
         names = {t.template_name.lower(): t.template_name for t in types if t.template_name}
         if names and spec.template_type.lower() not in names:
             raise InvalidInputError(
@@ -468,14 +474,41 @@ class _Runner:
                 ),
             )
         except ApiError:
-            return
-        fields = {f.lower() for f in template.fields} | {"templatetype", "comment"}
-        unknown = sorted(k for k in spec.form if k.lower() not in fields)
-        if template.fields and unknown:
-            raise InvalidInputError(
-                f"withdraw template {template.template_type or spec.template_type} of {asset} "
-                f"has no field(s) {', '.join(unknown)}; its fields are "
-                + ", ".join(template.fields)
+            template = None
+        if template is not None and template.fields:
+            name = template.template_type or spec.template_type
+            fields = {f.lower() for f in template.fields} | {"templatetype", "comment"}
+            unknown = sorted(k for k in spec.form if k.lower() not in fields)
+            if unknown:
+                raise InvalidInputError(
+                    f"withdraw template {name} of {asset} has no field(s) {', '.join(unknown)}; "
+                    "its fields are " + ", ".join(template.fields)
+                )
+            missing = missing_template_fields(template.fields, spec.form)
+            if missing:
+                raise InvalidInputError(
+                    f"withdraw template {name} of {asset} needs "
+                    + ", ".join(f"{m}=..." for m in missing)
+                    + " (give each with --withdraw-field / WithdrawSpec.form); nothing was sent"
+                )
+        if expected_receive is not None:
+            await self._check_withdraw_amount(expected_receive)
+
+    async def _check_withdraw_amount(self, expected_receive: Decimal) -> None:
+        """Refuse a withdrawal whose amount, after its fee, is not above the product's
+        smallest unit (``expected_receive`` is the order's gross estimate)."""
+        spec, plan = self.request.withdrawal, self.plan
+        assert spec is not None
+        tick = plan.to_tick_size
+        wanted = spec.amount if spec.amount is not None else expected_receive
+        amount = pricing.round_down(wanted, tick) if wanted > 0 else _ZERO
+        fee = await self._withdraw_fee(amount) if amount > 0 else _ZERO
+        left = amount - fee if spec.amount is None else amount
+        if left <= 0 or left < tick:
+            raise BelowMinimumError(
+                f"the withdrawal of about {wanted} {self.request.to_asset} leaves "
+                f"{max(left, _ZERO)} after its fee {fee}, not above the smallest amount {tick}"
+                ": swap more, or leave the withdrawal out"
             )
 
     def _resolve(
@@ -1081,7 +1114,10 @@ class _Runner:
             )
             return
         known = await self._withdraw_tickets()
-        form, marker = _marked(spec.form, self.record.swap_id)
+        # A retried withdrawal gets its own marker: the failed ticket carries the first one.
+        tries = sum(e.state is SwapState.WITHDRAW_FAILED for e in self.record.timeline)
+        swap_id = self.record.swap_id
+        form, marker = _marked(spec.form, f"{swap_id}/{tries + 1}" if tries else swap_id)
         progress = TicketProgress(
             product_id=plan.to_product_id,
             asset=request.to_asset,
@@ -1154,6 +1190,52 @@ class _Runner:
 
     async def reconcile_withdraw(self) -> None:
         await self._adopt_withdraw_ticket(after_success=False)
+
+    async def withdraw_failed(self, step: SwapStep, reason: str, **changes: Any) -> None:
+        """End the swap WITHDRAW_FAILED: the trade stands, its proceeds stay in the account."""
+        trades = self.record.trades
+        assert trades is not None
+        asset = self.request.to_asset
+        net = trades.received - trades.fees.get(asset, _ZERO)
+        await self.stop(
+            SwapEvent.WITHDRAW_FAILED,
+            step,
+            f"{reason}; the {net} {asset} received stay in the account: retry the withdrawal "
+            "by resuming with withdraw_fields",
+            **changes,
+        )
+
+    async def retry_withdrawal(self, fields: Mapping[str, str]) -> None:
+        """Send a WITHDRAW_FAILED swap back to its withdrawal, with ``fields`` merged into
+        the form (a key given again replaces the old value, case-insensitively); the new
+        form is checked against the template first, and a bad one raises
+        :class:`~kiiex_async.errors.InvalidInputError` leaving the swap as it was."""
+        spec = self.request.withdrawal
+        if self.record.state is not SwapState.WITHDRAW_FAILED or spec is None:
+            self.raised = InvalidInputError(
+                f"withdraw fields apply only to a WITHDRAW_FAILED swap; swap "
+                f"{self.record.swap_id} is {self.record.state.value}"
+            )
+            raise self.raised
+        form = {k: v for k, v in spec.form.items() if k.lower() not in {f.lower() for f in fields}}
+        form.update(fields)
+        request = attrs.evolve(self.request, withdrawal=attrs.evolve(spec, form=form))
+        stored = self.record
+        self.record = attrs.evolve(stored, request=request)
+        try:
+            await self._check_withdraw_template()
+        except InvalidInputError as exc:
+            self.record = stored
+            self.raised = exc
+            raise
+        given = ", ".join(sorted(fields)) or "the same form"
+        await self.commit(
+            SwapEvent.WITHDRAW_RETRY,
+            f"withdrawal retried ({given})",
+            reason=None,
+            failed_step=None,
+            stopped_at=None,
+        )
 
     async def poll_withdraw(self) -> None:
         progress = self.record.withdrawal
@@ -1328,15 +1410,25 @@ class SwapWorkflow:
         *,
         on_progress: ProgressCallback | None = None,
         reopen: bool = False,
+        withdraw_fields: Mapping[str, str] | None = None,
     ) -> SwapResult:
         """Continue a swap from its last checkpoint (after a crash, Ctrl-C or a deploy).
 
         It logs in again and, in an ``*_INTENT`` state, reconciles with the exchange before
         it would send anything.  A terminal swap is returned as it is, except that
         ``reopen=True`` resumes a NEEDS_OPERATOR swap where it stopped (after an operator
-        settled the question, or to keep waiting for a ticket).
+        settled the question, or to keep waiting for a ticket), and a WITHDRAW_FAILED swap
+        tries its withdrawal again when given ``withdraw_fields`` (merged into the form,
+        checked against the template first) or ``reopen=True`` (the same form).
+        ``withdraw_fields`` for a swap in any other state raises
+        :class:`~kiiex_async.errors.InvalidInputError`.
         """
-        return await self._execute(swap_id, self._callbacks(on_progress), reopened=reopen)
+        return await self._execute(
+            swap_id,
+            self._callbacks(on_progress),
+            reopened=reopen,
+            withdraw_fields=withdraw_fields,
+        )
 
     def stream(self, request: SwapRequest, *, swap_id: str | None = None) -> SwapRun:
         """Run a swap while iterating its progress::
@@ -1378,6 +1470,7 @@ class SwapWorkflow:
         *,
         reopened: bool,
         held: SwapRecord | None = None,
+        withdraw_fields: Mapping[str, str] | None = None,
     ) -> SwapResult:
         """Run the swap under a lease.  ``held`` is a record of it the caller has (just
         created or read): it is used when the lease says it is still the stored revision,
@@ -1410,6 +1503,10 @@ class SwapWorkflow:
                     )
                 )
             try:
+                if withdraw_fields is not None or (
+                    reopened and record.state is SwapState.WITHDRAW_FAILED
+                ):
+                    await runner.retry_withdrawal(withdraw_fields or {})
                 result = await runner.drive()
             except WorkflowError:
                 raise
