@@ -1,80 +1,37 @@
-"""What every ``kiiex`` command shares: exit codes, the target environment, output,
-the client and the checkpoint store it connects to."""
+"""What every ``kiiex`` command shares: exit codes, the one-line error, and output
+(progress on stderr, results on stdout, or one JSON object per exit)."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import functools
 import json
-import os
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import attrs
-import platformdirs
 from rich.console import Console
 
-from ..auth import Credentials
-from ..client import KiiexClient
-from ..sim import SimConfig, Simulator
-from ..workflow import (
-    SqliteCheckpointStore,
-)
-
 ENVIRONMENTS = ("sim", "staging", "production")
+#: Exit statuses (the README's table; a test keeps the two equal).
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_COMPLETED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = {
+    EXIT_OK: "success: the command did what it was asked (a swap COMPLETED)",
+    EXIT_ERROR: "the exchange could not be reached or answered an error; a swap may be "
+    "unfinished: `kiiex resume` it",
+    EXIT_USAGE: "bad input or setup (arguments, amounts, credentials, state directory): "
+    "nothing was sent",
+    EXIT_NOT_COMPLETED: "the swap ended FAILED, NEEDS_OPERATOR or WITHDRAW_FAILED "
+    "(`kiiex show` says why)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): `kiiex resume` the swap",
+}
 
 
 class CliError(Exception):
-    """A problem worth one line to the user; ``code`` is the exit status."""
+    """A problem worth one line to the user; ``code`` is the exit status, ``swap_id`` the
+    swap it concerns (if any)."""
 
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+    def __init__(self, message: str, code: int = EXIT_ERROR, *, swap_id: str | None = None):
         super().__init__(message)
         self.code = code
-
-
-@attrs.frozen
-class Target:
-    """Where commands go: the environment, its URL and credentials."""
-
-    env: str
-    credentials: Credentials | None
-    state_dir: Path
-    base_url: str | None = None
-
-    @property
-    def store_path(self) -> Path:
-        """Checkpoints are kept per environment so a sim swap never resumes on staging."""
-        return self.state_dir / f"swaps-{self.env}.sqlite3"
-
-    @property
-    def sim_state(self) -> Path:
-        """The embedded simulator's exchange state (so a killed demo swap can resume)."""
-        return self.state_dir / "sim-state.json"
-
-
-def _default_state_dir() -> Path:
-    return Path(os.environ.get("KIIEX_STATE_DIR") or platformdirs.user_data_dir("kiiex"))
-
-
-def resolve_target(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Target:
-    """Pick the environment: explicit ``--env``, else staging with credentials, else sim."""
-    env_vars = dict(os.environ if environ is None else environ)
-    state_dir = Path(args.state_dir) if args.state_dir else _default_state_dir()
-    configured = Credentials.env_configured(env_vars)
-    env = args.env or ("staging" if configured else "sim")
-    if env == "sim":
-        return Target("sim", None, state_dir)
-    if not configured:
-        raise CliError(
-            f"--env {env} needs credentials: set KIIEX_API_KEY, KIIEX_API_SECRET and "
-            "KIIEX_USER_ID (or KIIEX_USERNAME and KIIEX_PASSWORD)",
-            EXIT_USAGE,
-        )
-    return Target(env, Credentials.from_env(env_vars), state_dir, args.base_url)
+        self.swap_id = swap_id
 
 
 class Output:
@@ -95,6 +52,14 @@ class Output:
         """One JSON document per line on stdout."""
         self.out.out(json.dumps(value, default=_json_default, sort_keys=True), highlight=False)
 
+    def fail(self, message: str, code: int, *, swap_id: str | None = None) -> int:
+        """Report an error: one line on stderr and, with ``--json``, the exit's one object
+        ``{"error", "exit_code", "swap_id"}`` on stdout.  Returns ``code``."""
+        self.err.print(f"kiiex: error: {message}", markup=False, highlight=False)
+        if self.as_json:
+            self.json({"error": message, "exit_code": code, "swap_id": swap_id})
+        return code
+
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -104,42 +69,3 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "name") and hasattr(value, "value"):
         return value.name
     raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-@contextlib.asynccontextmanager
-async def connect(target: Target, output: Output) -> AsyncIterator[KiiexClient]:
-    """A logged-in-on-demand client for the target (starting the embedded simulator)."""
-    if target.env == "sim":
-        target.state_dir.mkdir(parents=True, exist_ok=True)
-        output.note(
-            "No credentials configured: using the embedded KIIEX simulator "
-            f"(state in {target.sim_state}). Set KIIEX_API_KEY/KIIEX_API_SECRET/KIIEX_USER_ID "
-            "for staging."
-        )
-        async with Simulator(SimConfig(), state_file=target.sim_state) as sim:
-            demo = sim.demo
-            creds = Credentials(
-                api_key=demo.api_key, api_secret=demo.api_secret, user_id=demo.user_id
-            )
-            async with KiiexClient(sim.url, credentials=creds, rate_limit=None) as client:
-                yield client
-        return
-    assert target.credentials is not None
-    base_url = target.base_url
-    if base_url:
-        factory: Callable[..., KiiexClient] = functools.partial(KiiexClient, base_url)
-    elif target.env == "production":
-        factory = KiiexClient.production
-    else:
-        factory = KiiexClient.staging
-    output.note(f"Using KIIEX {target.env}.")
-    async with factory(credentials=target.credentials) as client:
-        yield client
-
-
-@contextlib.asynccontextmanager
-async def open_store(target: Target) -> AsyncIterator[SqliteCheckpointStore]:
-    """The checkpoint store of the target's environment."""
-    target.state_dir.mkdir(parents=True, exist_ok=True)
-    async with SqliteCheckpointStore(target.store_path) as store:
-        yield store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -15,16 +16,11 @@ from ..errors import (
     KiiexError,
     WorkflowError,
 )
-from ._base import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    CliError,
-    Output,
-    resolve_target,
-)
+from ._base import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError, Output
+from ._env import resolve_target
+from ._logging import cli_logging
 from ._market import cmd_balances, cmd_rates, cmd_sim
-from ._parser import build_parser
+from ._parser import UsageError, build_parser
 from ._swap import cmd_resume, cmd_show, cmd_swap, cmd_swaps
 
 COMMANDS = {
@@ -43,42 +39,63 @@ def _exit_code(exc: KiiexError) -> int:
     return EXIT_ERROR
 
 
+def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    import shtab
+
+    sys.stdout.write(shtab.complete(parser, shell=shell))
+    return EXIT_OK
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status (no ``SystemExit``)."""
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
+        args = parser.parse_args(words)
+    except UsageError as exc:
+        output = Output(as_json="--json" in words)
+        return output.fail(str(exc), EXIT_USAGE)
+    except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
-    output = Output(as_json=getattr(args, "json", False), quiet=getattr(args, "quiet", False))
+    output = Output(as_json=args.json, quiet=args.quiet)
+    if args.command == "completion":
+        return _completion(parser, args.shell)
+    with cli_logging(args.verbose):
+        return _run(args, output)
+
+
+def _run(args: argparse.Namespace, output: Output) -> int:
     try:
         if args.command == "sim":
             return cmd_sim(args)
         target = resolve_target(args)
         return asyncio.run(COMMANDS[args.command](args, target, output))
     except CliError as exc:
-        output.err.print(f"kiiex: error: {exc}", markup=False, highlight=False)
-        return exc.code
+        return output.fail(str(exc), exc.code, swap_id=exc.swap_id)
     except KiiexError as exc:
-        hint = ""
+        hint, swap_id = "", None
         if isinstance(exc, WorkflowError) and exc.swap_id:
+            swap_id = exc.swap_id
             step = f" at step {exc.step}" if exc.step else ""
             hint = f" (swap {exc.swap_id}{step}; continue with: kiiex resume {exc.swap_id})"
-        output.err.print(f"kiiex: error: {exc}{hint}", markup=False, highlight=False)
-        return _exit_code(exc)
+        return output.fail(f"{exc}{hint}", _exit_code(exc), swap_id=swap_id)
     except KeyboardInterrupt:
-        output.err.print("kiiex: interrupted", markup=False)
-        return EXIT_INTERRUPTED
+        return output.fail("interrupted", EXIT_INTERRUPTED)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        return output.fail(
+            f"cannot use{where}: {exc.strerror or exc} (check the path, its permissions and "
+            "free space)",
+            EXIT_ERROR,
+        )
     except Exception as exc:
         if os.environ.get("KIIEX_DEBUG"):
             raise
-        output.err.print(
-            f"kiiex: internal error: {type(exc).__name__}: {exc} "
-            "(set KIIEX_DEBUG=1 for the traceback)",
-            markup=False,
-            highlight=False,
+        return output.fail(
+            f"internal error: {type(exc).__name__}: {exc} (a bug: please report it; set "
+            "KIIEX_DEBUG=1 for the traceback)",
+            EXIT_ERROR,
         )
-        return EXIT_ERROR
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -6,18 +6,15 @@ import argparse
 import asyncio
 import contextlib
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from ..rates import RatePoller, RateTick
-from ..sim import SimConfig, parse_fault_spec, serve
-from ._base import (
-    EXIT_OK,
-    Output,
-    Target,
-    connect,
-)
+from ..sim import SimConfig, Simulator, parse_fault_spec, serve
+from ._base import EXIT_OK, EXIT_USAGE, CliError, Output
+from ._env import Target, connect
 from ._swap import parse_amount
 
 
@@ -26,15 +23,16 @@ async def cmd_balances(args: argparse.Namespace, target: Target, output: Output)
     async with connect(target, output) as client:
         positions = await client.get_account_positions()
     if output.as_json:
-        for p in positions:
-            output.json(
-                {
-                    "product": p.product_symbol,
-                    "amount": p.amount,
-                    "hold": p.hold,
-                    "available": p.available,
-                }
-            )
+        rows = [
+            {
+                "product": p.product_symbol,
+                "amount": p.amount,
+                "hold": p.hold,
+                "available": p.available,
+            }
+            for p in positions
+        ]
+        output.json({"balances": rows})
         return EXIT_OK
     table = Table("product", "amount", "hold", "available")
     for p in positions:
@@ -125,11 +123,29 @@ async def _live_table(
 def cmd_sim(args: argparse.Namespace) -> int:
     """``kiiex sim``: a standalone simulator until Ctrl-C."""
     faults = [parse_fault_spec(spec) for spec in args.fault]
-    serve(
-        args.host,
-        args.port,
-        config=SimConfig(seed=args.seed),
-        state_file=args.state,
-        faults=faults,
-    )
+    config = SimConfig(seed=args.seed)
+    if args.state is not None:
+        _check_state_file(Path(args.state), config)
+    try:
+        serve(args.host, args.port, config=config, state_file=args.state, faults=faults)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}): pick another "
+            "--port (0 picks a free one) or --host",
+            EXIT_USAGE,
+        ) from None
     return EXIT_OK
+
+
+def _check_state_file(path: Path, config: SimConfig) -> None:
+    """Load ``--state`` once before serving, so a damaged file is one clear line."""
+    try:
+        Simulator(config, state_file=path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CliError(
+            f"--state {path} is not a simulator state file kiiex can read ({exc}): give another "
+            "path, or move it away to start a fresh exchange",
+            EXIT_USAGE,
+        ) from None
+    except OSError as exc:
+        raise CliError(f"cannot read --state {path} ({exc.strerror or exc})", EXIT_USAGE) from None

@@ -3,35 +3,85 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from .. import __version__
 from ._base import ENVIRONMENTS
 
-# -- parser --------------------------------------------------------------------------------
+
+class UsageError(Exception):
+    """A command line argparse refused (exit status 2), raised instead of exiting so that
+    ``--json`` can still print its one object."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors raise :class:`UsageError`."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`UsageError` (argparse would print usage and exit)."""
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535; 0 picks a free one)")
+    return port
+
+
+def _common_options(*, top: bool) -> Parser:
+    """The options every command takes, before or after its name (``kiiex --env sim
+    balances`` = ``kiiex balances --env sim``).  After the command their defaults are
+    suppressed, so they never reset a value given before it."""
+    common = Parser(add_help=False)
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    common.add_argument(
+        "--env",
+        choices=ENVIRONMENTS,
+        default=default(None),
+        help="sim (embedded simulator; default without credentials), staging (default with "
+        "credentials) or production (only when named)",
+    )
+    common.add_argument(
+        "--base-url",
+        default=default(None),
+        help="talk to this API URL instead of the environment's (e.g. a `kiiex sim`)",
+    )
+    common.add_argument(
+        "--state-dir",
+        default=default(None),
+        help="where checkpoints (and the embedded simulator's state) live "
+        "(default: $KIIEX_STATE_DIR or the user data directory)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=default(False), help="machine-readable output"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="no progress lines"
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="log requests and retries on stderr",
+    )
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``kiiex`` argument parser."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--env",
-        choices=ENVIRONMENTS,
-        default=None,
-        help="sim (embedded simulator; default without credentials), staging (default with "
-        "credentials) or production (only when named)",
-    )
-    common.add_argument("--base-url", default=None, help="override the environment's API URL")
-    common.add_argument(
-        "--state-dir",
-        default=None,
-        help="where checkpoints (and the embedded simulator's state) live "
-        "(default: $KIIEX_STATE_DIR or the user data directory)",
-    )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-
-    parser = argparse.ArgumentParser(
-        prog="kiiex", description="KIIEX swaps, rates and balances; a local simulator."
+    common = _common_options(top=False)
+    parser = Parser(
+        prog="kiiex",
+        description="KIIEX swaps, rates and balances; a local simulator.",
+        parents=[_common_options(top=True)],
     )
     parser.add_argument("--version", action="version", version=f"kiiex_async {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -90,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run a standalone KIIEX simulator")
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    sim.add_argument("--port", type=_port, default=8080, help="0 picks a free port")
     sim.add_argument("--state", default=None, help="JSON file that keeps the exchange state")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument(
@@ -100,4 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="METHOD:KIND[:TIMES][:key=value], e.g. SendOrder:drop_after:1 (repeatable)",
     )
+
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
     return parser

@@ -14,6 +14,7 @@ from rich.table import Column, Table
 from ..pricing import check_amount
 from ..workflow import (
     AmountSide,
+    CheckpointStore,
     DepositSpec,
     ProgressEvent,
     ProgressKind,
@@ -25,17 +26,8 @@ from ..workflow import (
     SwapWorkflow,
     WithdrawSpec,
 )
-from ._base import (
-    EXIT_INTERRUPTED,
-    EXIT_NOT_COMPLETED,
-    EXIT_OK,
-    EXIT_USAGE,
-    CliError,
-    Output,
-    Target,
-    connect,
-    open_store,
-)
+from ._base import EXIT_INTERRUPTED, EXIT_NOT_COMPLETED, EXIT_OK, EXIT_USAGE, CliError, Output
+from ._env import Target, connect, open_store
 
 # -- amounts and forms ---------------------------------------------------------------------
 
@@ -118,7 +110,7 @@ class SwapDisplay:
             if event.kind is not ProgressKind.FINISHED:
                 self.output.note(str(event))
             return
-        step = f"{event.step.value}/9 {event.step.label}" if event.step else ""
+        step = event.step.title if event.step else ""
         if event.kind is ProgressKind.STATUS:
             self._live(f"{step}: {event.message}")
             return
@@ -126,7 +118,7 @@ class SwapDisplay:
         if event.kind is ProgressKind.STATE:
             done = _COMPLETES.get(event.state)
             if done is not None:
-                mark, label = "✓", f"{done.value}/9 {done.label}"
+                mark, label = "✓", done.title
             elif event.state.is_terminal:
                 mark, label = ("✓" if event.state is SwapState.COMPLETED else "✗"), "done"
             else:
@@ -218,14 +210,14 @@ async def _run_swap(
                 result = await workflow.run(request, swap_id=args.swap_id)
             else:
                 assert swap_id is not None
-                if await store.get(swap_id) is None:
-                    raise CliError(f"no swap {swap_id!r} in {target.store_path}")
                 fields = parse_fields(args.withdraw_field) if args.withdraw_field else None
                 result = await workflow.resume(swap_id, reopen=args.reopen, withdraw_fields=fields)
     except (asyncio.CancelledError, KeyboardInterrupt):
         display.close()
         hint = f"; resume with: kiiex resume {current[0]}" if current else ""
-        raise CliError(f"interrupted{hint}", EXIT_INTERRUPTED) from None
+        raise CliError(
+            f"interrupted{hint}", EXIT_INTERRUPTED, swap_id=current[0] if current else None
+        ) from None
     finally:
         display.close()
     return _report(result, output, target)
@@ -241,8 +233,28 @@ async def cmd_swap(args: argparse.Namespace, target: Target, output: Output) -> 
 
 
 async def cmd_resume(args: argparse.Namespace, target: Target, output: Output) -> int:
-    """``kiiex resume SWAP_ID``."""
-    return await _run_swap(args, target, output, args.swap_id)
+    """``kiiex resume SWAP_ID`` (or a unique prefix of it)."""
+    async with open_store(target) as store:
+        record = await find_swap(store, args.swap_id, target)
+    return await _run_swap(args, target, output, record.swap_id)
+
+
+async def find_swap(store: CheckpointStore, text: str, target: Target) -> SwapRecord:
+    """The swap whose id is ``text``, or the only one whose id starts with it."""
+    record = await store.get(text) if text else None
+    if record is not None:
+        return record
+    found = [r for r in await store.list() if text and r.swap_id.startswith(text)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise CliError(f"no swap {text!r} in {target.store_path} (see: kiiex swaps)", EXIT_USAGE)
+    ids = ", ".join(sorted(r.swap_id for r in found)[:3])
+    raise CliError(
+        f"{len(found)} swaps start with {text!r} ({ids}{', ...' if len(found) > 3 else ''}): "
+        "give more of the id",
+        EXIT_USAGE,
+    )
 
 
 async def cmd_swaps(args: argparse.Namespace, target: Target, output: Output) -> int:
@@ -251,16 +263,17 @@ async def cmd_swaps(args: argparse.Namespace, target: Target, output: Output) ->
         records = await store.list()
     records.sort(key=lambda r: r.created_at)
     if output.as_json:
-        for r in records:
-            output.json(
-                {
-                    "swap_id": r.swap_id,
-                    "state": r.state.value,
-                    "request": r.request.describe(),
-                    "created_at": r.created_at,
-                    "updated_at": r.updated_at,
-                }
-            )
+        rows = [
+            {
+                "swap_id": r.swap_id,
+                "state": r.state.value,
+                "request": r.request.describe(),
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+            }
+            for r in records
+        ]
+        output.json({"swaps": rows})
         return EXIT_OK
     if not records:
         output.note(f"no swaps in {target.store_path}")
@@ -281,11 +294,10 @@ async def cmd_swaps(args: argparse.Namespace, target: Target, output: Output) ->
 
 
 async def cmd_show(args: argparse.Namespace, target: Target, output: Output) -> int:
-    """``kiiex show SWAP_ID``: the result and timeline of one swap."""
+    """``kiiex show SWAP_ID``: the result and timeline of one swap (a unique id prefix
+    is enough)."""
     async with open_store(target) as store:
-        record: SwapRecord | None = await store.get(args.swap_id)
-    if record is None:
-        raise CliError(f"no swap {args.swap_id!r} in {target.store_path}")
+        record = await find_swap(store, args.swap_id, target)
     result = SwapResult.from_record(record)
     if output.as_json:
         output.json(result_dict(result))

@@ -47,6 +47,11 @@ class SwapStep(enum.IntEnum):
         """Lower-case name for humans (``"poll_order"``)."""
         return self.name.lower()
 
+    @property
+    def title(self) -> str:
+        """How progress shows the step, everywhere (``"5/9 poll_order"``)."""
+        return f"{self.value}/9 {self.label}"
+
 
 class SwapState(enum.Enum):
     """Where a swap is; each non-terminal state names the last committed checkpoint."""

@@ -198,5 +198,5 @@ class ProgressEvent:
     result: SwapResult | None = None
 
     def __str__(self) -> str:
-        step = f"[{self.step.value}/9 {self.step.label}] " if self.step else ""
+        step = f"[{self.step.title}] " if self.step else ""
         return f"{self.at:%H:%M:%S} {step}{self.state.value}: {self.message}"
