@@ -7,9 +7,10 @@ sell or buy more than asked), prices down, except a sell limit price, which roun
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
-from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 import attrs
 
@@ -20,6 +21,7 @@ __all__ = [
     "Quote",
     "check_amount",
     "find_instrument",
+    "format_amount",
     "parse_decimal_text",
     "quote",
     "round_down",
@@ -203,6 +205,16 @@ def check_amount(value: object, *, name: str = "amount", allow_zero: bool = Fals
     if number < 0 or (number == 0 and not allow_zero):
         raise InvalidInputError(f"{name} must be positive, got {number}")
     return number
+
+
+def format_amount(value: Decimal, increment: Decimal | None = None) -> str:
+    """``value`` for people: rounded (half-even) to the decimal places of ``increment``
+    when one is given (a product's tick size, an instrument's price increment), and always
+    in plain notation (``100``, never ``1E+2``).  Exact values belong in JSON, not here."""
+    if increment is not None and increment > 0 and value.is_finite():
+        with contextlib.suppress(InvalidOperation):  # beyond 200 digits: shown as it is
+            value = value.quantize(_exponent(increment), rounding=ROUND_HALF_EVEN, context=_EXACT)
+    return format(value, "f")
 
 
 @attrs.frozen

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -34,13 +35,19 @@ class CliError(Exception):
         self.swap_id = swap_id
 
 
+_PIPE_WIDTH = 1000
+
+
 class Output:
     """Human output on stderr (progress) and stdout (results), or JSON lines on stdout."""
 
     def __init__(self, *, as_json: bool, quiet: bool = False) -> None:
         self.as_json = as_json
         self.quiet = quiet
-        self.out = Console(highlight=False, soft_wrap=True)
+        # Piped output is read by programs and people alike: tables are never cut to 80
+        # columns there (a terminal keeps its own width).
+        width = None if sys.stdout.isatty() else _PIPE_WIDTH
+        self.out = Console(highlight=False, soft_wrap=True, width=width)
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def note(self, message: str) -> None:

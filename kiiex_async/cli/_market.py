@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
+from ..pricing import format_amount
 from ..rates import RatePoller, RateTick
 from ..sim import SimConfig, Simulator, parse_fault_spec, serve
 from ._base import EXIT_OK, EXIT_USAGE, CliError, Output
@@ -22,6 +23,9 @@ async def cmd_balances(args: argparse.Namespace, target: Target, output: Output)
     """``kiiex balances``: positions of the account."""
     async with connect(target, output) as client:
         positions = await client.get_account_positions()
+        ticks = (
+            {} if output.as_json else {p.symbol: p.tick_size for p in await client.get_products()}
+        )
     if output.as_json:
         rows = [
             {
@@ -36,13 +40,17 @@ async def cmd_balances(args: argparse.Namespace, target: Target, output: Output)
         return EXIT_OK
     table = Table("product", "amount", "hold", "available")
     for p in positions:
-        table.add_row(p.product_symbol, str(p.amount), str(p.hold), str(p.available))
+        tick = ticks.get(p.product_symbol)
+        table.add_row(
+            p.product_symbol,
+            *(format_amount(v, tick) for v in (p.amount, p.hold, p.available)),
+        )
     output.out.print(table)
     return EXIT_OK
 
 
 def _fmt(value: Decimal | None) -> str:
-    return "-" if value is None else str(value)
+    return "-" if value is None else format_amount(value)
 
 
 async def cmd_rates(args: argparse.Namespace, target: Target, output: Output) -> int:

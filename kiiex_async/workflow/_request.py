@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from ..errors import InvalidInputError
-from ..pricing import check_amount
+from ..pricing import check_amount, format_amount
 
 __all__ = ["AmountSide", "DepositSpec", "StepTimeouts", "SwapRequest", "WithdrawSpec"]
 
@@ -189,10 +189,11 @@ class SwapRequest:
     def describe(self) -> str:
         """One line for humans: ``"spend 100 USDT for COPM"``."""
         verb = self.amount_side.value
+        amount = format_amount(self.amount)
         if self.amount_side is AmountSide.SPEND:
-            text = f"spend {self.amount} {self.from_asset} for {self.to_asset}"
+            text = f"spend {amount} {self.from_asset} for {self.to_asset}"
         else:
-            text = f"{verb} {self.amount} {self.to_asset} for {self.from_asset}"
+            text = f"{verb} {amount} {self.to_asset} for {self.from_asset}"
         if self.max_slippage is not None:
-            text += f" (max slippage {self.max_slippage * 100}%)"
+            text += f" (max slippage {format_amount(self.max_slippage * 100)}%)"
         return text
