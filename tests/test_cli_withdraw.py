@@ -70,6 +70,8 @@ def test_resume_with_withdraw_field_retries_a_failed_withdrawal(
     assert cli.run(["show", swap_id, "--json", "-q"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["state"] == "WITHDRAW_FAILED"
+    assert cli.run(["resume", swap_id, "-q"]) == cli.EXIT_NOT_COMPLETED  # as it is
+    assert "WITHDRAW_FAILED" in capsys.readouterr().out
 
     code = cli.run(
         ["resume", swap_id, "--withdraw-field", "ExternalAddress=new-wallet", "--json", "-q"]

@@ -10,6 +10,7 @@ Modules: ``_base`` (target, output, connections shared by every command), ``_swa
 """
 
 from ._base import (
+    EXIT_CODES,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_NOT_COMPLETED,
@@ -20,6 +21,7 @@ from ._base import (
 from ._main import main, run
 
 __all__ = [
+    "EXIT_CODES",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_COMPLETED",

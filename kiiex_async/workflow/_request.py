@@ -195,5 +195,5 @@ class SwapRequest:
         else:
             text = f"{verb} {amount} {self.to_asset} for {self.from_asset}"
         if self.max_slippage is not None:
-            text += f" (max slippage {format_amount(self.max_slippage * 100)}%)"
+            text += f" (max slippage {format_amount((self.max_slippage * 100).normalize())}%)"
         return text
