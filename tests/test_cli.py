@@ -21,15 +21,6 @@ from kiiex_async.workflow import SqliteCheckpointStore, SwapRequest, SwapWorkflo
 CREDENTIAL_VARS = ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME")
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private state dir and no credentials: the embedded simulator."""
-    for name in (*CREDENTIAL_VARS, "KIIEX_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KIIEX_STATE_DIR", str(tmp_path))
-    return tmp_path
-
-
 def demo_orders(state_file: Path) -> list[dict[str, object]]:
     """The demo account's orders in the embedded simulator's saved ledger."""
     exchange = json.loads(state_file.read_text())["exchange"]

@@ -19,13 +19,10 @@ CREDENTIAL_VARS = ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A state dir that does not exist yet, and no credentials: the embedded simulator."""
-    for name in (*CREDENTIAL_VARS, "KIIEX_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "state"
-    monkeypatch.setenv("KIIEX_STATE_DIR", str(path))
-    return path
+def fresh_state_dir(state_dir: Path) -> Path:
+    """The state dir of KIIEX_STATE_DIR, not created yet: the CLI creates it."""
+    state_dir.rmdir()
+    return state_dir
 
 
 def mode(path: Path) -> int:
@@ -34,7 +31,7 @@ def mode(path: Path) -> int:
 
 
 def test_state_dir_is_0700_and_its_files_0600(
-    state_dir: Path, capsys: pytest.CaptureFixture[str]
+    fresh_state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """After a swap the new state dir is 0700 and the checkpoint DB (with its WAL files)
     and sim-state.json are 0600, whatever the umask."""
@@ -44,26 +41,26 @@ def test_state_dir_is_0700_and_its_files_0600(
     finally:
         os.umask(old)
     capsys.readouterr()
-    assert mode(state_dir) == 0o700
-    files = [p for p in state_dir.iterdir() if p.is_file()]
+    assert mode(fresh_state_dir) == 0o700
+    files = [p for p in fresh_state_dir.iterdir() if p.is_file()]
     assert {p.name for p in files} >= {"swaps-sim.sqlite3", "sim-state.json", "sim.lock"}
     assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
 
 
 def test_older_world_readable_files_are_tightened(
-    state_dir: Path, capsys: pytest.CaptureFixture[str]
+    fresh_state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A checkpoint DB left 0644 by an older version is made 0600 on the next command;
     a directory the user created keeps its own mode."""
-    state_dir.mkdir(mode=0o755)
-    state_dir.chmod(0o755)
+    fresh_state_dir.mkdir(mode=0o755)
+    fresh_state_dir.chmod(0o755)
     assert cli.run(["swaps", "-q"]) == 0
-    db = state_dir / "swaps-sim.sqlite3"
+    db = fresh_state_dir / "swaps-sim.sqlite3"
     db.chmod(0o644)
     assert cli.run(["swaps", "-q"]) == 0
     capsys.readouterr()
     assert mode(db) == 0o600
-    assert mode(state_dir) == 0o755
+    assert mode(fresh_state_dir) == 0o755
 
 
 def one_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -76,13 +73,15 @@ def one_error(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-def test_state_dir_that_is_a_file(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_state_dir_that_is_a_file(
+    fresh_state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A state dir that is a file: one line naming it and the way out (--state-dir)."""
-    state_dir.parent.mkdir(exist_ok=True)
-    state_dir.write_text("not a directory")
+    fresh_state_dir.parent.mkdir(exist_ok=True)
+    fresh_state_dir.write_text("not a directory")
     assert cli.run(["balances", "-q"]) == cli.EXIT_USAGE
     line = one_error(capsys)
-    assert f"{state_dir} is a file" in line
+    assert f"{fresh_state_dir} is a file" in line
     assert "--state-dir" in line
 
 
@@ -98,23 +97,25 @@ def test_state_dir_that_cannot_be_created(
 
 
 def test_unwritable_state_dir(
-    state_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    fresh_state_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A state dir the user cannot write: one line saying so (not an OSError dump).
     (os.access is faked: the suite may run as root, who can write anywhere.)"""
-    state_dir.mkdir()
+    fresh_state_dir.mkdir()
     real_access = os.access
     monkeypatch.setattr(
-        os, "access", lambda path, m: False if Path(path) == state_dir else real_access(path, m)
+        os,
+        "access",
+        lambda path, m: False if Path(path) == fresh_state_dir else real_access(path, m),
     )
     assert cli.run(["swaps", "-q"]) == cli.EXIT_USAGE
     assert "not writable" in one_error(capsys)
 
 
-def test_damaged_sim_state_file(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_damaged_sim_state_file(fresh_state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A damaged sim-state.json: one line naming the file and saying to move it away."""
-    state_dir.mkdir()
-    (state_dir / "sim-state.json").write_text("{not json")
+    fresh_state_dir.mkdir()
+    (fresh_state_dir / "sim-state.json").write_text("{not json")
     assert cli.run(["balances", "-q"]) == cli.EXIT_USAGE
     line = one_error(capsys)
     assert "sim-state.json is damaged" in line

@@ -14,15 +14,6 @@ from kiiex_async.workflow import DepositSpec, SwapRequest, WithdrawSpec
 ODD_AMOUNTS = ["١٠٠", "１００", "1_0_0", "1e2", "+1", " 1", "1,000", "Infinity"]
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private state dir and no credentials: the embedded simulator."""
-    for name in ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KIIEX_STATE_DIR", str(tmp_path / "state"))
-    return tmp_path / "state"
-
-
 @pytest.mark.parametrize("text", ODD_AMOUNTS)
 def test_cli_refuses_odd_amounts_before_anything(
     state_dir: Path, capsys: pytest.CaptureFixture[str], text: str

@@ -19,15 +19,6 @@ from kiiex_async.workflow import SwapRequest, SwapStep
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private state dir and no credentials: the embedded simulator."""
-    for name in ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KIIEX_STATE_DIR", str(tmp_path))
-    return tmp_path
-
-
 def json_exit(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dict[str, object]]:
     """Run with --json; stdout must hold exactly one JSON object."""
     code = cli.run(argv)
@@ -140,6 +131,7 @@ def test_summary_rounds_to_the_products_increments(
     assert "E+" not in out
     assert re.search(r"spent 25\.000000 USDT, received \d+\.\d\d COPM \(net \d+\.\d\d\)", line)
     assert re.search(r" at \d+\.\d\d USDTCOPM;", line), line
+    assert "FULLY_EXECUTED" in out  # enum names, never their numbers
     assert cli.run(["swaps", "--json", "-q"]) == 0
     swap_id = json.loads(capsys.readouterr().out)["swaps"][0]["swap_id"]
     assert cli.run(["show", swap_id, "--json", "-q"]) == 0

@@ -14,15 +14,6 @@ from kiiex_async.sim import SimConfig, Simulator
 from kiiex_async.workflow import SqliteCheckpointStore, SwapRequest, SwapWorkflow, WithdrawSpec
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private state dir and no credentials: the embedded simulator."""
-    for name in ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KIIEX_STATE_DIR", str(tmp_path))
-    return tmp_path
-
-
 def ledger(state_dir: Path) -> dict[str, list[dict[str, object]]]:
     """The demo account's orders and withdraw tickets in the saved simulator state."""
     exchange = json.loads((state_dir / "sim-state.json").read_text())["exchange"]
