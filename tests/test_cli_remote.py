@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -130,3 +131,55 @@ async def test_retries_are_quiet_by_default_and_shown_with_verbose(
     assert "stamina.retry_scheduled" not in err
     assert "kiiex: warning: retry 1 of" in err
     assert "GetAccountPositions -> HTTP 200" in err
+
+
+#: Runs `kiiex` with its stdin (a pseudo-terminal) as its controlling terminal.
+_ON_TTY = (
+    "import fcntl, runpy, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "sys.argv = ['kiiex', *sys.argv[1:]]; runpy.run_module('kiiex_async', run_name='__main__')"
+)
+
+
+def _run_on_a_terminal(argv: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
+    """Run `kiiex` on a pseudo-terminal (its controlling terminal), type ``answer`` at the
+    first prompt, and return its exit status and everything the terminal showed."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ON_TTY, *argv],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    shown = b""
+    answered = False
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if not answered and b"2FA code:" in shown:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+    finally:
+        os.close(master)
+        code = proc.wait(timeout=60)
+    return code, shown.decode(errors="replace")
+
+
+async def test_two_factor_prompt_on_a_terminal(sim_2fa: Simulator, tmp_path: Path) -> None:
+    """On a terminal with no code in the environment, `kiiex` asks for the code without
+    echoing it, and logs in with the answer."""
+    env = key_env(sim_2fa, tmp_path)
+    argv = ["balances", "--base-url", sim_2fa.url]
+    code, shown = await asyncio.to_thread(_run_on_a_terminal, argv, env, CODE)
+    assert code == 0, shown
+    assert "2FA code:" in shown
+    assert "USDT" in shown
+    assert CODE not in shown
