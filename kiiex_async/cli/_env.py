@@ -281,11 +281,14 @@ async def connect(target: Target, output: Output) -> AsyncIterator[KiiexClient]:
     """
     if target.embedded:
         prepare_state_dir(target.state_dir, [target.sim_state])
-        output.note(
-            "No credentials configured: using the embedded KIIEX simulator "
-            f"(state in {target.sim_state}). Set KIIEX_API_KEY/KIIEX_API_SECRET/KIIEX_USER_ID "
-            "for staging."
-        )
+        if _configured(target):
+            output.note(f"Using the embedded KIIEX simulator (state in {target.sim_state}).")
+        else:
+            output.note(
+                "No credentials configured: using the embedded KIIEX simulator "
+                f"(state in {target.sim_state}). Set KIIEX_API_KEY/KIIEX_API_SECRET/"
+                "KIIEX_USER_ID for staging."
+            )
         async with embedded_simulator(target.state_dir, target.sim_state, output.note) as sim:
             creds = _demo_credentials(sim.demo)
             async with KiiexClient(sim.url, credentials=creds, rate_limit=None) as client:

@@ -185,7 +185,12 @@ def _report(result: SwapResult, output: Output, target: Target) -> int:
         output.json(result_dict(result))
     else:
         output.out.print(result.summary(), markup=False)
-        if result.state is not SwapState.COMPLETED:
+        if result.state is SwapState.WITHDRAW_FAILED:
+            output.note(
+                f"retry the withdrawal: kiiex resume {result.swap_id} --env {target.env} "
+                "--withdraw-field KEY=VALUE (or --reopen to retry the same form)"
+            )
+        elif result.state is not SwapState.COMPLETED:
             output.note(f"inspect: kiiex show {result.swap_id} --env {target.env}")
     return EXIT_OK if result.state is SwapState.COMPLETED else EXIT_NOT_COMPLETED
 

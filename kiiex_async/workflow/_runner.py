@@ -1210,19 +1210,20 @@ class _Runner:
         the form (a key given again replaces the old value, case-insensitively); the new
         form is checked against the template first, and a bad one raises
         :class:`~kiiex_async.errors.InvalidInputError` leaving the swap as it was."""
-        spec = self.request.withdrawal
-        if self.record.state is not SwapState.WITHDRAW_FAILED or spec is None:
-            self.raised = InvalidInputError(
-                f"withdraw fields apply only to a WITHDRAW_FAILED swap; swap "
-                f"{self.record.swap_id} is {self.record.state.value}"
-            )
-            raise self.raised
-        form = {k: v for k, v in spec.form.items() if k.lower() not in {f.lower() for f in fields}}
-        form.update(fields)
-        request = attrs.evolve(self.request, withdrawal=attrs.evolve(spec, form=form))
-        stored = self.record
-        self.record = attrs.evolve(stored, request=request)
+        spec, stored = self.request.withdrawal, self.record
         try:
+            if stored.state is not SwapState.WITHDRAW_FAILED or spec is None:
+                raise InvalidInputError(
+                    f"withdraw fields apply only to a WITHDRAW_FAILED swap; swap "
+                    f"{stored.swap_id} is {stored.state.value}"
+                )
+            if not isinstance(fields, Mapping):
+                raise InvalidInputError("withdraw_fields must be a mapping of field names to text")
+            replaced = {str(key).lower() for key in fields}
+            form = {k: v for k, v in spec.form.items() if k.lower() not in replaced}
+            form.update(fields)
+            request = attrs.evolve(self.request, withdrawal=attrs.evolve(spec, form=form))
+            self.record = attrs.evolve(stored, request=request)
             await self._check_withdraw_template()
         except InvalidInputError as exc:
             self.record = stored
