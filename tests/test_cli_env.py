@@ -63,6 +63,24 @@ def test_older_world_readable_files_are_tightened(
     assert mode(fresh_state_dir) == 0o755
 
 
+def test_the_default_state_dir_is_tightened(
+    state_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The default state dir (user data dir), left 0755 by an older version, becomes 0700."""
+    monkeypatch.delenv("KIIEX_STATE_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    default = tmp_path / "data" / "kiiex"
+    default.mkdir(parents=True)
+    default.chmod(0o755)
+    assert cli.run(["swaps", "-q"]) == 0
+    capsys.readouterr()
+    assert mode(default) == 0o700
+    assert (default / "swaps-sim.sqlite3").exists()
+
+
 def one_error(capsys: pytest.CaptureFixture[str]) -> str:
     """The single stderr line of a failed command (no traceback, no 'internal error')."""
     err = capsys.readouterr().err

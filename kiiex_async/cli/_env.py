@@ -60,8 +60,9 @@ def prepare_state_dir(state_dir: Path, files: Iterable[Path] = ()) -> None:
     """Create ``state_dir`` (mode 0700) if needed and check that it is a writable directory.
 
     ``files`` are this CLI's own files in it (checkpoints, simulator state): existing ones
-    readable by others, left by older versions, are tightened to 0600.  An existing
-    directory keeps its mode (it may be one the user chose, such as the current one).
+    readable by others, left by older versions, are tightened to 0600, and so is the
+    default directory (the user data directory's ``kiiex``) to 0700.  Another existing
+    directory keeps its mode: it is one the user chose, maybe the current one.
     """
     try:
         state_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
@@ -84,19 +85,24 @@ def prepare_state_dir(state_dir: Path, files: Iterable[Path] = ()) -> None:
         raise CliError(
             f"state directory {state_dir} is not writable: {_fix_hint(state_dir)}", EXIT_USAGE
         )
+    if state_dir.resolve() == Path(platformdirs.user_data_dir("kiiex")).resolve():
+        _tighten(state_dir, PRIVATE_DIR)
     for base in files:
         for suffix in _SQLITE_SIDES:
             _tighten(base.with_name(base.name + suffix))
 
 
-def _tighten(path: Path) -> None:
+def _tighten(path: Path, private: int = PRIVATE_FILE) -> None:
+    """Take group and other permissions off ``path`` (a regular file, or a directory when
+    ``private`` is :data:`PRIVATE_DIR`)."""
     try:
         mode = path.stat().st_mode
     except OSError:
         return
-    if stat.S_ISREG(mode) and mode & 0o077:
+    kind_ok = stat.S_ISDIR(mode) if private == PRIVATE_DIR else stat.S_ISREG(mode)
+    if kind_ok and mode & 0o077:
         with contextlib.suppress(OSError):  # not ours to change: reading it still works
-            path.chmod(PRIVATE_FILE)
+            path.chmod(private)
 
 
 @contextlib.asynccontextmanager

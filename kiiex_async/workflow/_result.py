@@ -60,9 +60,9 @@ class SwapResult:
     amounts; ``fees`` maps product symbols to the trading fees charged, so
     ``net_received = received - fees.get(to_asset, 0)``.  ``average_price`` is in the
     instrument's quote currency per base unit.  ``timeline`` lists every committed state
-    with its UTC time and a note.  ``state`` is COMPLETED, FAILED or NEEDS_OPERATOR for a
-    finished swap (``reason`` and ``failed_step`` say why it stopped), or the state an
-    interrupted swap can be resumed from.
+    with its UTC time and a note.  ``state`` is COMPLETED, FAILED, NEEDS_OPERATOR or
+    WITHDRAW_FAILED for a finished swap (``reason`` and ``failed_step`` say why it
+    stopped), or the state an interrupted swap can be resumed from.
     """
 
     swap_id: str
