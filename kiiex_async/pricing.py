@@ -7,8 +7,10 @@ sell or buy more than asked), prices down, except a sell limit price, which roun
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterable
-from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 import attrs
 
@@ -19,6 +21,8 @@ __all__ = [
     "Quote",
     "check_amount",
     "find_instrument",
+    "format_amount",
+    "parse_decimal_text",
     "quote",
     "round_down",
     "round_price",
@@ -155,18 +159,38 @@ def round_price(instrument: Instrument, price: Decimal, *, side: Side | None = N
     return rounded
 
 
-def check_amount(value: object, *, name: str = "amount") -> Decimal:
+#: The one spelling of an amount in text: ASCII digits with at most one decimal point.
+#: No sign, exponent, separator, space, or digits of other scripts (``Decimal()`` would
+#: take ``"١٠٠"``, ``"１００"``, ``"1_0_0"``, ``"1e2"`` and ``" +1"``).
+_AMOUNT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def parse_decimal_text(text: str, *, name: str = "amount") -> Decimal:
+    """``text`` as a ``Decimal`` if it is ASCII digits with at most one decimal point.
+
+    The one rule for amounts typed by people, used by :func:`check_amount` (so by the
+    client and :class:`~kiiex_async.workflow.SwapRequest`) and by the ``kiiex`` command
+    line.  Raises :class:`~kiiex_async.errors.InvalidInputError` naming ``name``.
+    """
+    if _AMOUNT_TEXT.fullmatch(text):
+        return Decimal(text)
+    if text.startswith("-") and _AMOUNT_TEXT.fullmatch(text[1:]):
+        raise InvalidInputError(f"{name} must be positive, got {text!r}")
+    raise InvalidInputError(
+        f"{name} must be a number written with the digits 0-9 and at most one '.', got {text!r}"
+    )
+
+
+def check_amount(value: object, *, name: str = "amount", allow_zero: bool = False) -> Decimal:
     """``value`` as a positive finite ``Decimal`` (from a ``Decimal``, ``int`` or ``str``).
 
-    A ``float`` is refused (``0.1`` is not exact): pass ``Decimal("0.1")`` or ``"0.1"``.
+    A string must follow :func:`parse_decimal_text` (``"100"``, ``"0.5"``; not ``"1e2"``,
+    ``" 1"``, ``"+1"``, ``"1_000"`` or non-ASCII digits).  A ``float`` is refused (``0.1`` is
+    not exact): pass ``Decimal("0.1")`` or ``"0.1"``.  ``allow_zero`` accepts ``0`` too.
     Raises :class:`~kiiex_async.errors.InvalidInputError` naming ``name``.
     """
     if isinstance(value, str):
-        try:
-            # Decimal() would accept "1_000"; an amount typed with separators is a mistake.
-            number = Decimal("x" if "_" in value else value.strip())
-        except InvalidOperation:
-            raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+        number = parse_decimal_text(value, name=name)
     elif isinstance(value, float):
         raise InvalidInputError(
             f"{name} must be a Decimal or a str, not a float ({value!r} is not exact): "
@@ -178,9 +202,19 @@ def check_amount(value: object, *, name: str = "amount") -> Decimal:
         raise InvalidInputError(f"{name} must be a Decimal, int or str, got {type(value).__name__}")
     if not number.is_finite():
         raise InvalidInputError(f"{name} must be a finite number, got {number}")
-    if number <= 0:
+    if number < 0 or (number == 0 and not allow_zero):
         raise InvalidInputError(f"{name} must be positive, got {number}")
     return number
+
+
+def format_amount(value: Decimal, increment: Decimal | None = None) -> str:
+    """``value`` for people: rounded (half-even) to the decimal places of ``increment``
+    when one is given (a product's tick size, an instrument's price increment), and always
+    in plain notation (``100``, never ``1E+2``).  Exact values belong in JSON, not here."""
+    if increment is not None and increment > 0 and value.is_finite():
+        with contextlib.suppress(InvalidOperation):  # beyond 200 digits: shown as it is
+            value = value.quantize(_exponent(increment), rounding=ROUND_HALF_EVEN, context=_EXACT)
+    return format(value, "f")
 
 
 @attrs.frozen

@@ -24,15 +24,6 @@ pytest_plugins = ["dialect_support"]
 CREDENTIAL_VARS = ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME")
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private state dir and no credentials: the embedded simulator."""
-    for name in (*CREDENTIAL_VARS, "KIIEX_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KIIEX_STATE_DIR", str(tmp_path))
-    return tmp_path
-
-
 def demo_orders(state_file: Path) -> list[dict[str, object]]:
     """The demo account's orders in the embedded simulator's saved ledger."""
     exchange = json.loads(state_file.read_text())["exchange"]
@@ -60,10 +51,12 @@ def test_swap_on_embedded_simulator_then_list_and_show(
     assert float(str(result["received"])) > 0  # display only; exact value depends on the book
     swap_id = result["swap_id"]
 
-    code, listed = run_json(capsys, "swaps")
+    code, (listed,) = run_json(capsys, "swaps")
     assert code == 0
-    assert [row["swap_id"] for row in listed] == [swap_id]
-    assert listed[0]["state"] == "COMPLETED"
+    rows = listed["swaps"]
+    assert isinstance(rows, list)
+    assert [row["swap_id"] for row in rows] == [swap_id]
+    assert rows[0]["state"] == "COMPLETED"
 
     code, shown = run_json(capsys, "show", str(swap_id))
     assert code == 0
@@ -72,9 +65,11 @@ def test_swap_on_embedded_simulator_then_list_and_show(
     assert states[-1] == "COMPLETED"
     assert "ORDER_INTENT" in states
 
-    code, balances = run_json(capsys, "balances")
+    code, (balances,) = run_json(capsys, "balances")
     assert code == 0
-    by_product = {row["product"]: row for row in balances}
+    rows = balances["balances"]
+    assert isinstance(rows, list)
+    by_product = {row["product"]: row for row in rows}
     assert by_product["USDT"]["amount"] in ("9975", "9975.00")
 
 
@@ -174,7 +169,7 @@ def test_resume_continues_a_registered_swap(
     assert lines[0]["swap_id"] == swap_id
     assert lines[0]["state"] == "COMPLETED"
     assert lines[0]["spent"] == "12"
-    assert cli.run(["resume", "nope", "-q"]) == cli.EXIT_ERROR
+    assert cli.run(["resume", "nope", "-q"]) == cli.EXIT_USAGE
 
 
 def test_rates_json_lines(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

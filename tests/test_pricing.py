@@ -260,7 +260,7 @@ def test_round_price_refuses_bad_and_too_low_prices() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(D("1.50"), D("1.5")), (3, D(3)), ("0.1", D("0.1")), (" 2 ", D(2))],
+    [(D("1.50"), D("1.5")), (3, D(3)), ("0.1", D("0.1")), ("2", D(2)), (".5", D("0.5"))],
 )
 def test_check_amount_accepts_decimal_int_and_str(value: object, expected: Decimal) -> None:
     """Decimals, ints and numeric strings become the same exact Decimal."""
@@ -274,7 +274,7 @@ def test_check_amount_accepts_decimal_int_and_str(value: object, expected: Decim
     [
         (0.1, "not a float"),
         (D("NaN"), "finite"),
-        ("inf", "finite"),
+        ("inf", "must be a number"),
         (D(0), "positive"),
         ("-5", "positive"),
         (True, "got bool"),
@@ -287,6 +287,17 @@ def test_check_amount_refuses_floats_and_nonsense(value: object, reason: str) ->
     """Floats, non-finite, non-positive and non-numeric values are InvalidInputError."""
     with pytest.raises(errors.InvalidInputError, match=reason):
         check_amount(value, name="swap amount")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["١٠٠", "１００", "1_0_0", "1e2", "+1", " 1", "1 ", "1\n", "1.2.3", "0x10", "NaN", "", "."],
+)
+def test_check_amount_text_is_ascii_digits_and_one_point(text: str) -> None:
+    """A string amount is ASCII digits with at most one point: other scripts, signs,
+    exponents, separators and spaces are InvalidInputError."""
+    with pytest.raises(errors.InvalidInputError, match="digits 0-9"):
+        check_amount(text)
 
 
 def test_check_amount_float_message_suggests_the_fix() -> None:

@@ -676,8 +676,8 @@ async def test_poll_timeout_needs_an_operator_and_reopen_continues(
 
 
 async def test_rejected_deposit_and_failed_withdrawal_end_failed() -> None:
-    """A rejected deposit ticket or a failed withdrawal ticket end the swap FAILED with the
-    step and the exchange's reason."""
+    """A rejected deposit ticket ends the swap FAILED, a failed withdrawal ticket
+    WITHDRAW_FAILED (the trade stands), each with the step and the exchange's reason."""
     async with Simulator(sim_config(deposit_reject_probability=1.0)) as rejecting:
         async with make_client(rejecting) as client:
             result = await SwapWorkflow(client, MemoryCheckpointStore()).run(full_request())
@@ -689,7 +689,7 @@ async def test_rejected_deposit_and_failed_withdrawal_end_failed() -> None:
         initial = balances(failing)
         async with make_client(failing) as client:
             result = await SwapWorkflow(client, MemoryCheckpointStore()).run(full_request())
-        assert result.state is SwapState.FAILED
+        assert result.state is SwapState.WITHDRAW_FAILED
         assert result.failed_step is SwapStep.POLL_WITHDRAW
         assert result.withdrawal_status is WithdrawStatus.FAILED
         assert_ledger(failing, initial, [result])

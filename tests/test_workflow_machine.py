@@ -85,6 +85,22 @@ def test_terminal_states_accept_no_event(state: SwapState) -> None:
             transition(state, event)
 
 
+@pytest.mark.parametrize("state", [S.POSITIONS_CONFIRMED, S.WITHDRAW_INTENT, S.WITHDRAW_PENDING])
+def test_a_failed_withdrawal_ends_withdraw_failed_and_only_retry_leaves_it(
+    state: SwapState,
+) -> None:
+    """A refused or failed withdrawal ends WITHDRAW_FAILED (terminal, funds kept); the only
+    way out is WITHDRAW_RETRY, back to the confirmed positions."""
+    failed = transition(state, E.WITHDRAW_FAILED)
+    assert failed is S.WITHDRAW_FAILED
+    assert failed.is_terminal
+    assert step_of(failed) is None
+    assert [e for e in SwapEvent if (failed, e) in transition_table()] == [E.WITHDRAW_RETRY]
+    assert transition(failed, E.WITHDRAW_RETRY) is S.POSITIONS_CONFIRMED
+    with pytest.raises(IllegalTransitionError):
+        transition(S.ORDER_PLACED, E.WITHDRAW_FAILED)
+
+
 def test_illegal_transitions_raise_a_workflow_error() -> None:
     """Skipping a step (sending an order before the rate) is refused with a clear message."""
     with pytest.raises(WorkflowError, match="ORDER_REQUESTED is not allowed in state FUNDED"):

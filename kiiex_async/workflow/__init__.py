@@ -22,6 +22,8 @@ Steps and states (:class:`SwapState`; ``*_INTENT`` = a write may be in flight)::
     9 poll withdraw  WITHDRAW_PENDING -> COMPLETED   (or POSITIONS_CONFIRMED -> COMPLETED)
     any running state -> FAILED (reason, step) or NEEDS_OPERATOR (a question the exchange
     cannot settle; everything known is in the record; ``resume(..., reopen=True)`` continues)
+    steps 8-9 -> WITHDRAW_FAILED (refused / failed ticket after the trade: the proceeds stay
+    in the account; ``resume(..., withdraw_fields={...})`` or ``reopen=True`` retries it)
 
 The transitions are a pure table (:func:`transition_table`, :func:`transition`).
 
@@ -58,7 +60,8 @@ received.  Step 3 also refuses a book whose expected slippage exceeds the limit.
 **Errors before anything is sent.**  Same asset twice, amount <= 0, a float amount:
 :class:`~kiiex_async.errors.InvalidInputError` from :class:`SwapRequest`.  Unknown asset,
 no instrument for the pair, amount under the minimum, a book too thin or beyond the limit,
-a withdraw template or form field the exchange does not offer: ``InvalidInputError``
+a withdraw template or form field the exchange does not offer, a template field the form
+leaves out, a withdrawal its fee would eat: ``InvalidInputError``
 (``BelowMinimumError``); balance (plus deposit) too low:
 :class:`~kiiex_async.errors.InsufficientFundsError`.  These are raised by
 :meth:`SwapWorkflow.run` while nothing was sent yet (the swap is recorded FAILED); once a

@@ -47,6 +47,11 @@ class SwapStep(enum.IntEnum):
         """Lower-case name for humans (``"poll_order"``)."""
         return self.name.lower()
 
+    @property
+    def title(self) -> str:
+        """How progress shows the step, everywhere (``"5/9 poll_order"``)."""
+        return f"{self.value}/9 {self.label}"
+
 
 class SwapState(enum.Enum):
     """Where a swap is; each non-terminal state names the last committed checkpoint."""
@@ -83,10 +88,14 @@ class SwapState(enum.Enum):
     FAILED = "FAILED"
     #: Terminal until reopened: the exchange cannot settle a question; a human decides.
     NEEDS_OPERATOR = "NEEDS_OPERATOR"
+    #: Terminal until retried: the trade is done but the withdrawal was refused or its
+    #: ticket failed; the funds stay in the account, in ``to_asset``.  Resuming with
+    #: ``withdraw_fields`` (or ``reopen=True``) tries the withdrawal again.
+    WITHDRAW_FAILED = "WITHDRAW_FAILED"
 
     @property
     def is_terminal(self) -> bool:
-        """True for COMPLETED, FAILED and NEEDS_OPERATOR."""
+        """True for COMPLETED, FAILED, NEEDS_OPERATOR and WITHDRAW_FAILED."""
         return self in _TERMINAL
 
     @property
@@ -95,7 +104,9 @@ class SwapState(enum.Enum):
         return self in _INTENTS
 
 
-_TERMINAL: Final = frozenset({SwapState.COMPLETED, SwapState.FAILED, SwapState.NEEDS_OPERATOR})
+_TERMINAL: Final = frozenset(
+    {SwapState.COMPLETED, SwapState.FAILED, SwapState.NEEDS_OPERATOR, SwapState.WITHDRAW_FAILED}
+)
 _INTENTS: Final = frozenset(
     {SwapState.DEPOSIT_INTENT, SwapState.ORDER_INTENT, SwapState.WITHDRAW_INTENT}
 )
@@ -119,6 +130,10 @@ class SwapEvent(enum.Enum):
     WITHDRAW_CREATED = "WITHDRAW_CREATED"
     WITHDRAW_FINISHED = "WITHDRAW_FINISHED"
     NO_WITHDRAWAL = "NO_WITHDRAWAL"
+    #: The withdrawal was refused or its ticket ended Rejected / Failed (after the trade).
+    WITHDRAW_FAILED = "WITHDRAW_FAILED"
+    #: Try the withdrawal of a WITHDRAW_FAILED swap again (from the confirmed positions).
+    WITHDRAW_RETRY = "WITHDRAW_RETRY"
     #: Reconciliation proved an intent never reached the exchange: send it again.
     RESEND = "RESEND"
     FAILED = "FAILED"
@@ -147,14 +162,19 @@ _TABLE: dict[tuple[SwapState, SwapEvent], SwapState] = {
     (_S.WITHDRAW_INTENT, _E.WITHDRAW_CREATED): _S.WITHDRAW_PENDING,
     (_S.WITHDRAW_INTENT, _E.RESEND): _S.WITHDRAW_INTENT,
     (_S.WITHDRAW_PENDING, _E.WITHDRAW_FINISHED): _S.COMPLETED,
+    (_S.POSITIONS_CONFIRMED, _E.WITHDRAW_FAILED): _S.WITHDRAW_FAILED,
+    (_S.WITHDRAW_INTENT, _E.WITHDRAW_FAILED): _S.WITHDRAW_FAILED,
+    (_S.WITHDRAW_PENDING, _E.WITHDRAW_FAILED): _S.WITHDRAW_FAILED,
+    (_S.WITHDRAW_FAILED, _E.WITHDRAW_RETRY): _S.POSITIONS_CONFIRMED,
 }
 for _state in SwapState:
     if not _state.is_terminal:
         _TABLE[(_state, _E.FAILED)] = _S.FAILED
         _TABLE[(_state, _E.ESCALATED)] = _S.NEEDS_OPERATOR
 
-#: Every legal ``(state, event) -> next state``.  Terminal states have no way out
-#: (a NEEDS_OPERATOR swap can be *reopened* explicitly; see :func:`can_reopen`).
+#: Every legal ``(state, event) -> next state``.  Terminal states have no way out, except
+#: that a WITHDRAW_FAILED swap can retry its withdrawal, and a NEEDS_OPERATOR swap can be
+#: *reopened* explicitly (see :func:`can_reopen`).
 TRANSITIONS: Final[Mapping[tuple[SwapState, SwapEvent], SwapState]] = MappingProxyType(_TABLE)
 
 _STEP_OF: Final[Mapping[SwapState, SwapStep]] = MappingProxyType(

@@ -1,8 +1,10 @@
-"""Turning a request and an order book into an order (pure; see the package docstring for
-what "spend exactly" and "receive exactly" mean in each orientation)."""
+"""Turning a request and an order book into an order, and checking a withdrawal form
+against its template (pure; see the package docstring for what "spend exactly" and
+"receive exactly" mean in each orientation)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_DOWN, Context, Decimal
 
 import attrs
@@ -13,7 +15,20 @@ from ..models import Instrument, L2Snapshot, OrderType, Side, TimeInForce
 from ._record import SwapPlan
 from ._request import AmountSide, SwapRequest
 
-__all__ = ["OrderPlan", "SlippageError", "ThinBookError", "plan_order", "round_up"]
+__all__ = [
+    "OPTIONAL_TEMPLATE_FIELDS",
+    "OrderPlan",
+    "SlippageError",
+    "ThinBookError",
+    "missing_template_fields",
+    "plan_order",
+    "round_up",
+]
+
+#: Template fields a withdrawal may leave empty (lower case); every other field the
+#: exchange's ``GetWithdrawTemplate`` lists must be given (AlphaPoint templates carry no
+#: "required" flag, and an empty address is refused only after the trade).
+OPTIONAL_TEMPLATE_FIELDS = frozenset({"comment", "templatetype"})
 
 _DIVIDE = Context(prec=40, rounding=ROUND_DOWN)
 
@@ -164,3 +179,14 @@ def check_funds(plan: OrderPlan, available: Decimal, asset: str) -> None:
             f"insufficient {asset}: the order needs {plan.required} available, the account "
             f"has {available}"
         )
+
+
+def missing_template_fields(fields: Iterable[str], form: Mapping[str, str]) -> list[str]:
+    """The template ``fields`` that ``form`` leaves out or blank (names compare
+    case-insensitively; :data:`OPTIONAL_TEMPLATE_FIELDS` may stay empty)."""
+    given = {key.lower() for key, value in form.items() if value.strip()}
+    return [
+        name
+        for name in fields
+        if name.lower() not in OPTIONAL_TEMPLATE_FIELDS and name.lower() not in given
+    ]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from ..errors import InvalidInputError
-from ..pricing import check_amount
+from ..pricing import check_amount, format_amount
 
 __all__ = ["AmountSide", "DepositSpec", "StepTimeouts", "SwapRequest", "WithdrawSpec"]
 
@@ -131,13 +131,10 @@ class WithdrawSpec:
 def _slippage(value: object) -> Decimal | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+    if isinstance(value, float):
         raise InvalidInputError("max_slippage must be a Decimal fraction such as Decimal('0.01')")
-    try:
-        slip = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidInputError(f"max_slippage is not a number: {value!r}") from None
-    if not slip.is_finite() or slip < 0 or slip >= 1:
+    slip = check_amount(value, name="max_slippage", allow_zero=True)
+    if slip >= 1:
         raise InvalidInputError(f"max_slippage must be a fraction in [0, 1), got {slip}")
     return slip
 
@@ -192,10 +189,11 @@ class SwapRequest:
     def describe(self) -> str:
         """One line for humans: ``"spend 100 USDT for COPM"``."""
         verb = self.amount_side.value
+        amount = format_amount(self.amount)
         if self.amount_side is AmountSide.SPEND:
-            text = f"spend {self.amount} {self.from_asset} for {self.to_asset}"
+            text = f"spend {amount} {self.from_asset} for {self.to_asset}"
         else:
-            text = f"{verb} {self.amount} {self.to_asset} for {self.from_asset}"
+            text = f"{verb} {amount} {self.to_asset} for {self.from_asset}"
         if self.max_slippage is not None:
-            text += f" (max slippage {self.max_slippage * 100}%)"
+            text += f" (max slippage {format_amount((self.max_slippage * 100).normalize())}%)"
         return text

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from ..models import DepositStatus, OrderState, WithdrawStatus
+from ..pricing import format_amount
 from ._machine import SwapState, SwapStep
 from ._record import QuoteInfo, SwapRecord, TimelineEntry
 from ._request import SwapRequest
@@ -39,6 +40,18 @@ def _withdraw_status(value: int | None) -> WithdrawStatus | None:
         return None
 
 
+def _increments(record: SwapRecord) -> dict[str, Decimal]:
+    plan = record.plan
+    if plan is None:
+        return {}
+    request = record.request
+    return {
+        request.from_asset: plan.from_tick_size,
+        request.to_asset: plan.to_tick_size,
+        plan.instrument_symbol: plan.price_increment,
+    }
+
+
 @attrs.frozen
 class SwapResult:
     """The outcome of a swap, with everything needed to print or audit it.
@@ -51,9 +64,9 @@ class SwapResult:
     swap worked it out: from the trades' quantity × price, from the order's
     ``QuantityExecuted × AvgPrice``, or the fees from the balance movement.
     ``timeline`` lists every committed state with its UTC time and a note.  ``state`` is
-    COMPLETED, FAILED or NEEDS_OPERATOR for a finished swap (``reason`` and
-    ``failed_step`` say why it stopped), or the state an interrupted swap can be resumed
-    from.
+    COMPLETED, FAILED, NEEDS_OPERATOR or WITHDRAW_FAILED for a finished swap (``reason``
+    and ``failed_step`` say why it stopped), or the state an interrupted swap can be
+    resumed from.
     """
 
     swap_id: str
@@ -82,6 +95,9 @@ class SwapResult:
     timeline: tuple[TimelineEntry, ...] = ()
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    #: Display increments: product symbol -> tick size, instrument symbol -> price
+    #: increment (what :meth:`summary` rounds to; the amounts above stay exact).
+    increments: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_frozen_map)
 
     @property
     def from_asset(self) -> str:
@@ -140,16 +156,26 @@ class SwapResult:
             timeline=record.timeline,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            increments=_increments(record),
         )
 
     def summary(self) -> str:
-        """A few lines for humans (what a CLI prints)."""
+        """A few lines for humans (what a CLI prints): amounts rounded to their product's
+        increment, in plain notation."""
+
+        def fmt(value: Decimal | None, unit: str) -> str:
+            return "-" if value is None else format_amount(value, self.increments.get(unit))
+
         lines = [f"swap {self.swap_id}: {self.state.value} — {self.request.describe()}"]
         if self.trade_ids:
-            fees = ", ".join(f"{amount} {symbol}" for symbol, amount in sorted(self.fees.items()))
+            fees = ", ".join(
+                f"{fmt(amount, symbol)} {symbol}" for symbol, amount in sorted(self.fees.items())
+            )
+            to = self.to_asset
             lines.append(
-                f"  spent {self.spent} {self.from_asset}, received {self.received} "
-                f"{self.to_asset} (net {self.net_received}) at {self.average_price} "
+                f"  spent {fmt(self.spent, self.from_asset)} {self.from_asset}, received "
+                f"{fmt(self.received, to)} {to} (net {fmt(self.net_received, to)}) at "
+                f"{fmt(self.average_price, self.instrument_symbol)} "
                 f"{self.instrument_symbol}; fees {fees or 'none'}"
             )
             lines.append(
@@ -170,8 +196,8 @@ class SwapResult:
         if self.withdrawal_amount is not None:
             status = self.withdrawal_status.name if self.withdrawal_status else "unknown"
             lines.append(
-                f"  withdrawal of {self.withdrawal_amount} {self.to_asset}, ticket "
-                f"{self.withdrawal_ticket}: {status}"
+                f"  withdrawal of {fmt(self.withdrawal_amount, self.to_asset)} {self.to_asset}, "
+                f"ticket {self.withdrawal_ticket}: {status}"
             )
         if self.reason:
             step = f" at step {self.failed_step.label}" if self.failed_step else ""
@@ -211,5 +237,5 @@ class ProgressEvent:
     result: SwapResult | None = None
 
     def __str__(self) -> str:
-        step = f"[{self.step.value}/9 {self.step.label}] " if self.step else ""
+        step = f"[{self.step.title}] " if self.step else ""
         return f"{self.at:%H:%M:%S} {step}{self.state.value}: {self.message}"

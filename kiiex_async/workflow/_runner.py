@@ -32,6 +32,7 @@ from .. import pricing
 from ..errors import (
     ApiError,
     AuthenticationError,
+    BelowMinimumError,
     ConfigurationError,
     DecodeError,
     InsufficientFundsError,
@@ -60,7 +61,7 @@ from ..models import (
 from ._errors import CheckpointError, SwapInterruptedError, SwapNotFoundError
 from ._ids import client_order_id_for, new_swap_id, swap_marker
 from ._machine import SwapEvent, SwapState, SwapStep, reopen, step_of, transition
-from ._planning import OrderPlan, check_funds, plan_order
+from ._planning import OrderPlan, check_funds, missing_template_fields, plan_order
 from ._reconcile import match_deposit_tickets, match_orders, match_withdraw_tickets
 from ._record import (
     OrderProgress,
@@ -276,6 +277,9 @@ class _Runner:
         )
 
     async def fail(self, step: SwapStep, reason: str, **changes: Any) -> None:
+        if step in (SwapStep.WITHDRAW, SwapStep.POLL_WITHDRAW) and self.record.trades:
+            await self.withdraw_failed(step, reason, **changes)
+            return
         await self.stop(SwapEvent.FAILED, step, reason, **changes)
 
     async def escalate(self, step: SwapStep, reason: str, **changes: Any) -> None:
@@ -444,7 +448,7 @@ class _Runner:
                         f"cannot withdraw {spec.amount} {request.to_asset}: the account would "
                         f"hold about {reachable} after the swap"
                     )
-            await self._check_withdraw_template()
+            await self._check_withdraw_template(order.expected_receive)
         except (InvalidInputError, InsufficientFundsError) as exc:
             await self.reject(SwapStep.AUTHENTICATE, exc)
             return
@@ -458,10 +462,12 @@ class _Runner:
             balances_before=before,
         )
 
-    async def _check_withdraw_template(self) -> None:
-        """Refuse, before anything is sent, a withdrawal template the exchange does not offer
-        for the asset, or form fields its template does not have (a typo would otherwise
-        surface only after the trade)."""
+    async def _check_withdraw_template(self, expected_receive: Decimal | None = None) -> None:
+        """Refuse, before anything is sent, a withdrawal that could only fail after the
+        trade: a template the exchange does not offer for the asset, form fields its
+        template does not have (a typo), fields it needs that the form leaves out, or
+        (given the ``expected_receive`` of the order) an amount that leaves nothing above
+        the product's smallest unit once the withdrawal fee is paid."""
         spec, plan = self.request.withdrawal, self.plan
         if spec is None:
             return
@@ -474,7 +480,7 @@ class _Runner:
                 ),
             )
         except ApiError:
-            return  # a venue without template listing: nothing to check against
+            types = []  # a venue without template listing: nothing to check against
         names = {t.template_name.lower(): t.template_name for t in types if t.template_name}
         if names and spec.template_type.lower() not in names:
             raise InvalidInputError(
@@ -489,14 +495,41 @@ class _Runner:
                 ),
             )
         except ApiError:
-            return
-        fields = {f.lower() for f in template.fields} | {"templatetype", "comment"}
-        unknown = sorted(k for k in spec.form if k.lower() not in fields)
-        if template.fields and unknown:
-            raise InvalidInputError(
-                f"withdraw template {template.template_type or spec.template_type} of {asset} "
-                f"has no field(s) {', '.join(unknown)}; its fields are "
-                + ", ".join(template.fields)
+            template = None
+        if template is not None and template.fields:
+            name = template.template_type or spec.template_type
+            fields = {f.lower() for f in template.fields} | {"templatetype", "comment"}
+            unknown = sorted(k for k in spec.form if k.lower() not in fields)
+            if unknown:
+                raise InvalidInputError(
+                    f"withdraw template {name} of {asset} has no field(s) {', '.join(unknown)}; "
+                    "its fields are " + ", ".join(template.fields)
+                )
+            missing = missing_template_fields(template.fields, spec.form)
+            if missing:
+                raise InvalidInputError(
+                    f"withdraw template {name} of {asset} needs "
+                    + ", ".join(f"{m}=..." for m in missing)
+                    + " (give each with --withdraw-field / WithdrawSpec.form); nothing was sent"
+                )
+        if expected_receive is not None:
+            await self._check_withdraw_amount(expected_receive)
+
+    async def _check_withdraw_amount(self, expected_receive: Decimal) -> None:
+        """Refuse a withdrawal whose amount, after its fee, is not above the product's
+        smallest unit (``expected_receive`` is the order's gross estimate)."""
+        spec, plan = self.request.withdrawal, self.plan
+        assert spec is not None
+        tick = plan.to_tick_size
+        wanted = spec.amount if spec.amount is not None else expected_receive
+        amount = pricing.round_down(wanted, tick) if wanted > 0 else _ZERO
+        fee = await self._withdraw_fee(amount) if amount > 0 else _ZERO
+        left = amount - fee if spec.amount is None else amount
+        if left <= 0 or left < tick:
+            raise BelowMinimumError(
+                f"the withdrawal of about {wanted} {self.request.to_asset} leaves "
+                f"{max(left, _ZERO)} after its fee {fee}, not above the smallest amount {tick}"
+                ": swap more, or leave the withdrawal out"
             )
 
     def _resolve(
@@ -1202,7 +1235,10 @@ class _Runner:
             )
             return
         known = await self._withdraw_tickets()
-        form, marker = _marked(spec.form, self.record.swap_id)
+        # A retried withdrawal gets its own marker: the failed ticket carries the first one.
+        tries = sum(e.state is SwapState.WITHDRAW_FAILED for e in self.record.timeline)
+        swap_id = self.record.swap_id
+        form, marker = _marked(spec.form, f"{swap_id}/{tries + 1}" if tries else swap_id)
         progress = TicketProgress(
             product_id=plan.to_product_id,
             asset=request.to_asset,
@@ -1275,6 +1311,53 @@ class _Runner:
 
     async def reconcile_withdraw(self) -> None:
         await self._adopt_withdraw_ticket(after_success=False)
+
+    async def withdraw_failed(self, step: SwapStep, reason: str, **changes: Any) -> None:
+        """End the swap WITHDRAW_FAILED: the trade stands, its proceeds stay in the account."""
+        trades = self.record.trades
+        assert trades is not None
+        asset = self.request.to_asset
+        net = trades.received - trades.fees.get(asset, _ZERO)
+        await self.stop(
+            SwapEvent.WITHDRAW_FAILED,
+            step,
+            f"{reason}; the {net} {asset} received stay in the account: retry the withdrawal "
+            "by resuming with withdraw_fields",
+            **changes,
+        )
+
+    async def retry_withdrawal(self, fields: Mapping[str, str]) -> None:
+        """Send a WITHDRAW_FAILED swap back to its withdrawal, with ``fields`` merged into
+        the form (a key given again replaces the old value, case-insensitively); the new
+        form is checked against the template first, and a bad one raises
+        :class:`~kiiex_async.errors.InvalidInputError` leaving the swap as it was."""
+        spec, stored = self.request.withdrawal, self.record
+        try:
+            if stored.state is not SwapState.WITHDRAW_FAILED or spec is None:
+                raise InvalidInputError(
+                    f"withdraw fields apply only to a WITHDRAW_FAILED swap; swap "
+                    f"{stored.swap_id} is {stored.state.value}"
+                )
+            if not isinstance(fields, Mapping):
+                raise InvalidInputError("withdraw_fields must be a mapping of field names to text")
+            replaced = {str(key).lower() for key in fields}
+            form = {k: v for k, v in spec.form.items() if k.lower() not in replaced}
+            form.update(fields)
+            request = attrs.evolve(self.request, withdrawal=attrs.evolve(spec, form=form))
+            self.record = attrs.evolve(stored, request=request)
+            await self._check_withdraw_template()
+        except InvalidInputError as exc:
+            self.record = stored
+            self.raised = exc
+            raise
+        given = ", ".join(sorted(fields)) or "the same form"
+        await self.commit(
+            SwapEvent.WITHDRAW_RETRY,
+            f"withdrawal retried ({given})",
+            reason=None,
+            failed_step=None,
+            stopped_at=None,
+        )
 
     async def poll_withdraw(self) -> None:
         progress = self.record.withdrawal
@@ -1449,15 +1532,25 @@ class SwapWorkflow:
         *,
         on_progress: ProgressCallback | None = None,
         reopen: bool = False,
+        withdraw_fields: Mapping[str, str] | None = None,
     ) -> SwapResult:
         """Continue a swap from its last checkpoint (after a crash, Ctrl-C or a deploy).
 
         It logs in again and, in an ``*_INTENT`` state, reconciles with the exchange before
         it would send anything.  A terminal swap is returned as it is, except that
         ``reopen=True`` resumes a NEEDS_OPERATOR swap where it stopped (after an operator
-        settled the question, or to keep waiting for a ticket).
+        settled the question, or to keep waiting for a ticket), and a WITHDRAW_FAILED swap
+        tries its withdrawal again when given ``withdraw_fields`` (merged into the form,
+        checked against the template first) or ``reopen=True`` (the same form).
+        ``withdraw_fields`` for a swap in any other state raises
+        :class:`~kiiex_async.errors.InvalidInputError`.
         """
-        return await self._execute(swap_id, self._callbacks(on_progress), reopened=reopen)
+        return await self._execute(
+            swap_id,
+            self._callbacks(on_progress),
+            reopened=reopen,
+            withdraw_fields=withdraw_fields,
+        )
 
     def stream(self, request: SwapRequest, *, swap_id: str | None = None) -> SwapRun:
         """Run a swap while iterating its progress::
@@ -1499,6 +1592,7 @@ class SwapWorkflow:
         *,
         reopened: bool,
         held: SwapRecord | None = None,
+        withdraw_fields: Mapping[str, str] | None = None,
     ) -> SwapResult:
         """Run the swap under a lease.  ``held`` is a record of it the caller has (just
         created or read): it is used when the lease says it is still the stored revision,
@@ -1531,6 +1625,10 @@ class SwapWorkflow:
                     )
                 )
             try:
+                if withdraw_fields is not None or (
+                    reopened and record.state is SwapState.WITHDRAW_FAILED
+                ):
+                    await runner.retry_withdrawal(withdraw_fields or {})
                 result = await runner.drive()
             except WorkflowError:
                 raise

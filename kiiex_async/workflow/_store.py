@@ -390,6 +390,15 @@ class _Op(Generic[T]):
         self.result, self.error = None, error
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing database file readable by its owner only (0600): it holds account
+    ids, balances and withdrawal addresses.  SQLite gives its -wal and -shm files the
+    same mode."""
+    if str(path) == ":memory:" or str(path).startswith("file:"):
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+
+
 class SqliteCheckpointStore:
     """The default :class:`CheckpointStore`: one SQLite file holding many swaps.
 
@@ -433,13 +442,14 @@ class SqliteCheckpointStore:
         self._flushing = False
         self._closed = False
         try:
+            _create_private(self.path)
             self._db = sqlite3.connect(
                 self.path,
                 timeout=busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise CheckpointError(f"cannot open checkpoint file {self.path}: {exc}") from exc
         try:
             self._open(synchronous)
