@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
 from enum import IntEnum
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from . import _wire, pricing
 from ._transport import HttpMethod, RetryPolicy, Timeouts, Transport
@@ -58,6 +59,9 @@ from .models import (
     WithdrawTemplateType,
     WithdrawTicket,
 )
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 __all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "KiiexClient"]
 
@@ -592,6 +596,19 @@ class KiiexClient:
 
     def _decode_list(self, method: str, data: Any, cls: type[T]) -> list[T]:
         return _shaped(method, lambda: _wire.structure_list(data, cls), write=False)
+
+    def stream(self, **options: Any) -> Stream:
+        """One WebSocket to the exchange's ``/WSGateway`` (``async with client.stream()``).
+
+        Options are those of :class:`kiiex_async.stream.Stream` (``ws_url``, ``ping_interval``...).
+        """
+        from .stream import Stream
+
+        login = None
+        if self._credentials is not None:
+            credentials = self._credentials
+            login = functools.partial(self._login_payload, credentials)
+        return Stream(self, login=login, **options)
 
     # -- system ---------------------------------------------------------------------------
 

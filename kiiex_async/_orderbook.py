@@ -1,0 +1,219 @@
+"""``OrderBook``: a Level2 book kept from AlphaPoint update rows (pure, no I/O).
+
+Rows are ``[MDUpdateId, Accounts, ActionDateTime, ActionType, LastTradePrice, Orders,
+Price, InstrumentId, Quantity, Side]`` (``ActionType`` 0 new, 1 update, 2 delete; ``Side``
+0 bid, 1 ask), applied in array order keyed by price.  A row that cannot be a price level
+(not a 10-column array, a price or quantity that is not a finite number, a negative one,
+an unknown side or action) is refused as a whole update: :meth:`OrderBook.apply` returns
+False and the book marks itself :attr:`~OrderBook.dirty` so its owner rebuilds it from a
+snapshot.  ``MDUpdateId`` is recorded but never trusted for gap detection: live gateways
+skip ids, so a lost update is only caught by comparing with ``GetL2Snapshot``
+(:meth:`OrderBook.matches`).
+
+The stream (:mod:`kiiex_async.stream`) owns the healing; this module only keeps levels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from . import pricing
+from .models import L2Entry, L2Snapshot, Side
+
+__all__ = ["OrderBook"]
+
+_ZERO = Decimal(0)
+
+
+def _number(value: Any) -> Decimal:
+    """A finite, non-negative Decimal from a JSON number or numeric string."""
+    kind = type(value)
+    if kind is Decimal:
+        number: Decimal = value
+    elif kind is int or kind is str:
+        number = Decimal(value)
+    else:
+        raise ValueError("not a number")
+    if not number.is_finite() or number < 0:
+        raise ValueError("not a finite non-negative number")
+    return number
+
+
+class OrderBook:
+    """The live book of one instrument: ``best_bid``, ``best_ask``, ``levels``, ``quote``.
+
+    ``depth`` is how many levels per side :attr:`levels` shows (the book may know more: it
+    is fed deeper than that).  ``updates`` counts applied rows, ``rebuilds`` counts
+    resets from a snapshot after the first.
+    """
+
+    __slots__ = (
+        "_asks",
+        "_asks_sorted",
+        "_bids",
+        "_bids_sorted",
+        "_changed",
+        "depth",
+        "dirty",
+        "instrument_id",
+        "last_update_id",
+        "rebuilds",
+        "updates",
+        "verified",
+    )
+
+    def __init__(self, instrument_id: int, *, depth: int = 20) -> None:
+        self.instrument_id = instrument_id
+        self.depth = depth
+        self._bids: dict[Decimal, Decimal] = {}
+        self._asks: dict[Decimal, Decimal] = {}
+        self._bids_sorted: list[Decimal] | None = None
+        self._asks_sorted: list[Decimal] | None = None
+        self._changed: asyncio.Event | None = None
+        #: True when an update could not be applied: the book needs a rebuild.
+        self.dirty = False
+        #: False until the book was built from a snapshot (or after it went dirty).
+        self.verified = False
+        self.last_update_id = 0
+        self.updates = 0
+        self.rebuilds = -1
+
+    def __repr__(self) -> str:
+        return (
+            f"<OrderBook {self.instrument_id} bid={self.best_bid} ask={self.best_ask} "
+            f"levels={len(self._bids)}/{len(self._asks)}>"
+        )
+
+    # ------------------------------------------------------------------ building
+
+    def reset(self, snapshot: L2Snapshot) -> None:
+        """Replace every level by those of ``snapshot`` (a rebuild)."""
+        self._bids = {e.price: e.quantity for e in snapshot.bids if e.quantity > 0}
+        self._asks = {e.price: e.quantity for e in snapshot.asks if e.quantity > 0}
+        self._bids_sorted = self._asks_sorted = None
+        self.dirty = False
+        self.verified = True
+        self.rebuilds += 1
+        self._notify()
+
+    def apply(self, rows: Sequence[Any]) -> bool:
+        """Apply one ``Level2UpdateEvent`` (its rows, in order); False if it was refused.
+
+        A refused update changes nothing and marks the book :attr:`dirty`.
+        """
+        try:
+            parsed = [self._parse(row) for row in rows]
+        except (ValueError, TypeError, IndexError, InvalidOperation, ArithmeticError):
+            self.dirty = True
+            self.verified = False
+            return False
+        bids, asks = self._bids, self._asks
+        for update_id, action, side, price, quantity in parsed:
+            levels = bids if side == 0 else asks
+            if action == 2 or quantity == 0:
+                levels.pop(price, None)
+            else:
+                levels[price] = quantity
+            if update_id > self.last_update_id:
+                self.last_update_id = update_id
+        self._bids_sorted = self._asks_sorted = None
+        self.updates += len(parsed)
+        self._notify()
+        return True
+
+    @staticmethod
+    def _parse(row: Any) -> tuple[int, int, int, Decimal, Decimal]:
+        if type(row) is not list or len(row) != 10:
+            raise ValueError("not a 10-column Level2 row")
+        action, side, update_id = row[3], row[9], row[0]
+        if action not in (0, 1, 2) or side not in (0, 1) or type(update_id) is not int:
+            raise ValueError("bad action, side or update id")
+        return update_id, action, side, _number(row[6]), _number(row[8])
+
+    # ------------------------------------------------------------------ reading
+
+    def _sorted_bids(self) -> list[Decimal]:
+        if self._bids_sorted is None:
+            self._bids_sorted = sorted(self._bids, reverse=True)
+        return self._bids_sorted
+
+    def _sorted_asks(self) -> list[Decimal]:
+        if self._asks_sorted is None:
+            self._asks_sorted = sorted(self._asks)
+        return self._asks_sorted
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        """Highest bid price, or ``None``."""
+        return max(self._bids) if self._bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        """Lowest ask price, or ``None``."""
+        return min(self._asks) if self._asks else None
+
+    @property
+    def crossed(self) -> bool:
+        """True when the best bid is at or above the best ask (the book is wrong)."""
+        bid, ask = self.best_bid, self.best_ask
+        return bid is not None and ask is not None and bid >= ask
+
+    def snapshot(self, depth: int | None = None) -> L2Snapshot:
+        """The top ``depth`` levels per side (default :attr:`depth`; 0 = all) as a snapshot."""
+        n = self.depth if depth is None else depth
+        bid_prices = self._sorted_bids()
+        ask_prices = self._sorted_asks()
+        if n > 0:
+            bid_prices, ask_prices = bid_prices[:n], ask_prices[:n]
+        iid = self.instrument_id
+        return L2Snapshot(
+            instrument_id=iid,
+            bids=tuple(L2Entry(p, self._bids[p], Side.BUY, iid) for p in bid_prices),
+            asks=tuple(L2Entry(p, self._asks[p], Side.SELL, iid) for p in ask_prices),
+        )
+
+    @property
+    def levels(self) -> L2Snapshot:
+        """The top :attr:`depth` levels per side."""
+        return self.snapshot()
+
+    def quote(
+        self,
+        *,
+        side: Side,
+        base_quantity: Decimal | None = None,
+        quote_amount: Decimal | None = None,
+    ) -> pricing.Quote:
+        """What a market order would do on this book (:func:`kiiex_async.pricing.quote`)."""
+        return pricing.quote(
+            self.snapshot(0), side=side, base_quantity=base_quantity, quote_amount=quote_amount
+        )
+
+    def matches(self, snapshot: L2Snapshot, depth: int | None = None) -> bool:
+        """True when the top ``depth`` levels (default :attr:`depth`) equal ``snapshot``'s."""
+        n = self.depth if depth is None else depth
+        mine = self.snapshot(n)
+        return _pairs(mine.bids) == _pairs(snapshot.bids[:n]) and _pairs(mine.asks) == _pairs(
+            snapshot.asks[:n]
+        )
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait_update(self) -> None:
+        """Return after the next change (an applied update or a rebuild)."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        await self._changed.wait()
+
+    def _notify(self) -> None:
+        event = self._changed
+        if event is not None:
+            self._changed = None
+            event.set()
+
+
+def _pairs(entries: Iterable[L2Entry]) -> list[tuple[Decimal, Decimal]]:
+    return [(e.price, e.quantity) for e in entries]

@@ -1,0 +1,1031 @@
+"""``Stream``: one multiplexed AlphaPoint WebSocket (``/WSGateway``) per client.
+
+::
+
+    async with KiiexClient(url, credentials=creds) as client:
+        async with client.stream() as stream:
+            level1 = await stream.call("GetLevel1", {"OMSId": 1, "InstrumentId": 1})
+            async for tick in stream.level1(1):
+                ...
+            book = await stream.order_book(1, depth=10)
+            book.best_bid, book.best_ask, book.quote(side=Side.BUY, quote_amount=D(100))
+            async for event in stream.account_events():
+                ...
+
+How it behaves:
+
+- *Calls.*  ``call(method, payload)`` sends ``{"m":0,"i":<even seq>,"n":method,"o":...}``
+  and answers what the HTTP call answers: the same models, the same errors
+  (``m: 5`` and AlphaPoint's error objects map exactly as over HTTP).  Writes
+  (``SendOrder``, ``CancelOrder``, ticket creation) are sent once; if the reply is lost
+  (the socket drops, or no reply in time) the call raises
+  :class:`~kiiex_async.errors.UnknownOutcomeError`.  A read whose socket dropped is
+  asked again once, on the next connection.
+- *Liveness.*  The gateway sends no heartbeat, so the stream sends ``Ping`` every
+  ``ping_interval`` seconds and treats a socket that does not answer within
+  ``ping_timeout`` as dead, even if TCP says it is open.
+- *Reconnect.*  A lost socket is reopened with jittered exponential backoff capped at
+  ``reconnect_cap`` (the attempt count is reset only once a connection stayed up for
+  ``ping_interval``, so a server that accepts and drops cannot cause a storm), then the
+  stream re-authenticates, re-subscribes and reconciles over REST: order books are rebuilt
+  from the subscription snapshot and checked against ``GetL2Snapshot``, and account
+  listeners receive a :class:`Resynced` marker with open orders and positions read over
+  HTTP, so nothing that happened while disconnected goes unseen.
+- *Order books* heal themselves: subscribed deeper than asked, checked against
+  ``GetL2Snapshot`` every ``verify_interval`` seconds, after every reconnect and whenever
+  an update crosses the book or cannot be applied, and rebuilt on any mismatch.
+- *Account events* go to bounded queues; a full queue is emptied and followed by a
+  :class:`Resynced` marker (``reason="overflow"``) carrying the REST state: events are
+  never dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+import aiohttp
+import yarl
+
+from . import _wire
+from ._events import (
+    AccountEvent,
+    CancelReject,
+    DepositTicketUpdate,
+    OrderReject,
+    OrderStateUpdate,
+    OrderTradeUpdate,
+    PositionUpdate,
+    PublicTrade,
+    Resynced,
+    WithdrawTicketUpdate,
+)
+from ._orderbook import OrderBook
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    DecodeError,
+    KiiexError,
+    RequestTimeout,
+    TransportError,
+    UnknownOutcomeError,
+)
+from .models import (
+    AuthResult,
+    DepositTicket,
+    DepositTicketCreated,
+    GenericResult,
+    Instrument,
+    Level1,
+    Order,
+    Pong,
+    Position,
+    Product,
+    SendOrderResult,
+    Side,
+    Trade,
+    WithdrawFee,
+    WithdrawTicket,
+)
+
+if TYPE_CHECKING:
+    from .client import KiiexClient
+
+__all__ = [
+    "AccountEvent",
+    "AccountEvents",
+    "CancelReject",
+    "DepositTicketUpdate",
+    "Level1Feed",
+    "OrderBook",
+    "OrderReject",
+    "OrderStateUpdate",
+    "OrderTradeUpdate",
+    "PositionUpdate",
+    "PublicTrade",
+    "Resynced",
+    "Stream",
+    "TradeFeed",
+    "WithdrawTicketUpdate",
+    "backoff_delay",
+    "ws_url_for",
+]
+
+log = logging.getLogger("kiiex_async.stream")
+
+T = TypeVar("T")
+REQUEST, REPLY, SUBSCRIBE, EVENT, UNSUBSCRIBE, ERROR = range(6)
+_WRITES: Final = frozenset(
+    {"sendorder", "cancelorder", "cancelallorders", "cancelreplaceorder"}
+    | {"createwithdrawticket", "createdepositticket"}
+)
+_ALREADY_SUBSCRIBED: Final = 909
+
+
+def ws_url_for(base_url: str) -> str:
+    """``https://host/ap`` → ``wss://host/WSGateway`` (``http`` → ``ws``; port kept)."""
+    url = yarl.URL(base_url)
+    if url.scheme not in ("http", "https", "ws", "wss"):
+        raise ConfigurationError(f"cannot derive a WebSocket URL from {base_url!r}")
+    scheme = "wss" if url.scheme in ("https", "wss") else "ws"
+    return str(url.with_scheme(scheme).with_path("/WSGateway").with_query(None))
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
+    """Seconds to wait before reconnect ``attempt`` (1, 2, ...): "equal jitter" (pure).
+
+    Half of ``min(cap, base * 2**(attempt-1))`` plus a random part of the other half: never
+    zero (no storm), never above ``cap``, and spread so many clients do not return together.
+    """
+    ceiling: float = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 30))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def _structure(cls: type[T]) -> Callable[[Any, Mapping[str, Any]], T]:
+    return lambda data, _request: _wire.structure(data, cls)
+
+
+def _structure_list(cls: type[T]) -> Callable[[Any, Mapping[str, Any]], list[T]]:
+    return lambda data, _request: _wire.structure_list(data, cls)
+
+
+def _l2(data: Any, request: Mapping[str, Any]) -> Any:
+    instrument = request.get("InstrumentId", 0)
+    return _wire.parse_l2_snapshot(data, instrument if isinstance(instrument, int) else 0)
+
+
+#: What ``call`` turns each answer into: the models the HTTP methods return.
+_RESULTS: Final[dict[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
+    "ping": _structure(Pong),
+    "authenticateuser": _structure(AuthResult),
+    "webauthenticateuser": _structure(AuthResult),
+    "getproducts": _structure_list(Product),
+    "getinstruments": _structure_list(Instrument),
+    "getinstrument": _structure(Instrument),
+    "getlevel1": _structure(Level1),
+    "getl2snapshot": _l2,
+    "getaccountpositions": _structure_list(Position),
+    "sendorder": _structure(SendOrderResult),
+    "cancelorder": _structure(GenericResult),
+    "getorderstatus": _structure(Order),
+    "getopenorders": _structure_list(Order),
+    "getordershistory": _structure_list(Order),
+    "gettradeshistory": _structure_list(Trade),
+    "createdepositticket": _structure(DepositTicketCreated),
+    "getdeposittickets": _structure_list(DepositTicket),
+    "getdepositticket": _structure(DepositTicket),
+    "createwithdrawticket": _structure(GenericResult),
+    "getwithdrawtickets": _structure_list(WithdrawTicket),
+    "getwithdrawticket": _structure(WithdrawTicket),
+    "getwithdrawfee": _structure(WithdrawFee),
+}
+
+
+class _Lost(Exception):
+    """The socket closed while a reply was awaited."""
+
+
+def _decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any:
+    """Map one reply frame to the HTTP call's result or error (pure)."""
+    write = method.lower() in _WRITES
+    try:
+        payload = _wire.loads(o) if isinstance(o, str | bytes) else o
+        if m == ERROR:
+            raise _wire.api_error(method, 200, payload) or ApiError(
+                f"{method}: the gateway answered an error frame", method=method
+            )
+        error = _wire.api_error(method, 200, payload)
+        if error is not None:
+            raise error
+        convert = _RESULTS.get(method.lower())
+        return payload if convert is None else convert(payload, request)
+    except ApiError:
+        raise
+    except Exception as exc:
+        if write:
+            raise UnknownOutcomeError(
+                f"{method}: the answer could not be read, so the outcome is unknown; "
+                "reconcile with the exchange before sending it again",
+                method=method,
+            ) from exc
+        if isinstance(exc, KiiexError) and not isinstance(exc, DecodeError):
+            raise
+        raise DecodeError(f"{method}: unexpected answer ({exc})", method=method) from None
+
+
+class _Latest(Generic[T]):
+    """A latest-value cell: readers skip intermediate values, never build a backlog."""
+
+    def __init__(self) -> None:
+        self.value: T | None = None
+        self.version = 0
+        self.closed = False
+        self.error: BaseException | None = None
+        self._event = asyncio.Event()
+
+    def set(self, value: T) -> None:
+        self.value = value
+        self.version += 1
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def next(self, seen: int) -> tuple[int, T]:
+        while self.version == seen:
+            if self.error is not None:
+                raise self.error
+            if self.closed:
+                raise StopAsyncIteration
+            await self._event.wait()
+        assert self.value is not None
+        return self.version, self.value
+
+
+class Level1Feed:
+    """Pushed Level1 of one instrument: :meth:`latest`, or ``async for`` the newest values."""
+
+    def __init__(self, instrument_id: int) -> None:
+        self.instrument_id = instrument_id
+        self._cell: _Latest[Level1] = _Latest()
+
+    def latest(self) -> Level1 | None:
+        """The newest value, or ``None`` before the first one."""
+        return self._cell.value
+
+    def __aiter__(self) -> _Level1Cursor:
+        return _Level1Cursor(self._cell)
+
+
+class _Level1Cursor:
+    def __init__(self, cell: _Latest[Level1]) -> None:
+        self._cell = cell
+        self._seen = 0
+
+    def __aiter__(self) -> _Level1Cursor:
+        return self
+
+    async def __anext__(self) -> Level1:
+        self._seen, value = await self._cell.next(self._seen)
+        return value
+
+
+class _Queue(Generic[T]):
+    """A bounded queue one consumer reads with ``async for``; ``_full`` decides overflow."""
+
+    def __init__(self, maxsize: int) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+            raise ConfigurationError(f"maxsize must be an int >= 1, got {maxsize!r}")
+        self.maxsize = maxsize
+        self.items: deque[T] = deque()
+        self.closed = False
+        self._event = asyncio.Event()
+
+    def _full(self, item: T) -> None:
+        raise NotImplementedError
+
+    def put(self, item: T, *, force: bool = False) -> None:
+        if not force and len(self.items) >= self.maxsize:
+            self._full(item)
+            return
+        self.items.append(item)
+        self._event.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._event.set()
+
+    def __aiter__(self) -> _Queue[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while not self.items:
+            if self.closed:
+                raise StopAsyncIteration
+            self._event.clear()
+            await self._event.wait()
+        return self.items.popleft()
+
+
+class TradeFeed(_Queue[PublicTrade]):
+    """Public trades of one instrument, oldest first; when full the oldest are dropped and
+    counted in :attr:`dropped` (a trade feed is informational; REST has the history)."""
+
+    def __init__(self, instrument_id: int, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.instrument_id = instrument_id
+        self.dropped = 0
+
+    def _full(self, item: PublicTrade) -> None:
+        self.items.popleft()
+        self.dropped += 1
+        self.put(item)
+
+
+class AccountEvents(_Queue[AccountEvent]):
+    """This account's events; on overflow the queue is emptied and a :class:`Resynced`
+    marker with the REST state follows (:attr:`overflows` counts them)."""
+
+    def __init__(self, maxsize: int, resync: Callable[[AccountEvents, str], None]) -> None:
+        super().__init__(maxsize)
+        self._resync = resync
+        self.overflows = 0
+
+    def _full(self, item: AccountEvent) -> None:
+        self.items.clear()
+        self.overflows += 1
+        self._resync(self, "overflow")
+
+
+class _BookSub:
+    def __init__(self, instrument_id: int, depth: int, sub_depth: int) -> None:
+        self.book = OrderBook(instrument_id, depth=depth)
+        self.sub_depth = sub_depth
+        self.ready = asyncio.Event()
+        self.verifying: asyncio.Task[bool] | None = None
+        self.mismatches = 0
+
+
+class Stream:
+    """One AlphaPoint WebSocket for a :class:`~kiiex_async.KiiexClient` (see the module doc).
+
+    Use ``async with client.stream(...) as stream``; the first connection (and login, with
+    credentials) happens on entry and its failure raises there.  ``ws_url`` defaults to
+    ``<ws|wss>://<host>/WSGateway`` of the client's base URL.
+    """
+
+    def __init__(
+        self,
+        client: KiiexClient,
+        *,
+        login: Callable[[], dict[str, Any]] | None = None,
+        ws_url: str | None = None,
+        ping_interval: float = 10.0,
+        ping_timeout: float = 5.0,
+        call_timeout: float = 10.0,
+        reconnect_base: float = 0.5,
+        reconnect_cap: float = 30.0,
+        verify_interval: float = 30.0,
+        max_msg_size: int = 4 << 20,
+        seed: int | None = None,
+    ) -> None:
+        if min(ping_interval, ping_timeout, call_timeout, reconnect_base, reconnect_cap) <= 0:
+            raise ConfigurationError("stream intervals and timeouts must be > 0")
+        self._client = client
+        self._login = login
+        self.url = ws_url if ws_url is not None else ws_url_for(client.base_url)
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._call_timeout = call_timeout
+        self._reconnect_base = reconnect_base
+        self._reconnect_cap = reconnect_cap
+        self._verify_interval = verify_interval
+        self._max_msg_size = max_msg_size
+        self._rand = random.Random(seed).random
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connected = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._seq = 0
+        self._pending: dict[int, asyncio.Future[tuple[int, Any]]] = {}
+        self._level1: dict[int, Level1Feed] = {}
+        self._books: dict[int, _BookSub] = {}
+        self._trades: dict[int, list[TradeFeed]] = {}
+        self._account_queues: list[AccountEvents] = []
+        self._account_subscribed = False
+        self._watchers: list[tuple[Callable[[AccountEvent], bool], asyncio.Future[None]]] = []
+        self._closing = False
+        #: Connections opened after the first one.
+        self.reconnects = 0
+        #: Frames that were not ``{m,i,n,o}`` JSON, or events that could not be read.
+        self.protocol_errors = 0
+        self._handlers: dict[str, Callable[[Any], None]] = {
+            "Level1UpdateEvent": self._on_level1,
+            "Level2UpdateEvent": self._on_level2,
+            "TradeDataUpdateEvent": self._on_trades,
+        }
+        for name in _ACCOUNT_EVENTS:
+            self._handlers[name] = functools.partial(self._account_event, name)
+        self._account_id: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.url!r} connected={self.connected}>"
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def __aenter__(self) -> Stream:
+        self._session = aiohttp.ClientSession()
+        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._supervisor = asyncio.create_task(self._run(first))
+        try:
+            await first
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the socket, stop every task and end every feed (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        tasks = [t for t in (self._supervisor, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close()
+        self._fail_pending()
+        for feed in self._level1.values():
+            feed._cell.close()
+        for sub in self._books.values():
+            sub.ready.set()
+        for feeds in self._trades.values():
+            for trade_feed in feeds:
+                trade_feed.close()
+        for queue in self._account_queues:
+            queue.close()
+        for _, waiter in self._watchers:
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def connected(self) -> bool:
+        """True while a socket is open and set up (logged in, subscribed)."""
+        return self._connected.is_set()
+
+    def _spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ connection
+
+    async def _run(self, first: asyncio.Future[None]) -> None:
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            assert self._session is not None
+            try:
+                ws = await self._session.ws_connect(
+                    self.url,
+                    max_msg_size=self._max_msg_size,
+                    autoping=True,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=self._ping_timeout),
+                )
+            except (aiohttp.ClientError, OSError) as exc:
+                if not first.done():
+                    first.set_exception(
+                        ConnectError(f"stream: cannot connect to {self.url}: {exc}")
+                    )
+                    return
+                attempt += 1
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            opened = loop.time()
+            self._ws = ws
+            reader = asyncio.create_task(self._read(ws))
+            pinger = asyncio.create_task(self._ping_loop(ws))
+            try:
+                try:
+                    await self._setup(ws, reconnect=first.done())
+                except (KiiexError, _Lost) as exc:
+                    if not first.done():
+                        if not isinstance(exc, KiiexError):
+                            exc = ConnectError("stream: the connection closed during set-up")
+                        first.set_exception(exc)
+                        return
+                    log.warning("stream set-up failed (%s); reconnecting", exc)
+                    await ws.close()
+                else:
+                    if not first.done():
+                        first.set_result(None)
+                    self._connected.set()
+                await asyncio.wait([reader])
+            finally:
+                await self._teardown(ws, reader, pinger)
+            if loop.time() - opened >= self._ping_interval:
+                attempt = 0
+            attempt += 1
+            self.reconnects += 1
+            log.info("stream lost its socket; reconnect attempt %d", attempt)
+            await asyncio.sleep(self._backoff(attempt))
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_delay(
+            attempt, base=self._reconnect_base, cap=self._reconnect_cap, rand=self._rand
+        )
+
+    async def _teardown(
+        self, ws: aiohttp.ClientWebSocketResponse, *tasks: asyncio.Task[None]
+    ) -> None:
+        self._connected.clear()
+        self._ws = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._fail_pending()
+        await ws.close()
+
+    def _fail_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(_Lost())
+
+    async def _setup(self, ws: aiohttp.ClientWebSocketResponse, *, reconnect: bool) -> None:
+        """Log in, subscribe everything again, reconcile over REST after a reconnect."""
+        if self._login is not None:
+            result = await self._request(ws, "AuthenticateUser", self._login())
+            if not isinstance(result, AuthResult) or not result.authenticated:
+                raise AuthenticationError(
+                    "stream: AuthenticateUser refused", method="AuthenticateUser"
+                )
+            if result.user is not None and result.user.account_id:
+                self._account_id = result.user.account_id
+        if self._account_subscribed:
+            await self._subscribe_account(ws)
+        for iid in list(self._level1):
+            await self._subscribe_level1(ws, iid)
+        for iid in list(self._trades):
+            await self._subscribe_trades(ws, iid)
+        for iid in list(self._books):
+            await self._subscribe_book(ws, iid)
+        if reconnect:
+            for iid in list(self._books):
+                self._schedule_verify(iid)
+            if self._account_subscribed:
+                for queue in self._account_queues:
+                    self._resync(queue, "reconnect")
+                self._wake_watchers()
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                self._on_text(msg.data)
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                self._on_text(msg.data.decode("utf-8", "replace"))
+            else:
+                log.warning("stream socket error: %s", ws.exception())
+                return
+
+    async def _ping_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            try:
+                await self._request(ws, "Ping", {}, wait=self._ping_timeout)
+            except (KiiexError, _Lost) as exc:
+                log.warning("stream Ping unanswered (%s): treating the socket as dead", exc)
+                # The close handshake is bounded by ws_close=ping_timeout for a mute peer.
+                await ws.close()
+                return
+
+    # ------------------------------------------------------------------ frames
+
+    def _on_text(self, data: str) -> None:
+        try:
+            frame = json.loads(data)
+            m, n = frame["m"], frame["n"]
+        except (ValueError, TypeError, KeyError, RecursionError):
+            self.protocol_errors += 1
+            log.warning("stream: a frame that is not {m,i,n,o} JSON was ignored")
+            return
+        if m in (REPLY, ERROR):
+            future = self._pending.get(frame.get("i"))
+            if future is not None and not future.done():
+                future.set_result((m, frame.get("o")))
+            elif m == ERROR:
+                self.protocol_errors += 1
+                log.warning("stream: unsolicited error frame for %r", n)
+            return
+        handler = self._handlers.get(n) if isinstance(n, str) else None
+        if handler is None:
+            return
+        o = frame.get("o")
+        try:
+            payload = _wire.loads(o) if isinstance(o, str) else o
+        except DecodeError:
+            self.protocol_errors += 1
+            log.warning("stream: unreadable %s payload", n)
+            if n in _ACCOUNT_EVENTS:
+                handler(_UNREADABLE)
+            elif n == "Level2UpdateEvent":
+                for iid in list(self._books):
+                    self._schedule_verify(iid)
+            return
+        handler(payload)
+
+    async def _request(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        method: str,
+        payload: Mapping[str, Any],
+        *,
+        wait: float | None = None,
+    ) -> Any:
+        write = method.lower() in _WRITES
+        self._seq += 2
+        i = self._seq
+        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[i] = future
+        text = _wire.dumps(payload).decode()
+        frame = json.dumps({"m": REQUEST, "i": i, "n": method, "o": text})
+        try:
+            try:
+                await ws.send_str(frame)
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
+                raise ConnectError(f"{method}: the stream is not connected", method=method) from exc
+            try:
+                async with asyncio.timeout(wait or self._call_timeout):
+                    m, o = await future
+            except TimeoutError:
+                if write:
+                    raise UnknownOutcomeError(
+                        f"{method}: sent on the stream, no reply in time; the outcome is "
+                        "unknown: reconcile with the exchange before sending it again",
+                        method=method,
+                    ) from None
+                raise RequestTimeout(f"{method}: no reply on the stream in time", method=method)
+            except _Lost:
+                if write:
+                    raise UnknownOutcomeError(
+                        f"{method}: the stream dropped before the reply; the outcome is "
+                        "unknown: reconcile with the exchange before sending it again",
+                        method=method,
+                    ) from None
+                raise
+        finally:
+            self._pending.pop(i, None)
+        return _decode_reply(method, m, o, payload)
+
+    async def call(
+        self,
+        method: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call budget, like the HTTP calls
+    ) -> Any:
+        """Call any API method on the socket; returns what the HTTP call returns.
+
+        Waits up to ``timeout`` (default ``call_timeout``) for a connection.  A read whose
+        socket drops is asked once more after the reconnect; a write is never resent
+        (:class:`~kiiex_async.errors.UnknownOutcomeError`).
+        """
+        if self._closing:
+            raise ConfigurationError("the stream is closed")
+        wait = timeout or self._call_timeout
+        for attempt in (1, 2):
+            try:
+                async with asyncio.timeout(wait):
+                    await self._connected.wait()
+            except TimeoutError:
+                raise ConnectError(f"{method}: the stream is not connected", method=method)
+            ws = self._ws
+            assert ws is not None
+            try:
+                return await self._request(ws, method, payload or {}, wait=wait)
+            except _Lost:
+                if attempt == 2:
+                    raise TransportError(f"{method}: the stream dropped twice", method=method)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ market data
+
+    def _market(self, iid: int) -> dict[str, Any]:
+        if isinstance(iid, bool) or not isinstance(iid, int) or iid <= 0:
+            raise ConfigurationError(f"instrument_id must be a positive int, got {iid!r}")
+        return {"OMSId": self._client.oms_id, "InstrumentId": iid}
+
+    async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, name: str, p: Any) -> Any:
+        try:
+            return await self._request(ws, name, p)
+        except ApiError as exc:
+            if exc.errorcode == _ALREADY_SUBSCRIBED:
+                return None
+            raise
+
+    def level1(self, instrument_id: int) -> Level1Feed:
+        """The pushed Level1 of ``instrument_id`` (subscribed once, shared by callers)."""
+        feed = self._level1.get(instrument_id)
+        if feed is None:
+            self._market(instrument_id)
+            feed = self._level1[instrument_id] = Level1Feed(instrument_id)
+            if self._ws is not None and self.connected:
+                self._spawn(self._start(feed._cell, self._subscribe_level1, instrument_id))
+        return feed
+
+    async def _start(self, cell: _Latest[Any], subscribe: Any, iid: int) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        try:
+            await subscribe(ws, iid)
+        except KiiexError as exc:
+            cell.fail(exc)
+        except _Lost:
+            pass  # re-subscribed on the next connection
+
+    async def _subscribe_level1(self, ws: aiohttp.ClientWebSocketResponse, iid: int) -> None:
+        value = await self._subscribe(ws, "SubscribeLevel1", self._market(iid))
+        if isinstance(value, Mapping):
+            self._level1[iid]._cell.set(_wire.structure(value, Level1))
+
+    def _on_level1(self, payload: Any) -> None:
+        try:
+            value = _wire.structure(payload, Level1)
+        except (KiiexError, TypeError, ValueError):
+            self.protocol_errors += 1
+            return
+        feed = self._level1.get(value.instrument_id)
+        if feed is not None:
+            feed._cell.set(value)
+
+    def trades(self, instrument_id: int, *, maxsize: int = 10_000) -> TradeFeed:
+        """A new queue of the public trades of ``instrument_id`` from now on."""
+        self._market(instrument_id)
+        feed = TradeFeed(instrument_id, maxsize)
+        feeds = self._trades.setdefault(instrument_id, [])
+        feeds.append(feed)
+        if len(feeds) == 1 and self._ws is not None and self.connected:
+            self._spawn(self._subscribe_trades_once(instrument_id))
+        return feed
+
+    async def _subscribe_trades_once(self, iid: int) -> None:
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(KiiexError, _Lost):
+                await self._subscribe_trades(ws, iid)
+
+    async def _subscribe_trades(self, ws: aiohttp.ClientWebSocketResponse, iid: int) -> None:
+        await self._subscribe(ws, "SubscribeTrades", {**self._market(iid), "IncludeLastCount": 0})
+
+    def _on_trades(self, payload: Any) -> None:
+        if not isinstance(payload, list):
+            self.protocol_errors += 1
+            return
+        for row in payload:
+            try:
+                trade = PublicTrade(
+                    trade_id=int(row[0]),
+                    instrument_id=int(row[1]),
+                    quantity=Decimal(row[2]),
+                    price=Decimal(row[3]),
+                    order_id=int(row[4]),
+                    trade_time_ms=int(row[6]),
+                    direction=int(row[7]),
+                    taker_side=Side(int(row[8])),
+                )
+            except (TypeError, ValueError, IndexError, ArithmeticError):
+                self.protocol_errors += 1
+                continue
+            for feed in self._trades.get(trade.instrument_id, ()):
+                feed.put(trade)
+
+    async def order_book(self, instrument_id: int, *, depth: int = 20) -> OrderBook:
+        """The self-healing book of ``instrument_id``, built from its first snapshot.
+
+        Subscribed at ``max(2 * depth, depth + 10)`` levels so that levels a small window
+        would never delete stay out of the ``depth`` shown.
+        """
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 500:
+            raise ConfigurationError(f"depth must be an int in 1..500, got {depth!r}")
+        sub = self._books.get(instrument_id)
+        if sub is None:
+            self._market(instrument_id)
+            sub = self._books[instrument_id] = _BookSub(
+                instrument_id, depth, max(2 * depth, depth + 10)
+            )
+            if self._verify_interval > 0:
+                self._spawn(self._verify_loop(instrument_id))
+            ws = self._ws
+            if ws is not None and self.connected:
+                try:
+                    await self._subscribe_book(ws, instrument_id)
+                except _Lost:
+                    pass
+                except BaseException:
+                    del self._books[instrument_id]
+                    raise
+        await sub.ready.wait()
+        return sub.book
+
+    async def _subscribe_book(self, ws: aiohttp.ClientWebSocketResponse, iid: int) -> None:
+        sub = self._books[iid]
+        rows = await self._subscribe(
+            ws, "SubscribeLevel2", {**self._market(iid), "Depth": sub.sub_depth}
+        )
+        if rows is not None:
+            sub.book.reset(_wire.parse_l2_snapshot(rows, iid))
+            sub.ready.set()
+
+    def _on_level2(self, payload: Any) -> None:
+        if not isinstance(payload, list) or not payload:
+            return
+        first = payload[0]
+        iid = first[7] if isinstance(first, list) and len(first) == 10 else None
+        sub = self._books.get(iid) if isinstance(iid, int) else None
+        if sub is None or not isinstance(iid, int):
+            if iid is None:
+                self.protocol_errors += 1
+                for key in list(self._books):
+                    self._schedule_verify(key)
+            return
+        if not sub.book.apply(payload) or sub.book.crossed:
+            self._schedule_verify(iid)
+
+    def _schedule_verify(self, iid: int) -> None:
+        sub = self._books.get(iid)
+        if sub is not None and (sub.verifying is None or sub.verifying.done()):
+            sub.verifying = self._spawn(self._verify(iid))
+
+    async def verify_book(self, instrument_id: int) -> bool:
+        """Compare the book with ``GetL2Snapshot`` now; rebuild it on a mismatch.
+
+        Returns True when it matched.  Runs on its own after a reconnect, on a crossed or
+        unreadable update and every ``verify_interval`` seconds.
+        """
+        sub = self._books.get(instrument_id)
+        if sub is None:
+            raise ConfigurationError(f"no order book of instrument {instrument_id}")
+        if sub.verifying is not None and not sub.verifying.done():
+            await asyncio.shield(sub.verifying)
+        return await self._verify(instrument_id)
+
+    async def _verify(self, iid: int) -> bool:
+        sub = self._books[iid]
+        request = {**self._market(iid), "Depth": sub.sub_depth}
+        try:
+            snapshot = await self.call("GetL2Snapshot", request)
+        except KiiexError as exc:
+            log.warning("stream: cannot verify book %s (%s)", iid, exc)
+            return False
+        if sub.book.matches(snapshot) and not sub.book.dirty:
+            return True
+        sub.mismatches += 1
+        log.warning("stream: order book %s drifted from GetL2Snapshot; rebuilt", iid)
+        sub.book.reset(snapshot)
+        sub.ready.set()
+        return False
+
+    async def _verify_loop(self, iid: int) -> None:
+        while True:
+            await asyncio.sleep(self._verify_interval)
+            if self.connected:
+                self._schedule_verify(iid)
+
+    # ------------------------------------------------------------------ account
+
+    async def _subscribe_account(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        account = self._client.account_id or self._account_id
+        payload = {"OMSId": self._client.oms_id, **({"AccountId": account} if account else {})}
+        await self._subscribe(ws, "SubscribeAccountEvents", payload)
+
+    async def _ensure_account(self) -> None:
+        if self._account_subscribed:
+            return
+        self._account_subscribed = True
+        ws = self._ws
+        if ws is not None and self.connected:
+            try:
+                await self._subscribe_account(ws)
+            except BaseException:
+                self._account_subscribed = False
+                raise
+
+    async def account_events(self, *, maxsize: int = 1000) -> AccountEvents:
+        """A new bounded queue of this account's events (needs credentials)."""
+        queue = AccountEvents(maxsize, self._resync)
+        self._account_queues.append(queue)
+        await self._ensure_account()
+        return queue
+
+    async def wait_account_change(
+        self,
+        *,
+        order_id: int | None = None,
+        client_order_id: int | None = None,
+        withdraw_ticket: int | None = None,
+        deposit_ticket: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - False after it, rather than raising
+    ) -> bool:
+        """Wait until an event names this order or ticket, or the stream resynchronised
+        (events may have been missed).  True when woken, False after ``timeout``.
+
+        An event only says "look again": REST stays the source of truth.
+        """
+
+        def matches(event: AccountEvent) -> bool:
+            if isinstance(event, OrderStateUpdate):
+                o = event.order
+                return o.order_id == order_id or (
+                    client_order_id is not None and o.client_order_id == client_order_id
+                )
+            if isinstance(event, OrderTradeUpdate | OrderReject):
+                e = event.trade if isinstance(event, OrderTradeUpdate) else event
+                return e.order_id == order_id or (
+                    client_order_id is not None and e.client_order_id == client_order_id
+                )
+            if isinstance(event, WithdrawTicketUpdate):
+                return event.ticket.ticket_number == withdraw_ticket
+            if isinstance(event, DepositTicketUpdate):
+                return event.ticket.ticket_number == deposit_ticket
+            return isinstance(event, Resynced)
+
+        await self._ensure_account()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (matches, waiter)
+        self._watchers.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with contextlib.suppress(ValueError):
+                self._watchers.remove(entry)
+
+    def _wake_watchers(self, event: AccountEvent | None = None) -> None:
+        for matches, waiter in self._watchers:
+            if not waiter.done() and (event is None or matches(event)):
+                waiter.set_result(None)
+
+    def _account_event(self, name: str, payload: Any) -> None:
+        try:
+            if payload is _UNREADABLE:
+                raise DecodeError("unreadable payload")
+            event = _ACCOUNT_EVENTS[name](payload)
+        except (KiiexError, TypeError, ValueError):
+            self.protocol_errors += 1
+            log.warning("stream: unreadable %s; resynchronising from REST", name)
+            for queue in self._account_queues:
+                self._resync(queue, "unreadable")
+            self._wake_watchers()
+            return
+        for queue in self._account_queues:
+            queue.put(event)
+        self._wake_watchers(event)
+
+    def _resync(self, queue: AccountEvents, reason: str) -> None:
+        self._spawn(self._resync_now(queue, reason))
+
+    async def _resync_now(self, queue: AccountEvents, reason: str) -> None:
+        try:
+            orders = await self._client.get_open_orders()
+            positions = await self._client.get_account_positions()
+        except KiiexError as exc:
+            log.warning("stream: REST resynchronisation failed (%s); retrying", exc)
+            await asyncio.sleep(self._backoff(2))
+            self._resync(queue, reason)
+            return
+        queue.put(Resynced(reason, tuple(orders), tuple(positions)), force=True)
+        self._wake_watchers()
+
+
+_UNREADABLE: Final = object()
+_ACCOUNT_EVENTS: Final[dict[str, Callable[[Any], AccountEvent]]] = {
+    "OrderStateEvent": lambda p: OrderStateUpdate(_wire.structure(p, Order)),
+    "OrderTradeEvent": lambda p: OrderTradeUpdate(_wire.structure(p, Trade)),
+    "AccountPositionEvent": lambda p: PositionUpdate(_wire.structure(p, Position)),
+    "NewOrderRejectEvent": lambda p: _wire.structure(p, OrderReject),
+    "CancelOrderRejectEvent": lambda p: _wire.structure(p, CancelReject),
+    "DepositTicketUpdateEvent": lambda p: DepositTicketUpdate(_wire.structure(p, DepositTicket)),
+    "WithdrawTicketUpdateEvent": lambda p: WithdrawTicketUpdate(_wire.structure(p, WithdrawTicket)),
+}
