@@ -47,14 +47,12 @@ import functools
 import json
 import logging
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import aiohttp
-import yarl
 
 from . import _wire
 from ._events import (
@@ -69,7 +67,17 @@ from ._events import (
     Resynced,
     WithdrawTicketUpdate,
 )
+from ._feeds import AccountEvents, Latest, Level1Feed, TradeFeed
 from ._orderbook import OrderBook
+from ._stream_wire import (
+    ERROR,
+    REPLY,
+    REQUEST,
+    WRITES,
+    backoff_delay,
+    decode_reply,
+    ws_url_for,
+)
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -84,18 +92,11 @@ from .errors import (
 from .models import (
     AuthResult,
     DepositTicket,
-    DepositTicketCreated,
-    GenericResult,
-    Instrument,
     Level1,
     Order,
-    Pong,
     Position,
-    Product,
-    SendOrderResult,
     Side,
     Trade,
-    WithdrawFee,
     WithdrawTicket,
 )
 
@@ -125,236 +126,11 @@ __all__ = [
 log = logging.getLogger("kiiex_async.stream")
 
 T = TypeVar("T")
-REQUEST, REPLY, SUBSCRIBE, EVENT, UNSUBSCRIBE, ERROR = range(6)
-_WRITES: Final = frozenset(
-    {"sendorder", "cancelorder", "cancelallorders", "cancelreplaceorder"}
-    | {"createwithdrawticket", "createdepositticket"}
-)
 _ALREADY_SUBSCRIBED: Final = 909
-
-
-def ws_url_for(base_url: str) -> str:
-    """``https://host/ap`` → ``wss://host/WSGateway`` (``http`` → ``ws``; port kept)."""
-    url = yarl.URL(base_url)
-    if url.scheme not in ("http", "https", "ws", "wss"):
-        raise ConfigurationError(f"cannot derive a WebSocket URL from {base_url!r}")
-    scheme = "wss" if url.scheme in ("https", "wss") else "ws"
-    return str(url.with_scheme(scheme).with_path("/WSGateway").with_query(None))
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
-    """Seconds to wait before reconnect ``attempt`` (1, 2, ...): "equal jitter" (pure).
-
-    Half of ``min(cap, base * 2**(attempt-1))`` plus a random part of the other half: never
-    zero (no storm), never above ``cap``, and spread so many clients do not return together.
-    """
-    ceiling: float = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 30))
-    return ceiling / 2 + rand() * ceiling / 2
-
-
-def _structure(cls: type[T]) -> Callable[[Any, Mapping[str, Any]], T]:
-    return lambda data, _request: _wire.structure(data, cls)
-
-
-def _structure_list(cls: type[T]) -> Callable[[Any, Mapping[str, Any]], list[T]]:
-    return lambda data, _request: _wire.structure_list(data, cls)
-
-
-def _l2(data: Any, request: Mapping[str, Any]) -> Any:
-    instrument = request.get("InstrumentId", 0)
-    return _wire.parse_l2_snapshot(data, instrument if isinstance(instrument, int) else 0)
-
-
-#: What ``call`` turns each answer into: the models the HTTP methods return.
-_RESULTS: Final[dict[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
-    "ping": _structure(Pong),
-    "authenticateuser": _structure(AuthResult),
-    "webauthenticateuser": _structure(AuthResult),
-    "getproducts": _structure_list(Product),
-    "getinstruments": _structure_list(Instrument),
-    "getinstrument": _structure(Instrument),
-    "getlevel1": _structure(Level1),
-    "getl2snapshot": _l2,
-    "getaccountpositions": _structure_list(Position),
-    "sendorder": _structure(SendOrderResult),
-    "cancelorder": _structure(GenericResult),
-    "getorderstatus": _structure(Order),
-    "getopenorders": _structure_list(Order),
-    "getordershistory": _structure_list(Order),
-    "gettradeshistory": _structure_list(Trade),
-    "createdepositticket": _structure(DepositTicketCreated),
-    "getdeposittickets": _structure_list(DepositTicket),
-    "getdepositticket": _structure(DepositTicket),
-    "createwithdrawticket": _structure(GenericResult),
-    "getwithdrawtickets": _structure_list(WithdrawTicket),
-    "getwithdrawticket": _structure(WithdrawTicket),
-    "getwithdrawfee": _structure(WithdrawFee),
-}
 
 
 class _Lost(Exception):
     """The socket closed while a reply was awaited."""
-
-
-def _decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any:
-    """Map one reply frame to the HTTP call's result or error (pure)."""
-    write = method.lower() in _WRITES
-    try:
-        payload = _wire.loads(o) if isinstance(o, str | bytes) else o
-        if m == ERROR:
-            raise _wire.api_error(method, 200, payload) or ApiError(
-                f"{method}: the gateway answered an error frame", method=method
-            )
-        error = _wire.api_error(method, 200, payload)
-        if error is not None:
-            raise error
-        convert = _RESULTS.get(method.lower())
-        return payload if convert is None else convert(payload, request)
-    except ApiError:
-        raise
-    except Exception as exc:
-        if write:
-            raise UnknownOutcomeError(
-                f"{method}: the answer could not be read, so the outcome is unknown; "
-                "reconcile with the exchange before sending it again",
-                method=method,
-            ) from exc
-        if isinstance(exc, KiiexError) and not isinstance(exc, DecodeError):
-            raise
-        raise DecodeError(f"{method}: unexpected answer ({exc})", method=method) from None
-
-
-class _Latest(Generic[T]):
-    """A latest-value cell: readers skip intermediate values, never build a backlog."""
-
-    def __init__(self) -> None:
-        self.value: T | None = None
-        self.version = 0
-        self.closed = False
-        self.error: BaseException | None = None
-        self._event = asyncio.Event()
-
-    def set(self, value: T) -> None:
-        self.value = value
-        self.version += 1
-        self._wake()
-
-    def fail(self, error: BaseException) -> None:
-        self.error = error
-        self._wake()
-
-    def close(self) -> None:
-        self.closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        event, self._event = self._event, asyncio.Event()
-        event.set()
-
-    async def next(self, seen: int) -> tuple[int, T]:
-        while self.version == seen:
-            if self.error is not None:
-                raise self.error
-            if self.closed:
-                raise StopAsyncIteration
-            await self._event.wait()
-        assert self.value is not None
-        return self.version, self.value
-
-
-class Level1Feed:
-    """Pushed Level1 of one instrument: :meth:`latest`, or ``async for`` the newest values."""
-
-    def __init__(self, instrument_id: int) -> None:
-        self.instrument_id = instrument_id
-        self._cell: _Latest[Level1] = _Latest()
-
-    def latest(self) -> Level1 | None:
-        """The newest value, or ``None`` before the first one."""
-        return self._cell.value
-
-    def __aiter__(self) -> _Level1Cursor:
-        return _Level1Cursor(self._cell)
-
-
-class _Level1Cursor:
-    def __init__(self, cell: _Latest[Level1]) -> None:
-        self._cell = cell
-        self._seen = 0
-
-    def __aiter__(self) -> _Level1Cursor:
-        return self
-
-    async def __anext__(self) -> Level1:
-        self._seen, value = await self._cell.next(self._seen)
-        return value
-
-
-class _Queue(Generic[T]):
-    """A bounded queue one consumer reads with ``async for``; ``_full`` decides overflow."""
-
-    def __init__(self, maxsize: int) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-            raise ConfigurationError(f"maxsize must be an int >= 1, got {maxsize!r}")
-        self.maxsize = maxsize
-        self.items: deque[T] = deque()
-        self.closed = False
-        self._event = asyncio.Event()
-
-    def _full(self, item: T) -> None:
-        raise NotImplementedError
-
-    def put(self, item: T, *, force: bool = False) -> None:
-        if not force and len(self.items) >= self.maxsize:
-            self._full(item)
-            return
-        self.items.append(item)
-        self._event.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._event.set()
-
-    def __aiter__(self) -> _Queue[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        while not self.items:
-            if self.closed:
-                raise StopAsyncIteration
-            self._event.clear()
-            await self._event.wait()
-        return self.items.popleft()
-
-
-class TradeFeed(_Queue[PublicTrade]):
-    """Public trades of one instrument, oldest first; when full the oldest are dropped and
-    counted in :attr:`dropped` (a trade feed is informational; REST has the history)."""
-
-    def __init__(self, instrument_id: int, maxsize: int) -> None:
-        super().__init__(maxsize)
-        self.instrument_id = instrument_id
-        self.dropped = 0
-
-    def _full(self, item: PublicTrade) -> None:
-        self.items.popleft()
-        self.dropped += 1
-        self.put(item)
-
-
-class AccountEvents(_Queue[AccountEvent]):
-    """This account's events; on overflow the queue is emptied and a :class:`Resynced`
-    marker with the REST state follows (:attr:`overflows` counts them)."""
-
-    def __init__(self, maxsize: int, resync: Callable[[AccountEvents, str], None]) -> None:
-        super().__init__(maxsize)
-        self._resync = resync
-        self.overflows = 0
-
-    def _full(self, item: AccountEvent) -> None:
-        self.items.clear()
-        self.overflows += 1
-        self._resync(self, "overflow")
 
 
 class _BookSub:
@@ -660,7 +436,7 @@ class Stream:
         *,
         wait: float | None = None,
     ) -> Any:
-        write = method.lower() in _WRITES
+        write = method.lower() in WRITES
         self._seq += 2
         i = self._seq
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
@@ -693,7 +469,7 @@ class Stream:
                 raise
         finally:
             self._pending.pop(i, None)
-        return _decode_reply(method, m, o, payload)
+        return decode_reply(method, m, o, payload)
 
     async def call(
         self,
@@ -751,7 +527,7 @@ class Stream:
                 self._spawn(self._start(feed._cell, self._subscribe_level1, instrument_id))
         return feed
 
-    async def _start(self, cell: _Latest[Any], subscribe: Any, iid: int) -> None:
+    async def _start(self, cell: Latest[Any], subscribe: Any, iid: int) -> None:
         ws = self._ws
         if ws is None:
             return
