@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from stream_support import until
 
 from kiiex_async import (
     Credentials,
@@ -65,21 +66,12 @@ async def stream(client: KiiexClient) -> AsyncIterator[Stream]:
         yield s
 
 
-async def until(predicate: Any, what: str) -> None:
-    """Wait (yielding to the loop) until ``predicate()``; the timeout only guards a hang."""
-    async with asyncio.timeout(10):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
 async def sell(client: KiiexClient, qty: str = "10") -> int:
     result = await client.send_order(1, Side.SELL, D(qty), order_type=OrderType.MARKET)
     return result.order_id
 
 
-async def test_call_returns_what_the_http_call_returns(
-    client: KiiexClient, stream: Stream
-) -> None:
+async def test_call_returns_what_the_http_call_returns(client: KiiexClient, stream: Stream) -> None:
     """stream.call("GetLevel1") and GetL2Snapshot give the same typed values as HTTP."""
     over_ws = await stream.call("GetLevel1", {"OMSId": 1, "InstrumentId": 1})
     assert isinstance(over_ws, Level1)
@@ -118,7 +110,7 @@ async def test_level1_pushes_the_latest_value(client: KiiexClient, stream: Strea
 async def test_trades_feed_types_public_trades(client: KiiexClient, stream: Stream) -> None:
     """trades() yields typed PublicTrade rows with the taker side."""
     feed = stream.trades(1)
-    await until(lambda: stream.connected, "subscribed")
+    await until(lambda: stream.connected)
     await stream.call("Ping")  # the subscription frame went out before this call
     await sell(client)
     trade = await anext(aiter(feed))
@@ -130,7 +122,7 @@ async def test_order_book_follows_updates_and_quotes(client: KiiexClient, stream
     book = await stream.order_book(1, depth=3)
     assert (book.best_bid, book.best_ask) == (D(3998), D(4002))
     await sell(client)
-    await until(lambda: book.levels.bids[0].quantity == D(2490), "update applied")
+    await until(lambda: book.levels.bids[0].quantity == D(2490))
     assert book.matches(await client.get_l2_snapshot(1, depth=3))
     quote = book.quote(side=Side.BUY, base_quantity=D(10))
     assert quote.average_price == D(4002) and quote.filled
@@ -173,11 +165,9 @@ async def test_reconnect_after_a_drop_resubscribes_and_resyncs(
     events = await stream.account_events()
     await sim.gateway.drop_all()
     await sell(client)  # happens while the stream is down (or reconnecting)
-    await until(lambda: stream.reconnects >= 1 and stream.connected, "reconnected")
+    await until(lambda: stream.reconnects >= 1 and stream.connected)
     marker = await first_of(events, Resynced)
-    assert marker.reason == "reconnect" and {p.product_symbol for p in marker.positions} >= {
-        "USDT"
-    }
+    assert marker.reason == "reconnect" and {p.product_symbol for p in marker.positions} >= {"USDT"}
     await stream.call("Ping")
     assert book.matches(await client.get_l2_snapshot(1, depth=3))
 
@@ -193,7 +183,7 @@ async def first_of(events: AccountEvents, kind: type[Any]) -> Any:
 async def test_a_silent_socket_is_treated_as_dead(sim: Simulator, stream: Stream) -> None:
     """When Ping goes unanswered the watchdog closes the socket and the stream reconnects."""
     sim.faults.inject(Fault("Ping", "ws_silent", times=1))
-    await until(lambda: stream.reconnects >= 1 and stream.connected, "reconnected")
+    await until(lambda: stream.reconnects >= 1 and stream.connected)
     assert (await stream.call("Ping")).msg == "PONG"
 
 
