@@ -132,6 +132,14 @@ class Gateway:
         """How many sockets are open."""
         return len(self._conns)
 
+    def subscribers(self, feed: str, instrument_id: int = 0) -> int:
+        """How many sockets subscribe to ``feed`` (``"level1"``, ``"level2"``, ``"trades"``
+        of ``instrument_id``, or ``"account"``): tests wait on it instead of sleeping."""
+        if feed == "account":
+            return sum(1 for c in self._conns if c.accounts)
+        attribute = {"level1": "level1", "level2": "level2", "trades": "trades"}[feed]
+        return sum(1 for c in self._conns if instrument_id in getattr(c, attribute))
+
     async def _shutdown(self, app: web.Application) -> None:
         for conn in list(self._conns):
             await conn.ws.close(code=1001, message=b"server shutdown")
