@@ -358,12 +358,17 @@ class Stream:
                 self._account_id = result.user.account_id
         if self._account_subscribed:
             await self._subscribe_account(ws)
+        # One refused subscription (a delisted instrument) must not fail the connection,
+        # or the stream would reconnect forever: its feed gets the error instead.
         for iid in list(self._level1):
-            await self._subscribe_level1(ws, iid)
+            await self._start(self._level1[iid]._cell, self._subscribe_level1, iid)
         for iid in list(self._trades):
-            await self._subscribe_trades(ws, iid)
+            await self._subscribe_trades_once(iid)
         for iid in list(self._books):
-            await self._subscribe_book(ws, iid)
+            try:
+                await self._subscribe_book(ws, iid)
+            except ApiError as exc:
+                log.warning("stream: order book %s refused on re-subscription (%s)", iid, exc)
         if reconnect:
             for iid in list(self._books):
                 self._schedule_verify(iid)
@@ -533,10 +538,10 @@ class Stream:
             return
         try:
             await subscribe(ws, iid)
-        except KiiexError as exc:
+        except ApiError as exc:
             cell.fail(exc)
-        except _Lost:
-            pass  # re-subscribed on the next connection
+        except (KiiexError, _Lost) as exc:
+            log.info("stream: subscription of %s postponed to the next connection (%r)", iid, exc)
 
     async def _subscribe_level1(self, ws: aiohttp.ClientWebSocketResponse, iid: int) -> None:
         value = await self._subscribe(ws, "SubscribeLevel1", self._market(iid))
@@ -694,6 +699,8 @@ class Stream:
         await self._subscribe(ws, "SubscribeAccountEvents", payload)
 
     async def _ensure_account(self) -> None:
+        if self._login is None:
+            raise ConfigurationError("account events need credentials on the client")
         if self._account_subscribed:
             return
         self._account_subscribed = True
@@ -783,14 +790,16 @@ class Stream:
         self._spawn(self._resync_now(queue, reason))
 
     async def _resync_now(self, queue: AccountEvents, reason: str) -> None:
-        try:
-            orders = await self._client.get_open_orders()
-            positions = await self._client.get_account_positions()
-        except KiiexError as exc:
-            log.warning("stream: REST resynchronisation failed (%s); retrying", exc)
-            await asyncio.sleep(self._backoff(2))
-            self._resync(queue, reason)
-            return
+        attempt = 0
+        while True:
+            try:
+                orders = await self._client.get_open_orders()
+                positions = await self._client.get_account_positions()
+                break
+            except KiiexError as exc:
+                attempt += 1
+                log.warning("stream: REST resynchronisation failed (%s); retrying", exc)
+                await asyncio.sleep(self._backoff(attempt))
         queue.put(Resynced(reason, tuple(orders), tuple(positions)), force=True)
         self._wake_watchers()
 

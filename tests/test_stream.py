@@ -11,9 +11,11 @@ import pytest
 from stream_support import until
 
 from kiiex_async import (
+    ConfigurationError,
     Credentials,
     KiiexClient,
     NotFoundError,
+    RejectedError,
     UnknownOutcomeError,
 )
 from kiiex_async.models import L2Snapshot, Level1, OrderType, Side
@@ -107,11 +109,12 @@ async def test_level1_pushes_the_latest_value(client: KiiexClient, stream: Strea
     assert second.last_traded_px == D(3998) and stream.level1(1).latest() == second
 
 
-async def test_trades_feed_types_public_trades(client: KiiexClient, stream: Stream) -> None:
+async def test_trades_feed_types_public_trades(
+    sim: Simulator, client: KiiexClient, stream: Stream
+) -> None:
     """trades() yields typed PublicTrade rows with the taker side."""
     feed = stream.trades(1)
-    await until(lambda: stream.connected)
-    await stream.call("Ping")  # the subscription frame went out before this call
+    await until(lambda: sim.gateway.subscribers("trades", 1) == 1)
     await sell(client)
     trade = await anext(aiter(feed))
     assert (trade.price, trade.quantity, trade.taker_side) == (D(3998), D(10), Side.SELL)
@@ -242,3 +245,43 @@ async def test_cancelling_a_call_leaves_no_pending_reply(stream: Stream) -> None
     with pytest.raises(asyncio.CancelledError):
         await task
     assert (await stream.call("Ping")).msg == "PONG"
+
+
+async def test_an_unknown_instrument_fails_its_feed_not_the_stream(
+    sim: Simulator, stream: Stream
+) -> None:
+    """A refused subscription raises in its own feed; a reconnect still succeeds."""
+    ticks = aiter(stream.level1(999))
+    with pytest.raises(RejectedError):
+        await anext(ticks)
+    await sim.gateway.drop_all()
+    await until(lambda: stream.reconnects >= 1 and stream.connected)
+    assert (await stream.call("Ping")).msg == "PONG"
+
+
+async def test_account_events_need_credentials(sim: Simulator) -> None:
+    """Without credentials account_events() is a ConfigurationError, before any request."""
+    async with KiiexClient(sim.url) as anonymous, anonymous.stream(**FAST) as s:
+        with pytest.raises(ConfigurationError):
+            await s.account_events()
+
+
+async def test_duplicated_and_reordered_account_events_are_all_delivered(
+    sim: Simulator, client: KiiexClient, stream: Stream
+) -> None:
+    """Account events sent twice or out of order all reach the consumer (REST decides)."""
+    events = await stream.account_events()
+    sim.faults.inject(Fault("OrderTradeEvent", "ws_duplicate", times=1))
+    sim.faults.inject(Fault("OrderStateEvent", "ws_reorder", times=1))
+    await sell(client)
+    trades: list[Any] = []
+    states: list[Any] = []
+    async with asyncio.timeout(10):
+        async for event in events:
+            if isinstance(event, OrderTradeUpdate):
+                trades.append(event)
+            if isinstance(event, OrderStateUpdate):
+                states.append(event)
+            if len(trades) == 2 and states:
+                break
+    assert trades[0] == trades[1]
