@@ -16,6 +16,7 @@ The stream (:mod:`kiiex_async.stream`) owns the healing; this module only keeps 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,9 +24,24 @@ from typing import Any
 from . import pricing
 from .models import L2Entry, L2Snapshot, Side
 
-__all__ = ["OrderBook"]
+__all__ = ["OrderBook", "decode_rows"]
 
 _ZERO = Decimal(0)
+_STALE: Any = object()  # a cached best price that must be recomputed
+
+
+def _reject(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+# Numbers with a fraction stay text here: only price and quantity become Decimal, in
+# ``OrderBook.apply`` (the other columns are never used as money).
+_ROWS = json.JSONDecoder(parse_float=str, parse_constant=_reject)
+
+
+def decode_rows(text: str) -> Any:
+    """Decode the ``o`` of a Level2 frame (``ValueError`` if it is not JSON)."""
+    return _ROWS.decode(text)
 
 
 def _number(value: Any) -> Decimal:
@@ -53,6 +69,8 @@ class OrderBook:
     __slots__ = (
         "_asks",
         "_asks_sorted",
+        "_best_ask",
+        "_best_bid",
         "_bids",
         "_bids_sorted",
         "_changed",
@@ -72,6 +90,8 @@ class OrderBook:
         self._asks: dict[Decimal, Decimal] = {}
         self._bids_sorted: list[Decimal] | None = None
         self._asks_sorted: list[Decimal] | None = None
+        self._best_bid: Any = None
+        self._best_ask: Any = None
         self._changed: asyncio.Event | None = None
         #: True when an update could not be applied: the book needs a rebuild.
         self.dirty = False
@@ -94,6 +114,7 @@ class OrderBook:
         self._bids = {e.price: e.quantity for e in snapshot.bids if e.quantity > 0}
         self._asks = {e.price: e.quantity for e in snapshot.asks if e.quantity > 0}
         self._bids_sorted = self._asks_sorted = None
+        self._best_bid = self._best_ask = _STALE
         self.dirty = False
         self.verified = True
         self.rebuilds += 1
@@ -111,14 +132,28 @@ class OrderBook:
             self.verified = False
             return False
         bids, asks = self._bids, self._asks
+        # The best prices are kept incrementally: only removing the best forces a rescan.
+        best_bid, best_ask = self._best_bid, self._best_ask
         for update_id, action, side, price, quantity in parsed:
-            levels = bids if side == 0 else asks
-            if action == 2 or quantity == 0:
-                levels.pop(price, None)
+            remove = action == 2 or quantity == 0
+            if side == 0:
+                if remove:
+                    if bids.pop(price, None) is not None and price == best_bid:
+                        best_bid = _STALE
+                else:
+                    bids[price] = quantity
+                    if best_bid is not _STALE and (best_bid is None or price > best_bid):
+                        best_bid = price
+            elif remove:
+                if asks.pop(price, None) is not None and price == best_ask:
+                    best_ask = _STALE
             else:
-                levels[price] = quantity
+                asks[price] = quantity
+                if best_ask is not _STALE and (best_ask is None or price < best_ask):
+                    best_ask = price
             if update_id > self.last_update_id:
                 self.last_update_id = update_id
+        self._best_bid, self._best_ask = best_bid, best_ask
         self._bids_sorted = self._asks_sorted = None
         self.updates += len(parsed)
         self._notify()
@@ -148,12 +183,18 @@ class OrderBook:
     @property
     def best_bid(self) -> Decimal | None:
         """Highest bid price, or ``None``."""
-        return max(self._bids) if self._bids else None
+        if self._best_bid is _STALE:
+            self._best_bid = max(self._bids) if self._bids else None
+        best: Decimal | None = self._best_bid
+        return best
 
     @property
     def best_ask(self) -> Decimal | None:
         """Lowest ask price, or ``None``."""
-        return min(self._asks) if self._asks else None
+        if self._best_ask is _STALE:
+            self._best_ask = min(self._asks) if self._asks else None
+        best: Decimal | None = self._best_ask
+        return best
 
     @property
     def crossed(self) -> bool:

@@ -68,7 +68,7 @@ from ._events import (
     WithdrawTicketUpdate,
 )
 from ._feeds import AccountEvents, Latest, Level1Feed, TradeFeed
-from ._orderbook import OrderBook
+from ._orderbook import OrderBook, decode_rows
 from ._stream_wire import (
     ERROR,
     REPLY,
@@ -416,10 +416,17 @@ class Stream:
                 self.protocol_errors += 1
                 log.warning("stream: unsolicited error frame for %r", n)
             return
+        o = frame.get("o")
+        if n == "Level2UpdateEvent" and isinstance(o, str):
+            try:
+                rows = decode_rows(o)
+            except (ValueError, RecursionError):
+                rows = None
+            self._on_level2(rows)
+            return
         handler = self._handlers.get(n) if isinstance(n, str) else None
         if handler is None:
             return
-        o = frame.get("o")
         try:
             payload = _wire.loads(o) if isinstance(o, str) else o
         except DecodeError:
@@ -637,6 +644,12 @@ class Stream:
             sub.ready.set()
 
     def _on_level2(self, payload: Any) -> None:
+        if payload is None:
+            self.protocol_errors += 1
+            log.warning("stream: unreadable Level2UpdateEvent payload")
+            for key in list(self._books):
+                self._schedule_verify(key)
+            return
         if not isinstance(payload, list) or not payload:
             return
         first = payload[0]
