@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from . import pricing
@@ -44,18 +44,37 @@ def decode_rows(text: str) -> Any:
     return _ROWS.decode(text)
 
 
-def _number(value: Any) -> Decimal:
-    """A finite, non-negative Decimal from a JSON number or numeric string."""
-    kind = type(value)
-    if kind is Decimal:
-        number: Decimal = value
-    elif kind is int or kind is str:
-        number = Decimal(value)
-    else:
-        raise ValueError("not a number")
-    if not number.is_finite() or number < 0:
-        raise ValueError("not a finite non-negative number")
-    return number
+_NUMBER_TYPES = frozenset({str, int})
+_ACTIONS = frozenset({0, 1, 2})
+_SIDES = frozenset({0, 1})
+
+
+def _parse_rows(rows: Sequence[Any]) -> list[tuple[int, int, int, Decimal, Decimal]]:
+    """Validate every row before any is applied (all or nothing); raises on a bad one.
+
+    This is the hot path of a busy book, so the checks are inlined.
+    """
+    parsed: list[tuple[int, int, int, Decimal, Decimal]] = []
+    append = parsed.append
+    numbers = _NUMBER_TYPES
+    for row in rows:
+        if type(row) is not list or len(row) != 10:
+            raise ValueError("not a 10-column Level2 row")
+        update_id, action, price, quantity, side = row[0], row[3], row[6], row[8], row[9]
+        if action not in _ACTIONS or side not in _SIDES or type(update_id) is not int:
+            raise ValueError("bad action, side or update id")
+        if type(price) is not Decimal:
+            if type(price) not in numbers:
+                raise ValueError("price is not a number")
+            price = Decimal(price)
+        if type(quantity) is not Decimal:
+            if type(quantity) not in numbers:
+                raise ValueError("quantity is not a number")
+            quantity = Decimal(quantity)
+        if not (price.is_finite() and quantity.is_finite()) or price < 0 or quantity < 0:
+            raise ValueError("not a finite non-negative number")
+        append((update_id, action, side, price, quantity))
+    return parsed
 
 
 class OrderBook:
@@ -126,8 +145,8 @@ class OrderBook:
         A refused update changes nothing and marks the book :attr:`dirty`.
         """
         try:
-            parsed = [self._parse(row) for row in rows]
-        except (ValueError, TypeError, IndexError, InvalidOperation, ArithmeticError):
+            parsed = _parse_rows(rows)
+        except (ValueError, TypeError, IndexError, ArithmeticError):
             self.dirty = True
             self.verified = False
             return False
@@ -158,15 +177,6 @@ class OrderBook:
         self.updates += len(parsed)
         self._notify()
         return True
-
-    @staticmethod
-    def _parse(row: Any) -> tuple[int, int, int, Decimal, Decimal]:
-        if type(row) is not list or len(row) != 10:
-            raise ValueError("not a 10-column Level2 row")
-        action, side, update_id = row[3], row[9], row[0]
-        if action not in (0, 1, 2) or side not in (0, 1) or type(update_id) is not int:
-            raise ValueError("bad action, side or update id")
-        return update_id, action, side, _number(row[6]), _number(row[8])
 
     # ------------------------------------------------------------------ reading
 
