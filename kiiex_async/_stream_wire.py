@@ -16,7 +16,8 @@ from typing import Any, Final, TypeVar
 import yarl
 
 from . import _wire
-from .errors import ApiError, ConfigurationError, DecodeError, KiiexError, UnknownOutcomeError
+from .client import _shaped
+from .errors import ApiError, ConfigurationError
 from .models import (
     AuthResult,
     DepositTicket,
@@ -114,28 +115,22 @@ _RESULTS: Final[dict[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
 
 
 def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any:
-    """Map one reply frame to the HTTP call's result or error (pure)."""
+    """Map one reply frame to the HTTP call's result or error (pure).
+
+    An unreadable answer goes through the client's own rule (``_shaped``): after a write
+    it means the outcome is unknown.
+    """
     write = method.lower() in WRITES
-    try:
-        payload = _wire.loads(o) if isinstance(o, str | bytes) else o
-        if m == ERROR:
-            raise _wire.api_error(method, 200, payload) or ApiError(
-                f"{method}: the gateway answered an error frame", method=method
-            )
-        error = _wire.api_error(method, 200, payload)
-        if error is not None:
-            raise error
-        convert = _RESULTS.get(method.lower())
-        return payload if convert is None else convert(payload, request)
-    except ApiError:
-        raise
-    except Exception as exc:
-        if write:
-            raise UnknownOutcomeError(
-                f"{method}: the answer could not be read, so the outcome is unknown; "
-                "reconcile with the exchange before sending it again",
-                method=method,
-            ) from exc
-        if isinstance(exc, KiiexError) and not isinstance(exc, DecodeError):
-            raise
-        raise DecodeError(f"{method}: unexpected answer ({exc})", method=method) from None
+    payload = _shaped(method, lambda: _wire.loads(o) if isinstance(o, str | bytes) else o,
+                      write=write)  # fmt: skip
+    if m == ERROR:
+        raise _wire.api_error(method, 200, payload) or ApiError(
+            f"{method}: the gateway answered an error frame", method=method
+        )
+    error = _wire.api_error(method, 200, payload)
+    if error is not None:
+        raise error
+    convert = _RESULTS.get(method.lower())
+    if convert is None:
+        return payload
+    return _shaped(method, lambda: convert(payload, request), write=write)

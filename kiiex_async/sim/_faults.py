@@ -237,13 +237,8 @@ class FaultInjector:
                 continue
             if fault.kind not in ("latency", "expire_session") and (plan.before or plan.after):
                 continue
-            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+            if not self._fires(armed, method):
                 continue
-            if armed.remaining is not None:
-                armed.remaining -= 1
-                if armed.remaining <= 0:
-                    self._armed.remove(armed)
-            self.fired.append((method, fault.kind))
             if fault.kind == "latency":
                 plan.delay += fault.delay
             elif fault.kind == "expire_session":
@@ -260,14 +255,22 @@ class FaultInjector:
         fired: list[Fault] = []
         for armed in list(self._armed):
             fault = armed.fault
-            if fault.kind not in SOCKET_FAULT_KINDS or not fault.matches(name):
-                continue
-            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
-                continue
-            if armed.remaining is not None:
-                armed.remaining -= 1
-                if armed.remaining <= 0:
-                    self._armed.remove(armed)
-            self.fired.append((name, fault.kind))
-            fired.append(fault)
+            if (
+                fault.kind in SOCKET_FAULT_KINDS
+                and fault.matches(name)
+                and self._fires(armed, name)
+            ):
+                fired.append(fault)
         return fired
+
+    def _fires(self, armed: _Armed, name: str) -> bool:
+        """Draw the probability, consume one of ``times`` and log it; True if it fires."""
+        fault = armed.fault
+        if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+            return False
+        if armed.remaining is not None:
+            armed.remaining -= 1
+            if armed.remaining <= 0:
+                self._armed.remove(armed)
+        self.fired.append((name, fault.kind))
+        return True

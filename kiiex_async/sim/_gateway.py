@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -330,23 +330,27 @@ class Gateway:
             return default
         return min(value, 10_000)
 
-    def _sub_level1(self, conn: _Connection, i: int, name: str, p: dict[str, Any]) -> None:
+    def _new_feed(
+        self, conn: _Connection, i: int, name: str, p: dict[str, Any], feeds: Container[int]
+    ) -> int | None:
+        """The instrument of a subscription, or ``None`` once an error was answered."""
         iid = self._instrument(conn, i, name, p)
-        if iid is None:
-            return
-        if iid in conn.level1:
+        if iid is not None and iid in feeds:
             self._reply(conn, REPLY, i, name, _ALREADY)
+            return None
+        return iid
+
+    def _sub_level1(self, conn: _Connection, i: int, name: str, p: dict[str, Any]) -> None:
+        iid = self._new_feed(conn, i, name, p, conn.level1)
+        if iid is None:
             return
         conn.level1.add(iid)
         market = self._ex.markets[iid]
         self._reply(conn, REPLY, i, name, render.level1(market, ms(self._app.clock.now())))
 
     def _sub_level2(self, conn: _Connection, i: int, name: str, p: dict[str, Any]) -> None:
-        iid = self._instrument(conn, i, name, p)
+        iid = self._new_feed(conn, i, name, p, conn.level2)
         if iid is None:
-            return
-        if iid in conn.level2:
-            self._reply(conn, REPLY, i, name, _ALREADY)
             return
         depth = self._count(p, "depth", 100) or 100
         faults = self._app.faults
@@ -359,11 +363,8 @@ class Gateway:
         self._reply(conn, REPLY, i, name, render.l2_snapshot(market, depth))
 
     def _sub_trades(self, conn: _Connection, i: int, name: str, p: dict[str, Any]) -> None:
-        iid = self._instrument(conn, i, name, p)
+        iid = self._new_feed(conn, i, name, p, conn.trades)
         if iid is None:
-            return
-        if iid in conn.trades:
-            self._reply(conn, REPLY, i, name, _ALREADY)
             return
         conn.trades.add(iid)
         count = self._count(p, "includelastcount", 100)
