@@ -378,14 +378,19 @@ class Stream:
                 self._wake_watchers()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                self._on_text(msg.data)
-            elif msg.type is aiohttp.WSMsgType.BINARY:
-                self._on_text(msg.data.decode("utf-8", "replace"))
-            else:
-                log.warning("stream socket error: %s", ws.exception())
-                return
+        try:
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    self._on_text(msg.data)
+                elif msg.type is aiohttp.WSMsgType.BINARY:
+                    self._on_text(msg.data.decode("utf-8", "replace"))
+                else:
+                    log.warning("stream socket error: %s", ws.exception())
+                    return
+        finally:
+            # No reply can come any more: fail the waiting calls now (the set-up's login
+            # among them), not after their timeouts.
+            self._fail_pending()
 
     async def _ping_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:

@@ -285,3 +285,15 @@ async def test_duplicated_and_reordered_account_events_are_all_delivered(
             if len(trades) == 2 and states:
                 break
     assert trades[0] == trades[1]
+
+
+async def test_a_drop_during_login_fails_the_setup_at_once(
+    sim: Simulator, client: KiiexClient
+) -> None:
+    """A socket dropped while AuthenticateUser awaits its reply reconnects at once, not
+    after the call timeout (here a minute)."""
+    async with client.stream(**{**FAST, "call_timeout": 60.0}) as s:
+        sim.faults.inject(Fault("AuthenticateUser", "ws_drop", times=1))
+        await sim.gateway.drop_all()
+        await until(lambda: s.reconnects >= 2 and s.connected)
+        assert (await s.call("Ping")).msg == "PONG"
