@@ -25,7 +25,7 @@ import platformdirs
 from rich.console import Console
 from rich.table import Column, Table
 
-from . import __version__
+from . import __version__, _cli_stream
 from .auth import Credentials
 from .client import KiiexClient
 from .errors import (
@@ -474,7 +474,13 @@ async def cmd_rates(args: argparse.Namespace, target: Target, output: Output) ->
         symbols: list[str | int] = list(args.symbols)
         if not symbols:
             symbols = [i.symbol for i in await client.get_instruments()]
-        poller = RatePoller(client, symbols, interval=interval, changes_only=args.changes_only)
+        poller = RatePoller(
+            client,
+            symbols,
+            interval=interval,
+            changes_only=args.changes_only,
+            **_cli_stream.poller_options(args),
+        )
         async with poller:
             if output.as_json:
                 await _stream_json(poller, output, args.count, duration)
@@ -623,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     rates.add_argument("--duration", default=None, help="stop after this many seconds")
     rates.add_argument("--count", type=int, default=None, help="stop after this many ticks")
     rates.add_argument("--changes-only", action="store_true", help="only changed rates")
+    _cli_stream.add_parsers(sub, common, rates)
 
     sub.add_parser("balances", parents=[common], help="account positions")
 
@@ -648,6 +655,7 @@ COMMANDS = {
     "show": cmd_show,
     "balances": cmd_balances,
     "rates": cmd_rates,
+    **_cli_stream.COMMANDS,
 }
 
 
