@@ -211,7 +211,9 @@ class Stream:
     # ------------------------------------------------------------------ lifetime
 
     async def __aenter__(self) -> Stream:
-        self._session = aiohttp.ClientSession()
+        # The handshake is bounded like a call; an open socket has no total timeout.
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._call_timeout)
+        self._session = aiohttp.ClientSession(timeout=timeout)
         first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._supervisor = asyncio.create_task(self._run(first))
         try:

@@ -297,3 +297,29 @@ async def test_a_drop_during_login_fails_the_setup_at_once(
         await sim.gateway.drop_all()
         await until(lambda: s.reconnects >= 2 and s.connected)
         assert (await s.call("Ping")).msg == "PONG"
+
+
+async def test_periodic_verification_heals_a_book_on_its_own(
+    sim: Simulator, client: KiiexClient
+) -> None:
+    """With a short verify_interval a lost update is repaired without anyone asking."""
+    async with client.stream(**{**FAST, "verify_interval": 0.1}) as s:
+        book = await s.order_book(1, depth=3)
+        sim.faults.inject(Fault("Level2UpdateEvent", "ws_skip", times=1))
+        await sell(client)
+        await until(lambda: book.rebuilds >= 1)
+        assert book.matches(await client.get_l2_snapshot(1, depth=3))
+
+
+async def test_level1_is_resubscribed_after_a_reconnect(
+    sim: Simulator, client: KiiexClient, stream: Stream
+) -> None:
+    """A Level1 feed keeps delivering after the socket was dropped and reopened."""
+    ticks = aiter(stream.level1(1))
+    await anext(ticks)
+    await sim.gateway.drop_all()
+    await until(lambda: stream.reconnects >= 1 and sim.gateway.subscribers("level1", 1) == 1)
+    await sell(client)
+    tick = await anext(ticks)
+    while tick.last_traded_px != D(3998):
+        tick = await anext(ticks)

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from stream_support import until
 
-from kiiex_async import DecodeError, KiiexClient, UnknownOutcomeError
+from kiiex_async import ConnectError, DecodeError, KiiexClient, UnknownOutcomeError
 from kiiex_async.stream import Stream, backoff_delay, ws_url_for
 
 Responder = Callable[[dict[str, Any]], list[str]]
@@ -183,3 +183,11 @@ async def test_a_crossed_book_is_verified_and_rebuilt(
     await server.push(event("Level2UpdateEvent", [[9, 1, 1, 0, 100, 1, 105, 1, 1, 0]]))
     await until(lambda: book.rebuilds == 1)
     assert (book.best_bid, book.best_ask) == (D(100), D(101))
+
+
+async def test_no_gateway_is_a_connect_error_on_entry() -> None:
+    """Entering a stream whose gateway refuses connections raises ConnectError at once."""
+    async with KiiexClient("http://127.0.0.1:9/ap") as client:
+        with pytest.raises(ConnectError):
+            async with client.stream():
+                pass  # pragma: no cover - never entered
