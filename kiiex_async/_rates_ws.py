@@ -69,20 +69,25 @@ class PushFeed:
         attempt = 0
         rand = random.Random().random
         while True:
+            stream: Stream = self._client.stream(**self._options)
             try:
-                async with self._client.stream(**self._options) as stream:
-                    attempt = 0
-                    self._stream = stream
-                    try:
-                        async with anyio.create_task_group() as tg:
-                            for instrument_id in self._ids:
-                                tg.start_soon(self._pump, stream, instrument_id)
-                    finally:
-                        self._stream = None
+                await stream.__aenter__()
             except KiiexError as exc:
                 attempt += 1
                 log.warning("rates: no stream (%s); polling over HTTP meanwhile", exc)
                 await anyio.sleep(backoff_delay(attempt, base=1.0, cap=60.0, rand=rand))
+                continue
+            attempt = 0
+            self._stream = stream
+            try:
+                async with anyio.create_task_group() as tg:
+                    for instrument_id in self._ids:
+                        tg.start_soon(self._pump, stream, instrument_id)
+            finally:
+                self._stream = None
+                # anyio re-cancels every await of a cancelled task: shield the close.
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
 
     async def _pump(self, stream: Stream, instrument_id: int) -> None:
         async for value in stream.level1(instrument_id):

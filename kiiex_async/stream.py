@@ -47,7 +47,7 @@ import functools
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -127,6 +127,22 @@ log = logging.getLogger("kiiex_async.stream")
 
 T = TypeVar("T")
 _ALREADY_SUBSCRIBED: Final = 909
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they end.
+
+    ``asyncio.wait`` is used, not ``await task`` under ``suppress(CancelledError)``: that
+    would also swallow a cancellation of the *caller* arriving meanwhile (a stream closed
+    while it tears a dead socket down would then reconnect forever).
+    """
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: a crash was logged where it happened
 
 
 class _Lost(Exception):
@@ -236,30 +252,29 @@ class Stream:
         if self._closing:
             return
         self._closing = True
-        tasks = [t for t in (self._supervisor, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        ws, self._ws = self._ws, None
-        if ws is not None:
-            await ws.close()
-        self._fail_pending()
-        for feed in self._level1.values():
-            feed._cell.close()
-        for sub in self._books.values():
-            sub.ready.set()
-        for feeds in self._trades.values():
-            for trade_feed in feeds:
-                trade_feed.close()
-        for queue in self._account_queues:
-            queue.close()
-        for _, waiter in self._watchers:
-            if not waiter.done():
-                waiter.set_result(None)
-        if self._session is not None:
-            await self._session.close()
+        try:
+            await _cancel_all([t for t in (self._supervisor, *self._tasks) if t is not None])
+            ws, self._ws = self._ws, None
+            if ws is not None:
+                await ws.close()
+        finally:
+            # Runs even if this close is itself cancelled: no feed is left waiting and
+            # the session is closed (its close is quick and not awaited on the network).
+            self._fail_pending()
+            for feed in self._level1.values():
+                feed._cell.close()
+            for sub in self._books.values():
+                sub.ready.set()
+            for feeds in self._trades.values():
+                for trade_feed in feeds:
+                    trade_feed.close()
+            for queue in self._account_queues:
+                queue.close()
+            for _, waiter in self._watchers:
+                if not waiter.done():
+                    waiter.set_result(None)
+            if self._session is not None:
+                await self._session.close()
 
     @property
     def connected(self) -> bool:
@@ -277,7 +292,7 @@ class Stream:
     async def _run(self, first: asyncio.Future[None]) -> None:
         loop = asyncio.get_running_loop()
         attempt = 0
-        while True:
+        while not self._closing:
             assert self._session is not None
             try:
                 ws = await self._session.ws_connect(
@@ -334,11 +349,7 @@ class Stream:
     ) -> None:
         self._connected.clear()
         self._ws = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel_all(tasks)
         self._fail_pending()
         await ws.close()
 

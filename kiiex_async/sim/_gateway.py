@@ -30,7 +30,6 @@ Frames are ``{"m": type, "i": seq, "n": name, "o": "<JSON text>"}`` with ``m`` 0
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
@@ -170,14 +169,17 @@ class Gateway:
         finally:
             self._conns.discard(conn)
             conn.queue.put_nowait(None)
+            # asyncio.wait, not `await task` under suppress(CancelledError): that would
+            # swallow a cancellation of this handler arriving meanwhile (server shutdown).
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-            if not self._conns and self._ticker is not None:
-                self._ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._ticker
+            await asyncio.wait([writer])
+            ticker = self._ticker
+            if not self._conns and ticker is not None:
                 self._ticker = None
+                ticker.cancel()
+                await asyncio.wait([ticker])
+                if not ticker.cancelled() and ticker.exception() is not None:
+                    log.error("the gateway's clock task failed", exc_info=ticker.exception())
         return ws
 
     async def _write_loop(self, conn: _Connection) -> None:
