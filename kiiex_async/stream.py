@@ -69,6 +69,7 @@ from ._events import (
 )
 from ._feeds import AccountEvents, Latest, Level1Feed, TradeFeed
 from ._orderbook import OrderBook, decode_rows
+from ._stream_account import ACCOUNT_EVENTS, UNREADABLE, AccountHub, change_of
 from ._stream_wire import (
     ERROR,
     REPLY,
@@ -91,13 +92,8 @@ from .errors import (
 )
 from .models import (
     AuthResult,
-    DepositTicket,
     Level1,
-    Order,
-    Position,
     Side,
-    Trade,
-    WithdrawTicket,
 )
 
 if TYPE_CHECKING:
@@ -204,9 +200,7 @@ class Stream:
         self._level1: dict[int, Level1Feed] = {}
         self._books: dict[int, _BookSub] = {}
         self._trades: dict[int, list[TradeFeed]] = {}
-        self._account_queues: list[AccountEvents] = []
-        self._account_subscribed = False
-        self._watchers: list[tuple[Callable[[AccountEvent], bool], asyncio.Future[None]]] = []
+        self._account = AccountHub(client, self._spawn, self._backoff)
         self._closing = False
         #: Connections opened after the first one.
         self.reconnects = 0
@@ -217,9 +211,8 @@ class Stream:
             "Level2UpdateEvent": self._on_level2,
             "TradeDataUpdateEvent": self._on_trades,
         }
-        for name in _ACCOUNT_EVENTS:
-            self._handlers[name] = functools.partial(self._account_event, name)
-        self._account_id: int | None = None
+        for name in ACCOUNT_EVENTS:
+            self._handlers[name] = functools.partial(self._account.on_event, name)
 
     def __repr__(self) -> str:
         return f"<Stream {self.url!r} connected={self.connected}>"
@@ -268,11 +261,7 @@ class Stream:
             for feeds in self._trades.values():
                 for trade_feed in feeds:
                     trade_feed.close()
-            for queue in self._account_queues:
-                queue.close()
-            for _, waiter in self._watchers:
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._account.close()
             if self._session is not None:
                 await self._session.close()
 
@@ -368,8 +357,8 @@ class Stream:
                     "stream: AuthenticateUser refused", method="AuthenticateUser"
                 )
             if result.user is not None and result.user.account_id:
-                self._account_id = result.user.account_id
-        if self._account_subscribed:
+                self._account.account_id = result.user.account_id
+        if self._account.subscribed:
             await self._subscribe_account(ws)
         # One refused subscription (a delisted instrument) must not fail the connection,
         # or the stream would reconnect forever: its feed gets the error instead.
@@ -385,10 +374,8 @@ class Stream:
         if reconnect:
             for iid in list(self._books):
                 self._schedule_verify(iid)
-            if self._account_subscribed:
-                for queue in self._account_queues:
-                    self._resync(queue, "reconnect")
-                self._wake_watchers()
+            if self._account.subscribed:
+                self._account.resync_all("reconnect")
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
@@ -450,8 +437,8 @@ class Stream:
         except DecodeError:
             self.protocol_errors += 1
             log.warning("stream: unreadable %s payload", n)
-            if n in _ACCOUNT_EVENTS:
-                handler(_UNREADABLE)
+            if n in ACCOUNT_EVENTS:
+                handler(UNREADABLE)
             elif n == "Level2UpdateEvent":
                 for iid in list(self._books):
                     self._schedule_verify(iid)
@@ -725,28 +712,27 @@ class Stream:
     # ------------------------------------------------------------------ account
 
     async def _subscribe_account(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        account = self._client.account_id or self._account_id
-        payload = {"OMSId": self._client.oms_id, **({"AccountId": account} if account else {})}
+        payload = self._account.subscription(self._client.oms_id)
         await self._subscribe(ws, "SubscribeAccountEvents", payload)
 
     async def _ensure_account(self) -> None:
         if self._login is None:
             raise ConfigurationError("account events need credentials on the client")
-        if self._account_subscribed:
+        hub = self._account
+        if hub.subscribed:
             return
-        self._account_subscribed = True
+        hub.subscribed = True
         ws = self._ws
         if ws is not None and self.connected:
             try:
                 await self._subscribe_account(ws)
             except BaseException:
-                self._account_subscribed = False
+                hub.subscribed = False
                 raise
 
     async def account_events(self, *, maxsize: int = 1000) -> AccountEvents:
         """A new bounded queue of this account's events (needs credentials)."""
-        queue = AccountEvents(maxsize, self._resync)
-        self._account_queues.append(queue)
+        queue = self._account.new_queue(maxsize)
         await self._ensure_account()
         return queue
 
@@ -764,84 +750,11 @@ class Stream:
 
         An event only says "look again": REST stays the source of truth.
         """
-
-        def matches(event: AccountEvent) -> bool:
-            if isinstance(event, OrderStateUpdate):
-                o = event.order
-                return o.order_id == order_id or (
-                    client_order_id is not None and o.client_order_id == client_order_id
-                )
-            if isinstance(event, OrderTradeUpdate | OrderReject):
-                e = event.trade if isinstance(event, OrderTradeUpdate) else event
-                return e.order_id == order_id or (
-                    client_order_id is not None and e.client_order_id == client_order_id
-                )
-            if isinstance(event, WithdrawTicketUpdate):
-                return event.ticket.ticket_number == withdraw_ticket
-            if isinstance(event, DepositTicketUpdate):
-                return event.ticket.ticket_number == deposit_ticket
-            return isinstance(event, Resynced)
-
         await self._ensure_account()
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (matches, waiter)
-        self._watchers.append(entry)
-        try:
-            async with asyncio.timeout(timeout):
-                await waiter
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            with contextlib.suppress(ValueError):
-                self._watchers.remove(entry)
-
-    def _wake_watchers(self, event: AccountEvent | None = None) -> None:
-        for matches, waiter in self._watchers:
-            if not waiter.done() and (event is None or matches(event)):
-                waiter.set_result(None)
-
-    def _account_event(self, name: str, payload: Any) -> None:
-        try:
-            if payload is _UNREADABLE:
-                raise DecodeError("unreadable payload")
-            event = _ACCOUNT_EVENTS[name](payload)
-        except (KiiexError, TypeError, ValueError):
-            self.protocol_errors += 1
-            log.warning("stream: unreadable %s; resynchronising from REST", name)
-            for queue in self._account_queues:
-                self._resync(queue, "unreadable")
-            self._wake_watchers()
-            return
-        for queue in self._account_queues:
-            queue.put(event)
-        self._wake_watchers(event)
-
-    def _resync(self, queue: AccountEvents, reason: str) -> None:
-        self._spawn(self._resync_now(queue, reason))
-
-    async def _resync_now(self, queue: AccountEvents, reason: str) -> None:
-        attempt = 0
-        while True:
-            try:
-                orders = await self._client.get_open_orders()
-                positions = await self._client.get_account_positions()
-                break
-            except KiiexError as exc:
-                attempt += 1
-                log.warning("stream: REST resynchronisation failed (%s); retrying", exc)
-                await asyncio.sleep(self._backoff(attempt))
-        queue.put(Resynced(reason, tuple(orders), tuple(positions)), force=True)
-        self._wake_watchers()
-
-
-_UNREADABLE: Final = object()
-_ACCOUNT_EVENTS: Final[dict[str, Callable[[Any], AccountEvent]]] = {
-    "OrderStateEvent": lambda p: OrderStateUpdate(_wire.structure(p, Order)),
-    "OrderTradeEvent": lambda p: OrderTradeUpdate(_wire.structure(p, Trade)),
-    "AccountPositionEvent": lambda p: PositionUpdate(_wire.structure(p, Position)),
-    "NewOrderRejectEvent": lambda p: _wire.structure(p, OrderReject),
-    "CancelOrderRejectEvent": lambda p: _wire.structure(p, CancelReject),
-    "DepositTicketUpdateEvent": lambda p: DepositTicketUpdate(_wire.structure(p, DepositTicket)),
-    "WithdrawTicketUpdateEvent": lambda p: WithdrawTicketUpdate(_wire.structure(p, WithdrawTicket)),
-}
+        matches = change_of(
+            order_id=order_id,
+            client_order_id=client_order_id,
+            withdraw_ticket=withdraw_ticket,
+            deposit_ticket=deposit_ticket,
+        )
+        return await self._account.wait(matches, timeout)

@@ -93,3 +93,20 @@ def test_cached_best_prices_match_a_naive_book(ops: list[tuple[int, int, int, in
     assert [(e.price, e.quantity) for e in book.levels.bids] == sorted(
         model[0].items(), reverse=True
     )
+
+
+def test_bench_frames_are_level2_updates_the_book_accepts() -> None:
+    """The stream bench's synthetic frames decode and apply without a refusal."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.bench_stream import build_level2_frames
+
+    book = OrderBook(1, depth=40)
+    for text in build_level2_frames(200):
+        frame = json.loads(text)
+        assert frame["n"] == "Level2UpdateEvent"
+        assert book.apply(decode_rows(frame["o"]))
+    assert book.updates >= 200 and not book.crossed
