@@ -267,3 +267,22 @@ async def test_a_smaller_window_deletes_levels_that_leave_it(sim: Simulator, raw
     await raw.call("SendOrder", {**limit, "Quantity": 5, "LimitPrice": 4001, "TimeInForce": 1})
     rows = [r for f in await raw.quiet() if f["n"] == "Level2UpdateEvent" for r in f["o"]]
     assert [(r[3], r[6]) for r in rows] == [(0, 4001), (2, 4002)]
+
+
+async def test_delay_fault_sends_an_event_late(sim: Simulator, raw: Raw) -> None:
+    """ws_delay holds one event back: a reply sent after it arrives first."""
+    await raw.call("SubscribeLevel1", {"OMSId": 1, "InstrumentId": 1})
+    await raw.login(sim)
+    sim.faults.inject(Fault("Level1UpdateEvent", "ws_delay", times=1, delay=0.3))
+    await sell(sim, raw)
+    pong = await raw.call("Ping")
+    assert pong["o"] == {"msg": "PONG"}
+    late = await raw.recv()
+    assert late["n"] == "Level1UpdateEvent" and late["o"]["LastTradedPx"] == 3998
+
+
+async def test_socket_faults_leave_http_calls_alone(sim: Simulator) -> None:
+    """A "*" socket fault never turns an HTTP answer into a fault response."""
+    sim.faults.inject(Fault("*", "ws_drop"))
+    async with aiohttp.ClientSession() as http, http.post(sim.url + "/Ping", json={}) as resp:
+        assert resp.status == 200 and await resp.json() == {"msg": "PONG"}

@@ -237,6 +237,7 @@ class Simulator:
                 f"user_id={demo.user_id} account_id={demo.account_id}",
                 f"  API key:     {demo.api_key}",
                 f"  API secret:  {demo.api_secret}",
+                f"  websocket:   {self.ws_url}",
                 f"  ledger:      {self.base_url}/_sim/ledger",
                 f"  state:       {state}",
                 "Press Ctrl-C to stop.",
