@@ -24,7 +24,8 @@ Frames are ``{"m": type, "i": seq, "n": name, "o": "<JSON text>"}`` with ``m`` 0
   and published once per event-loop turn.  While sockets are open the gateway also moves
   the exchange to the current simulated time every ``tick_interval`` seconds, so drift
   and ticket progress reach subscribers that make no calls.
-* Socket faults (``ws_*`` kinds of :mod:`._faults`) act on frames by name.
+* Socket faults (``ws_*`` kinds of :mod:`._faults`) act on frames by name; of the HTTP
+  kinds only ``latency`` applies to a call made on the socket.
 """
 
 from __future__ import annotations
