@@ -8,6 +8,7 @@ Sections (``--only`` takes one or more, comma-separated):
 ``sim``       requests per second the simulator serves
 ``workflow``  SwapWorkflow throughput and the share of time spent checkpointing
 ``rates``     the RatePoller figures from bench/bench_rates.py
+``stream``    /WSGateway tick latency (Stream vs aiohttp vs ccxt.pro) and OrderBook updates/s
 ``profile``   pyinstrument profile of get_level1 (only when named, or with --profile)
 
 Nothing is asserted: figures are printed as a table, each ratio as a ``ratio <name>:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTIONS", "main"]
 
-SECTIONS = ("decode", "client", "peer", "sim", "workflow", "rates")
+SECTIONS = ("decode", "client", "peer", "sim", "workflow", "rates", "stream")
 OPTIONAL = ("profile",)
 
 
@@ -184,6 +185,15 @@ async def _run(args: argparse.Namespace) -> int:
             await _rates(report, quick=quick)
 
         await guarded("rates", rates)
+
+    if "stream" in sections:
+
+        async def stream() -> None:
+            from . import bench_stream
+
+            await bench_stream.run(report, quick=quick)
+
+        await guarded("stream", stream)
 
     if report.figures or report.scalars or report.ratios or report.skipped:
         print()

@@ -17,12 +17,13 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
 from enum import IntEnum
 from types import TracebackType
-from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, Unpack
 
 import aiohttp
 
@@ -75,6 +76,9 @@ from .models import (
     WithdrawTemplateType,
     WithdrawTicket,
 )
+
+if TYPE_CHECKING:
+    from .stream import Stream
 
 __all__ = ["PRODUCTION_URL", "STAGING_URL", "Amount", "AuthMode", "ClientOptions", "KiiexClient"]
 
@@ -742,6 +746,19 @@ class KiiexClient:
 
     def _decode_list(self, method: str, data: Any, cls: type[T]) -> list[T]:
         return _shaped(method, lambda: _wire.structure_list(data, cls), write=False)
+
+    def stream(self, **options: Any) -> Stream:
+        """One WebSocket to the exchange's ``/WSGateway`` (``async with client.stream()``).
+
+        Options are those of :class:`kiiex_async.stream.Stream` (``ws_url``, ``ping_interval``...).
+        """
+        from .stream import Stream
+
+        login = None
+        if self._credentials is not None:
+            credentials = self._credentials
+            login = functools.partial(self._login_payload, credentials)
+        return Stream(self, login=login, **options)
 
     # -- system ---------------------------------------------------------------------------
 

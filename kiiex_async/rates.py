@@ -51,16 +51,17 @@ import re
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol, TypeGuard
+from typing import Any, Protocol, TypeGuard
 
 import anyio
 import anyio.abc
 import attrs
 
+from ._rates_ws import PushFeed
 from .errors import InvalidInputError, KiiexError, RateLimitedError
 from .models import Instrument, Level1, Level1Summary
 
@@ -168,6 +169,8 @@ class PollerStats:
     skipped: int = 0
     #: Slots not polled because the 429 gate was closed or the unit was backing off.
     deferred: int = 0
+    #: Slots served by the stream's latest push instead of an HTTP poll (``source="ws"``).
+    pushed: int = 0
 
 
 @attrs.define(eq=False)
@@ -180,6 +183,7 @@ class _Counters:
     rate_limited: int = 0
     skipped: int = 0
     deferred: int = 0
+    pushed: int = 0
 
 
 @attrs.define(eq=False)
@@ -582,6 +586,10 @@ class RatePoller:
       is taken to have ``KiiexClient``'s default of 100).  Several pollers on one client
       each take their own share: set it so that together they leave room for other calls.
     - ``seed``: makes phases and backoff jitter reproducible.
+    - ``source``: ``"http"`` (polling) or ``"ws"``: rates are pushed by ``client.stream()``
+      (``stream_options`` are its options) and reach subscribers as they arrive; while the
+      socket is down the slots poll over HTTP instead, so rates only go stale when both
+      fail.  ``"ws"`` needs ``RateMode.BOOK`` and a ``KiiexClient``.
 
     Use it as an async context manager from one task: entering resolves the instruments and
     starts ``min(units, max_in_flight)`` worker tasks in a task group, leaving stops it and
@@ -608,6 +616,8 @@ class RatePoller:
         maxsize: int = 0,
         max_in_flight: int | None = None,
         seed: int | None = None,
+        source: str = "http",
+        stream_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
         self._specs: tuple[InstrumentSpec, ...] = tuple(instruments)
@@ -638,6 +648,13 @@ class RatePoller:
         self._maxsize = _check_count("maxsize", maxsize, 0)
         self._max_in_flight = _in_flight_cap(client, max_in_flight)
         self._rng = random.Random(seed)
+        if source not in ("http", "ws"):
+            raise InvalidInputError(f"source must be 'http' or 'ws', got {source!r}")
+        if source == "ws" and (self._mode is not RateMode.BOOK or not hasattr(client, "stream")):
+            raise InvalidInputError("source='ws' needs RateMode.BOOK and a KiiexClient")
+        self._source = source
+        self._stream_options = stream_options
+        self._pushes: PushFeed | None = None
 
         self._instruments: tuple[Instrument, ...] = ()
         self._states: dict[int, _State] = {}
@@ -818,6 +835,8 @@ class RatePoller:
             _Unit(tuple(ids[n : n + size]), self._rng.uniform(0, self._jitter), index)
             for index, n in enumerate(range(0, len(ids), size))
         ]
+        if self._source == "ws":
+            self._pushes = PushFeed(self._client, ids, self._on_push, self._stream_options)
 
     def _stop(self) -> None:
         if self._phase == "stopped":
@@ -837,6 +856,8 @@ class RatePoller:
         try:
             with scope:
                 async with anyio.create_task_group() as tg:
+                    if self._pushes is not None:
+                        tg.start_soon(self._pushes.run)
                     for _ in range(min(len(self._units), self._max_in_flight)):
                         tg.start_soon(self._work, dispatcher)
         finally:
@@ -860,6 +881,7 @@ class RatePoller:
         get_level1 = self._client.get_level1
         accept = self._accept
         wall = time.time
+        pushes = self._pushes
         turns = 0
         while True:
             turns += 1
@@ -876,6 +898,13 @@ class RatePoller:
                 counters.deferred += 1
                 self._mark_stale(unit.ids, now)
                 push(_next_slot(unit.start, interval, max(now, slot)), unit)
+                continue
+            pushed = pushes.latest(unit.ids[0]) if pushes is not None else None
+            if pushed is not None:
+                # The live stream vouches for this rate: refresh it, no HTTP request.
+                counters.pushed += 1
+                self._on_push(unit.ids[0], pushed)
+                push(_next_slot(unit.start, interval, max(now, slot + interval)), unit)
                 continue
             counters.requests += 1
             if book:
@@ -942,6 +971,21 @@ class RatePoller:
         if wanted:
             # The exchange left some of the batch out: they age like failed polls.
             self._mark_stale(tuple(wanted), now)
+
+    def _on_push(self, instrument_id: int, l1: Level1) -> None:
+        """A Level1 from the stream (a push, or the stream's latest at a slot)."""
+        state = self._states.get(instrument_id)
+        if state is None or self._phase != "running":
+            return
+        self._accept(
+            state,
+            _positive(l1.best_bid),
+            _positive(l1.best_offer),
+            _positive(l1.last_traded_px),
+            l1.time_stamp or l1.last_trade_time,
+            time.monotonic(),
+            time.time(),
+        )
 
     def _polled(self, unit: _Unit) -> None:
         """A call of ``unit`` succeeded: its backoff and the 429 streak end."""

@@ -324,3 +324,27 @@ def test_swap_against_a_standalone_simulator_of_each_dialect(
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
+
+
+def test_book_json_lines_show_the_live_book(
+    state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kiiex book USDTCOPM --json --count 1` prints the book read over the WebSocket."""
+    code, lines = run_json(capsys, "book", "USDTCOPM", "--depth", "3", "--count", "1")
+    assert code == 0
+    (book,) = lines
+    bids, asks = book["bids"], book["asks"]
+    assert isinstance(bids, list) and isinstance(asks, list) and len(bids) == len(asks) == 3
+    assert Decimal(str(book["best_bid"])) < Decimal(str(book["best_ask"]))
+
+
+def test_book_table_and_rates_over_the_websocket(
+    state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kiiex book` renders a table; `kiiex rates --ws` prints ticks; a bad symbol is one line."""
+    assert cli.run(["book", "USDT/COPM", "--count", "1", "-q"]) == 0
+    assert "order book" in capsys.readouterr().out
+    code, lines = run_json(capsys, "rates", "USDTCOPM", "--ws", "--count", "2")
+    assert code == 0 and len(lines) == 2
+    assert cli.run(["book", "NOPE", "-q"]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err.startswith("kiiex: error:")

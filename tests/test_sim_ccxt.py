@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
 from typing import Any
 
@@ -9,6 +10,8 @@ import attrs
 import ccxt.async_support as ccxt  # a real third-party AlphaPoint client (test extra)
 import pytest
 
+from kiiex_async import Credentials, KiiexClient
+from kiiex_async.models import OrderType, Side
 from kiiex_async.sim import SimConfig, Simulator
 
 CONFIG = SimConfig(seed=17, time_speed=0.0, start_time=1_700_000_000.0, drift_bps=D(0))
@@ -115,5 +118,39 @@ async def test_ccxt_ndax_works_against_the_simulator() -> None:
             assert address["address"].startswith("0x")
             await exchange.sign_in()
             assert await exchange.fetch_withdrawals("USDT") == []
+        finally:
+            await exchange.close()
+
+
+async def test_ccxt_pro_ndax_streams_from_the_simulator() -> None:
+    """ccxt.pro ndax's watch_order_book, watch_ticker and watch_trades run on /WSGateway.
+
+    The order book is watched first: ccxt's ndax indexes its subscriptions by id when the
+    SubscribeLevel2 reply arrives and trips over the ``True`` that watch_ticker stores.
+    """
+    import ccxt.pro as ccxtpro  # ccxt.pro ships inside the ccxt package
+
+    async with Simulator(CONFIG) as sim:
+        base = sim.base_url + "/AP"
+        exchange = ccxtpro.ndax(
+            {"urls": {"api": {"public": base, "private": base, "ws": sim.ws_url}}}
+        )
+        credentials = Credentials(**sim.credentials_kwargs)
+        try:
+            book = await exchange.watch_order_book("USDT/COPM", 5)
+            assert book["bids"][0][:2] == [3998.0, 2500.0] and book["asks"][0][0] == 4002.0
+            ticker = await exchange.watch_ticker("USDT/COPM")
+            assert (ticker["bid"], ticker["ask"]) == (3998.0, 4002.0)
+            watching = asyncio.ensure_future(exchange.watch_trades("USDT/COPM"))
+            updated = asyncio.ensure_future(exchange.watch_order_book("USDT/COPM", 5))
+            async with asyncio.timeout(10):
+                while not sim.gateway.subscribers("trades", 1):  # noqa: ASYNC110 - a counter
+                    await asyncio.sleep(0.01)
+            async with KiiexClient(sim.url, credentials=credentials) as client:
+                await client.send_order(1, Side.SELL, D(10), order_type=OrderType.MARKET)
+            (trade,) = await asyncio.wait_for(watching, 10)
+            assert (trade["price"], trade["amount"], trade["side"]) == (3998.0, 10.0, "sell")
+            book = await asyncio.wait_for(updated, 10)
+            assert book["bids"][0][:2] == [3998.0, 2490.0]
         finally:
             await exchange.close()

@@ -21,6 +21,7 @@ from ._env import resolve_target
 from ._logging import cli_logging
 from ._market import cmd_balances, cmd_rates, cmd_sim
 from ._parser import UsageError, build_parser
+from ._stream import COMMANDS as STREAM_COMMANDS
 from ._swap import cmd_resume, cmd_show, cmd_swap, cmd_swaps
 
 COMMANDS = {
@@ -30,6 +31,7 @@ COMMANDS = {
     "show": cmd_show,
     "balances": cmd_balances,
     "rates": cmd_rates,
+    **STREAM_COMMANDS,
 }
 
 

@@ -16,6 +16,7 @@ from ..rates import RatePoller, RateTick
 from ..sim import SimConfig, Simulator, parse_fault_spec, serve
 from ._base import EXIT_OK, EXIT_USAGE, CliError, Output
 from ._env import Target, connect
+from ._stream import poller_options
 from ._swap import parse_amount
 
 
@@ -61,7 +62,13 @@ async def cmd_rates(args: argparse.Namespace, target: Target, output: Output) ->
         symbols: list[str | int] = list(args.symbols)
         if not symbols:
             symbols = [i.symbol for i in await client.get_instruments()]
-        poller = RatePoller(client, symbols, interval=interval, changes_only=args.changes_only)
+        poller = RatePoller(
+            client,
+            symbols,
+            interval=interval,
+            changes_only=args.changes_only,
+            **poller_options(args),
+        )
         async with poller:
             if output.as_json:
                 await _stream_json(poller, output, args.count, duration)

@@ -8,6 +8,7 @@ from typing import NoReturn
 from .. import __version__
 from ..sim import DIALECTS
 from ._base import ENVIRONMENTS
+from ._stream import add_parsers as add_stream_parsers
 
 
 class UsageError(Exception):
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     rates.add_argument("--duration", default=None, help="stop after this many seconds")
     rates.add_argument("--count", type=int, default=None, help="stop after this many ticks")
     rates.add_argument("--changes-only", action="store_true", help="only changed rates")
+    add_stream_parsers(sub, common, rates)
 
     sub.add_parser("balances", parents=[common], help="account positions")
 

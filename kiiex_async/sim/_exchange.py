@@ -34,7 +34,7 @@ import hmac
 import math
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
@@ -396,6 +396,10 @@ class Exchange:
         self.withdraw_outcomes: list[str] = []
         self.version = 0
         self.last_now = now
+        #: Called as ``observer(kind, subject)`` after each change (the WebSocket gateway
+        #: listens): ``"book"`` (a Market), ``"order"`` (a user's Order), ``"trade"`` (a
+        #: Trade), ``"ticket"`` (a Deposit/WithdrawTicket), ``"cancel_reject"`` (a dict).
+        self.observers: list[Callable[[str, Any], None]] = []
         self._next = {"order": 5_000_001, "trade": 7_000_001, "execution": 8_000_001}
         self._next_deposit = 1001
         self._next_withdraw = 2001
@@ -419,6 +423,10 @@ class Exchange:
             market.updated_ms = now_ms
             self.markets[spec.instrument_id] = market
             self._requote(market, (BUY, SELL), now_ms)
+
+    def _emit(self, kind: str, subject: Any) -> None:
+        for observer in self.observers:
+            observer(kind, subject)
 
     # ------------------------------------------------------------------ lookups
 
@@ -665,6 +673,8 @@ class Exchange:
             self._snapshot(order)
         self._replenish(market, now_ms)
         market.updated_ms = now_ms
+        if order.is_working:
+            self._emit("order", order)
         return order
 
     def _validate(self, req: OrderRequest, spec: InstrumentSpec) -> OrderRequest:
@@ -813,6 +823,7 @@ class Exchange:
         self.version += 1
         if not order.is_market_maker:
             self._snapshot(order)
+            self._emit("order", order)
 
     def _snapshot(self, order: Order) -> None:
         """Record a revision; a fill's later changes (its order finishing or resting) update
@@ -836,6 +847,7 @@ class Exchange:
             bisect.insort(market.asks, order, key=_ask_key)
         order.order_flag = "AddedToBook"
         market.version += 1
+        self._emit("book", market)
 
     def _unrest(self, market: Market, order: Order) -> None:
         book = market.book(order.side)
@@ -843,6 +855,7 @@ class Exchange:
             if resting is order:
                 del book[i]
                 market.version += 1
+                self._emit("book", market)
                 return
 
     def _walk(
@@ -962,8 +975,10 @@ class Exchange:
                     inside_ask_size=inside[3],
                 )
             )
+            self._emit("trade", self.trades[-1])
             if not order.is_market_maker:
                 self._snapshot(order)
+                self._emit("order", order)
         if maker.quantity <= 0:
             self._unrest(market, maker)
             self._finish(maker, FULLY_EXECUTED, "Trade", "", now_ms)
@@ -974,6 +989,7 @@ class Exchange:
         market.version += 1
         market.updated_ms = now_ms
         self.version += 1
+        self._emit("book", market)
 
     def cancel_order(
         self,
@@ -1008,8 +1024,10 @@ class Exchange:
         else:
             raise invalid("OrderId or ClOrderId is required")
         if order is None:
+            self._emit("cancel_reject", {"accounts": allowed, "order_id": order_id})
             raise not_found("Order not found")
         if not order.is_working:
+            self._emit("cancel_reject", {"accounts": {order.account_id}, "order_id": order_id})
             raise ExchangeError(101, "Operation Failed", f"Order is {order.state}")
         market = self.markets[order.instrument_id]
         self._unrest(market, order)
@@ -1172,6 +1190,7 @@ class Exchange:
         self.deposit_tickets[ticket.ticket_number] = ticket
         self._live_deposits.append(ticket)
         self.version += 1
+        self._emit("ticket", ticket)
         self._advance_tickets(now)
         return ticket
 
@@ -1239,6 +1258,7 @@ class Exchange:
         self.withdraw_tickets[ticket.ticket_number] = ticket
         self._live_withdrawals.append(ticket)
         self.version += 1
+        self._emit("ticket", ticket)
         self._advance_tickets(now)
         return ticket
 
@@ -1293,6 +1313,7 @@ class Exchange:
             ticket.status = ticket.path[target]
             ticket.updated_at = ticket.created_at + target * max(ticket.step, 0.0)
             self.version += 1
+            self._emit("ticket", ticket)
         return ticket.stage >= last
 
     def find_deposit_ticket(

@@ -17,6 +17,20 @@ kind                applied?   what the client sees
 ``malformed_after`` yes        HTTP 200 with a truncated JSON body
 ==================  =========  =====================================================
 
+Socket kinds act on the WebSocket gateway only; ``method`` names a request (``SendOrder``,
+``Ping``, ``SubscribeLevel2``) or an event (``Level2UpdateEvent``):
+
+================  ===========================================================
+``ws_drop``       the connection closes instead of sending this frame
+``ws_silent``     the connection stays open but sends nothing more, ever
+``ws_delay``      this frame goes out ``delay`` seconds late
+``ws_duplicate``  this frame goes out twice
+``ws_reorder``    this frame goes out after the next one
+``ws_skip``       this frame is lost (a Level2 update: the book drifts unseen)
+``ws_phantom``    (on ``SubscribeLevel2``) levels leaving the ``Depth`` window are
+                  never deleted, as live AlphaPoint gateways do
+================  ===========================================================
+
 ``drop_after`` is the case exactly-once code must survive: the order or ticket exists,
 the answer is lost.  Faults fire in injection order, ``times`` times (``None`` = until
 cleared) with ``probability`` drawn from a seeded generator, so runs are reproducible.
@@ -41,7 +55,18 @@ import attrs
 
 from ..errors import InvalidInputError
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultInjector", "FaultPlan", "parse_fault_spec"]
+__all__ = [
+    "FAULT_KINDS",
+    "SOCKET_FAULT_KINDS",
+    "Fault",
+    "FaultInjector",
+    "FaultPlan",
+    "parse_fault_spec",
+]
+
+SOCKET_FAULT_KINDS = frozenset(
+    {"ws_drop", "ws_silent", "ws_delay", "ws_duplicate", "ws_reorder", "ws_skip", "ws_phantom"}
+)
 
 FAULT_KINDS = frozenset(
     {
@@ -58,6 +83,7 @@ FAULT_KINDS = frozenset(
         "malformed",
         "malformed_after",
     }
+    | SOCKET_FAULT_KINDS
 )
 _AFTER = frozenset({"error_after", "drop_after", "malformed_after", "in_process_after"})
 
@@ -226,17 +252,12 @@ class FaultInjector:
         plan = FaultPlan()
         for armed in list(self._armed):
             fault = armed.fault
-            if not fault.matches(method):
+            if fault.kind in SOCKET_FAULT_KINDS or not fault.matches(method):
                 continue
             if fault.kind not in ("latency", "expire_session") and (plan.before or plan.after):
                 continue
-            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+            if not self._fires(armed, method):
                 continue
-            if armed.remaining is not None:
-                armed.remaining -= 1
-                if armed.remaining <= 0:
-                    self._armed.remove(armed)
-            self.fired.append((method, fault.kind))
             if fault.kind == "latency":
                 plan.delay += fault.delay
             elif fault.kind == "expire_session":
@@ -246,3 +267,29 @@ class FaultInjector:
             else:
                 plan.before = fault
         return plan
+
+    def socket_plan(self, name: str) -> list[Fault]:
+        """The socket faults (``ws_*``) that fire for one frame named ``name`` (consumes
+        ``times``); empty in the common case."""
+        fired: list[Fault] = []
+        for armed in list(self._armed):
+            fault = armed.fault
+            if (
+                fault.kind in SOCKET_FAULT_KINDS
+                and fault.matches(name)
+                and self._fires(armed, name)
+            ):
+                fired.append(fault)
+        return fired
+
+    def _fires(self, armed: _Armed, name: str) -> bool:
+        """Draw the probability, consume one of ``times`` and log it; True if it fires."""
+        fault = armed.fault
+        if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+            return False
+        if armed.remaining is not None:
+            armed.remaining -= 1
+            if armed.remaining <= 0:
+                self._armed.remove(armed)
+        self.fired.append((name, fault.kind))
+        return True

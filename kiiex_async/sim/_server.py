@@ -22,6 +22,7 @@ from ._clock import SimClock
 from ._config import DemoUser, SimConfig
 from ._exchange import Exchange
 from ._faults import Fault, FaultInjector
+from ._gateway import Gateway
 from ._sessions import SessionStore
 
 __all__ = ["Simulator", "serve", "serve_async"]
@@ -101,6 +102,8 @@ class Simulator:
             if self.exchange.last_now > now:
                 self.clock.advance(self.exchange.last_now - now)
         self._app = SimApp(self.config, self.exchange, self.clock, self.faults, on_change=self.save)
+        #: The ``/WSGateway`` WebSocket face (``gateway.connections``, ``drop_all()``).
+        self.gateway = Gateway(self._app)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -116,9 +119,9 @@ class Simulator:
             if os.name != "nt":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self._requested_port))
-            runner = web.AppRunner(
-                self._app.make_app(), access_log=None, handle_signals=False, shutdown_timeout=2.0
-            )
+            app = self._app.make_app()
+            self.gateway.mount(app)
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
             await runner.setup()
             site = web.SockSite(runner, sock)
             await site.start()
@@ -177,6 +180,11 @@ class Simulator:
         return self.base_url + "/ap"
 
     @property
+    def ws_url(self) -> str:
+        """The WebSocket gateway, ``ws://127.0.0.1:<port>/WSGateway``."""
+        return "ws" + self.base_url.removeprefix("http") + "/WSGateway"
+
+    @property
     def demo(self) -> DemoUser:
         """The demo user (id 1, account 1, ``demo``) with its API key and password."""
         return self.config.demo
@@ -230,6 +238,7 @@ class Simulator:
                 f"user_id={demo.user_id} account_id={demo.account_id}",
                 f"  API key:     {demo.api_key}",
                 f"  API secret:  {demo.api_secret}",
+                f"  websocket:   {self.ws_url}",
                 f"  ledger:      {self.base_url}/_sim/ledger",
                 f"  state:       {state}",
                 "Press Ctrl-C to stop.",

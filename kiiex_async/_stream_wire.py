@@ -1,0 +1,136 @@
+"""The stream's wire rules (pure): its URL, its backoff, and how a reply frame becomes the
+HTTP call's result or error.
+
+``ws_url_for`` derives ``<ws|wss>://<host>/WSGateway`` from the HTTP base URL;
+``backoff_delay`` is the reconnect wait ("equal jitter"); ``decode_reply`` maps one ``m: 1``
+or ``m: 5`` frame through the same error table (:func:`kiiex_async._wire.api_error`) and the
+same models as the HTTP methods, and applies the write rule: an unreadable answer to a write
+is an :class:`~kiiex_async.errors.UnknownOutcomeError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+import yarl
+
+from . import _wire
+from .client import _shaped
+from .errors import ApiError, ConfigurationError
+from .models import (
+    AuthResult,
+    DepositTicket,
+    DepositTicketCreated,
+    GenericResult,
+    Instrument,
+    Level1,
+    Order,
+    Pong,
+    Position,
+    Product,
+    SendOrderResult,
+    Trade,
+    WithdrawFee,
+    WithdrawTicket,
+)
+
+__all__ = [
+    "ERROR",
+    "EVENT",
+    "REPLY",
+    "REQUEST",
+    "WRITES",
+    "backoff_delay",
+    "decode_reply",
+    "ws_url_for",
+]
+
+T = TypeVar("T")
+REQUEST, REPLY, SUBSCRIBE, EVENT, UNSUBSCRIBE, ERROR = range(6)
+#: Methods sent once: a lost reply makes their outcome unknown.
+WRITES: Final = frozenset(
+    {"sendorder", "cancelorder", "cancelallorders", "cancelreplaceorder"}
+    | {"createwithdrawticket", "createdepositticket"}
+)
+
+
+def ws_url_for(base_url: str) -> str:
+    """``https://host/ap`` → ``wss://host/WSGateway`` (``http`` → ``ws``; port kept)."""
+    url = yarl.URL(base_url)
+    if url.scheme not in ("http", "https", "ws", "wss"):
+        raise ConfigurationError(f"cannot derive a WebSocket URL from {base_url!r}")
+    scheme = "wss" if url.scheme in ("https", "wss") else "ws"
+    return str(url.with_scheme(scheme).with_path("/WSGateway").with_query(None))
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
+    """Seconds to wait before reconnect ``attempt`` (1, 2, ...): "equal jitter" (pure).
+
+    Half of ``min(cap, base * 2**(attempt-1))`` plus a random part of the other half: never
+    zero (no storm), never above ``cap``, and spread so many clients do not return together.
+    """
+    ceiling: float = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 30))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def _structure(cls: type[T]) -> Callable[[Any, Mapping[str, Any]], T]:
+    return lambda data, _request: _wire.structure(data, cls)
+
+
+def _structure_list(cls: type[T]) -> Callable[[Any, Mapping[str, Any]], list[T]]:
+    return lambda data, _request: _wire.structure_list(data, cls)
+
+
+def _l2(data: Any, request: Mapping[str, Any]) -> Any:
+    instrument = request.get("InstrumentId", 0)
+    return _wire.parse_l2_snapshot(data, instrument if isinstance(instrument, int) else 0)
+
+
+#: What ``call`` turns each answer into: the models the HTTP methods return.
+_RESULTS: Final[dict[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
+    "ping": _structure(Pong),
+    "authenticateuser": _structure(AuthResult),
+    "webauthenticateuser": _structure(AuthResult),
+    "getproducts": _structure_list(Product),
+    "getinstruments": _structure_list(Instrument),
+    "getinstrument": _structure(Instrument),
+    "getlevel1": _structure(Level1),
+    "getl2snapshot": _l2,
+    "getaccountpositions": _structure_list(Position),
+    "sendorder": _structure(SendOrderResult),
+    "cancelorder": _structure(GenericResult),
+    "getorderstatus": _structure(Order),
+    "getopenorders": _structure_list(Order),
+    "getordershistory": _structure_list(Order),
+    "gettradeshistory": _structure_list(Trade),
+    "createdepositticket": _structure(DepositTicketCreated),
+    "getdeposittickets": _structure_list(DepositTicket),
+    "getdepositticket": _structure(DepositTicket),
+    "createwithdrawticket": _structure(GenericResult),
+    "getwithdrawtickets": _structure_list(WithdrawTicket),
+    "getwithdrawticket": _structure(WithdrawTicket),
+    "getwithdrawfee": _structure(WithdrawFee),
+}
+
+
+def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any:
+    """Map one reply frame to the HTTP call's result or error (pure).
+
+    An unreadable answer goes through the client's own rule (``_shaped``): after a write
+    it means the outcome is unknown.
+    """
+    write = method.lower() in WRITES
+    payload = _shaped(method, lambda: _wire.loads(o) if isinstance(o, str | bytes) else o,
+                      write=write)  # fmt: skip
+    if m == ERROR:
+        raise _wire.api_error(method, 200, payload) or ApiError(
+            f"{method}: the gateway answered an error frame", method=method
+        )
+    error = _wire.api_error(method, 200, payload)
+    if error is not None:
+        raise error
+    convert = _RESULTS.get(method.lower())
+    if convert is None:
+        return payload
+    return _shaped(method, lambda: convert(payload, request), write=write)
