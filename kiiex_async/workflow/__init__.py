@@ -122,7 +122,7 @@ from ._record import (
 )
 from ._request import AmountSide, DepositSpec, StepTimeouts, SwapRequest, WithdrawSpec
 from ._result import ProgressEvent, ProgressKind, SwapResult
-from ._runner import CheckpointHook, ProgressCallback, SwapRun, SwapWorkflow
+from ._runner import CheckpointHook, ProgressCallback
 from ._store import (
     CheckpointStore,
     Lease,
@@ -130,6 +130,7 @@ from ._store import (
     MemoryCheckpointStore,
     SqliteCheckpointStore,
 )
+from ._workflow import SwapRun, SwapWorkflow
 
 __all__ = [
     "AmountSide",
