@@ -40,6 +40,7 @@ from .sim import SimConfig, Simulator, parse_fault_spec, serve
 from .workflow import (
     AmountSide,
     DepositSpec,
+    ExchangeMismatchError,
     ProgressEvent,
     ProgressKind,
     SqliteCheckpointStore,
@@ -84,6 +85,24 @@ class Target:
     def sim_state(self) -> Path:
         """The embedded simulator's exchange state (so a killed demo swap can resume)."""
         return self.state_dir / "sim-state.json"
+
+
+#: The exchange swaps run with the embedded simulator are bound to (its port changes).
+EMBEDDED_EXCHANGE = "kiiex-sim:embedded"
+
+
+def exchange_of(target: Target) -> str | None:
+    """The exchange name the target's swaps are bound to (``None``: the client's URL)."""
+    return EMBEDDED_EXCHANGE if target.env == "sim" and not target.base_url else None
+
+
+def resume_command(swap_id: str, target: Target) -> str:
+    """The full ``kiiex resume`` command line that continues ``swap_id`` where it ran."""
+    parts = ["kiiex", "resume", "--env", target.env]
+    if target.base_url:
+        parts += ["--base-url", target.base_url]
+    parts += ["--state-dir", str(target.state_dir), swap_id]
+    return " ".join(parts)
 
 
 def _default_state_dir() -> Path:
@@ -341,33 +360,58 @@ def _report(result: SwapResult, output: Output, target: Target) -> int:
     return EXIT_OK if result.state is SwapState.COMPLETED else EXIT_NOT_COMPLETED
 
 
+async def resume_target(target: Target, swap_id: str, output: Output) -> Target:
+    """The target a swap resumes on: the exchange it recorded unless ``--base-url`` names
+    one (a different one is then refused by the workflow before anything is sent)."""
+    async with open_store(target) as store:
+        record = await store.get(swap_id)
+    if record is None:
+        raise CliError(f"no swap {swap_id!r} in {target.store_path}")
+    if record.exchange is None:
+        output.note(
+            f"swap {swap_id} was saved without its exchange (older kiiex); resuming it on "
+            f"{target.base_url or target.env}"
+        )
+    elif target.env != "sim" and not target.base_url:
+        target = attrs.evolve(target, base_url=record.exchange.exchange)
+    return target
+
+
 async def _run_swap(
     args: argparse.Namespace, target: Target, output: Output, swap_id: str | None
 ) -> int:
     request = build_request(args) if swap_id is None else None
+    if swap_id is not None:
+        target = await resume_target(target, swap_id, output)
     display = SwapDisplay(output)
     current: list[str] = []
 
     def remember(event: ProgressEvent) -> None:
         if not current:
             current.append(event.swap_id)
-            output.note(f"swap id {event.swap_id} (resume with: kiiex resume {event.swap_id})")
+            output.note(
+                f"swap id {event.swap_id} (resume with: {resume_command(event.swap_id, target)})"
+            )
         display(event)
 
     try:
         async with connect(target, output) as client, open_store(target) as store:
-            workflow = SwapWorkflow(client, store, on_progress=remember)
+            workflow = SwapWorkflow(
+                client, store, on_progress=remember, exchange=exchange_of(target)
+            )
             if request is not None:
                 result = await workflow.run(request, swap_id=args.swap_id)
             else:
                 assert swap_id is not None
-                if await store.get(swap_id) is None:
-                    raise CliError(f"no swap {swap_id!r} in {target.store_path}")
                 result = await workflow.resume(swap_id, reopen=args.reopen)
     except (asyncio.CancelledError, KeyboardInterrupt):
         display.close()
-        hint = f"; resume with: kiiex resume {current[0]}" if current else ""
+        hint = f"; resume with: {resume_command(current[0], target)}" if current else ""
         raise CliError(f"interrupted{hint}", EXIT_INTERRUPTED) from None
+    except WorkflowError as exc:
+        if exc.swap_id and not isinstance(exc, ExchangeMismatchError):
+            exc.add_note(resume_command(exc.swap_id, target))
+        raise
     finally:
         display.close()
     return _report(result, output, target)
@@ -677,7 +721,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         hint = ""
         if isinstance(exc, WorkflowError) and exc.swap_id:
             step = f" at step {exc.step}" if exc.step else ""
-            hint = f" (swap {exc.swap_id}{step}; continue with: kiiex resume {exc.swap_id})"
+            notes = getattr(exc, "__notes__", None)
+            if isinstance(exc, ExchangeMismatchError):
+                hint = f" (swap {exc.swap_id})"
+            else:
+                command = notes[-1] if notes else f"kiiex resume {exc.swap_id}"
+                hint = f" (swap {exc.swap_id}{step}; continue with: {command})"
         output.err.print(f"kiiex: error: {exc}{hint}", markup=False, highlight=False)
         return _exit_code(exc)
     except KeyboardInterrupt:

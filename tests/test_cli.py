@@ -162,7 +162,7 @@ def test_resume_continues_a_registered_swap(
             KiiexClient("http://127.0.0.1:9/ap") as client,
             SqliteCheckpointStore(state_dir / "swaps-sim.sqlite3") as store,
         ):
-            workflow = SwapWorkflow(client, store)
+            workflow = SwapWorkflow(client, store, exchange=cli.EMBEDDED_EXCHANGE)
             return await workflow.create(SwapRequest("USDT", "COPM", Decimal("12")))
 
     swap_id = asyncio.run(register())

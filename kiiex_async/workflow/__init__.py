@@ -94,6 +94,7 @@ once (its lease names a dead pid on this host).  No secret is ever checkpointed.
 from ._errors import (
     CheckpointError,
     CheckpointSchemaError,
+    ExchangeMismatchError,
     LeaseLostError,
     SwapInterruptedError,
     SwapLockedError,
@@ -112,6 +113,7 @@ from ._machine import (
     transition_table,
 )
 from ._record import (
+    ExchangeBinding,
     OrderProgress,
     QuoteInfo,
     SwapPlan,
@@ -139,6 +141,8 @@ __all__ = [
     "CheckpointSchemaError",
     "CheckpointStore",
     "DepositSpec",
+    "ExchangeBinding",
+    "ExchangeMismatchError",
     "IllegalTransitionError",
     "Lease",
     "LeaseLostError",

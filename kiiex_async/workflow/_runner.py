@@ -378,6 +378,7 @@ class _Runner:
             await self.hook(f"start:{self.record.state.value}")
             # Step 1 on every run: a resumed swap logs in again with this run's client.
             await self.read("AuthenticateUser", self.client.authenticate)
+            self.record = self.wf._check_login(self.record)
         while not self.record.state.is_terminal:
             revision = self.record.revision
             await handlers[self.record.state]()

@@ -19,10 +19,15 @@ import anyio.abc
 import attrs
 
 from ..errors import ConfigurationError, InvalidInputError, KiiexError, WorkflowError
-from ._errors import CheckpointError, SwapInterruptedError, SwapNotFoundError
+from ._errors import (
+    CheckpointError,
+    ExchangeMismatchError,
+    SwapInterruptedError,
+    SwapNotFoundError,
+)
 from ._ids import client_order_id_for, new_swap_id
 from ._machine import SwapState, reopen, step_of
-from ._record import SwapRecord, TimelineEntry, utcnow
+from ._record import ExchangeBinding, SwapRecord, TimelineEntry, exchange_key, utcnow
 from ._request import SwapRequest
 from ._result import ProgressEvent, ProgressKind, SwapResult
 from ._runner import CheckpointHook, ProgressCallback, _Runner
@@ -48,6 +53,14 @@ class SwapWorkflow:
     write (each resend only after reconciliation proved the previous one never arrived);
     past it the run stops with :class:`SwapInterruptedError`, resumable.  One workflow can
     run many swaps concurrently.
+
+    Every swap is bound to the exchange it was created on (``exchange``: by default the
+    client's base URL, see :func:`exchange_key`; name it yourself when one exchange is
+    reached under several URLs) and, once a run logged in, to its account and user:
+    resuming it with a client of another exchange, account or user raises
+    :class:`ExchangeMismatchError` before anything is sent.  A swap checkpointed before
+    swaps recorded their exchange is bound to this workflow's on its next run (a warning
+    is logged).
     """
 
     def __init__(
@@ -59,7 +72,10 @@ class SwapWorkflow:
         on_checkpoint: CheckpointHook | None = None,
         lease_ttl: float = DEFAULT_LEASE_TTL,
         max_send_attempts: int = 3,
+        exchange: str | None = None,
     ) -> None:
+        if exchange is not None and not (isinstance(exchange, str) and exchange.strip()):
+            raise ConfigurationError("exchange must be a non-empty string naming the exchange")
         if not isinstance(store, CheckpointStore):
             raise ConfigurationError("store must implement kiiex_async.workflow.CheckpointStore")
         if not (isinstance(lease_ttl, int | float) and math.isfinite(lease_ttl) and lease_ttl > 0):
@@ -74,6 +90,8 @@ class SwapWorkflow:
         self.on_checkpoint = on_checkpoint
         self.lease_ttl = float(lease_ttl)
         self.max_send_attempts = max_send_attempts
+        #: The exchange new swaps are bound to and resumed swaps must be bound to.
+        self.exchange = exchange_key(client.base_url) if exchange is None else exchange.strip()
 
     def __repr__(self) -> str:
         return f"<SwapWorkflow client={self.client!r} store={type(self.store).__name__}>"
@@ -114,6 +132,11 @@ class SwapWorkflow:
             created_at=now,
             updated_at=now,
             timeline=(TimelineEntry(SwapState.CREATED, now, request.describe()),),
+            exchange=ExchangeBinding(
+                self.exchange,
+                account_id=request.account_id or self.client.account_id,
+                user_id=self.client.user_id,
+            ),
         )
         # Insert first: the store refuses an existing id, and only then is it read.
         try:
@@ -129,7 +152,57 @@ class SwapWorkflow:
                 f"({existing.request.describe()})",
                 swap_id=swap_id,
             )
+        self._check_exchange(existing)
         return existing
+
+    def _check_exchange(self, record: SwapRecord) -> SwapRecord:
+        """``record`` bound to this workflow's exchange, or :class:`ExchangeMismatchError`
+        when it is bound to another one (nothing has been sent)."""
+        binding = record.exchange
+        if binding is None:
+            log.warning(
+                "swap %s was checkpointed without its exchange (older kiiex_async): binding "
+                "it to %s",
+                record.swap_id,
+                self.exchange,
+            )
+            return attrs.evolve(record, exchange=ExchangeBinding(self.exchange))
+        if binding.exchange != self.exchange:
+            raise ExchangeMismatchError(
+                f"swap {record.swap_id} runs on {binding.exchange}, not on {self.exchange}: "
+                f"resume it against {binding.exchange}",
+                swap_id=record.swap_id,
+                recorded=binding.exchange,
+                given=self.exchange,
+            )
+        return record
+
+    def _check_login(self, record: SwapRecord) -> SwapRecord:
+        """After the run's login: ``record`` bound to the account and user the client logged
+        in as, or :class:`ExchangeMismatchError` when it is bound to others (only the
+        login has been sent).  The binding is persisted by the run's next save."""
+        binding = record.exchange or ExchangeBinding(self.exchange)
+        plan_account = record.plan.account_id if record.plan is not None else None
+        recorded_account = plan_account or binding.account_id
+        account = record.request.account_id or self.client.account_id
+        user = self.client.user_id
+        for what, recorded, given in (
+            ("account", recorded_account, account),
+            ("user", binding.user_id, user),
+        ):
+            if recorded is not None and given is not None and recorded != given:
+                raise ExchangeMismatchError(
+                    f"swap {record.swap_id} runs in {what} {recorded} of {binding.exchange}; "
+                    f"these credentials are {what} {given}: resume it with the credentials "
+                    f"of {what} {recorded}",
+                    swap_id=record.swap_id,
+                    recorded=f"{what} {recorded}",
+                    given=f"{what} {given}",
+                )
+        bound = attrs.evolve(
+            binding, account_id=recorded_account or account, user_id=binding.user_id or user
+        )
+        return record if bound == record.exchange else attrs.evolve(record, exchange=bound)
 
     async def run(
         self,
@@ -228,6 +301,7 @@ class SwapWorkflow:
                 record = await self.store.get(swap_id)
             if record is None:  # pragma: no cover - acquire() already checked
                 raise SwapNotFoundError(f"no swap {swap_id!r}", swap_id=swap_id)
+            record = self._check_exchange(record)
             runner = _Runner(self, record, lease, callbacks)
             if reopened and record.state is SwapState.NEEDS_OPERATOR:
                 target = reopen(record.state, record.stopped_at)
