@@ -125,12 +125,12 @@ from ._record import (
 from ._request import AmountSide, DepositSpec, StepTimeouts, SwapRequest, WithdrawSpec
 from ._result import ProgressEvent, ProgressKind, SwapResult
 from ._runner import CheckpointHook, ProgressCallback
+from ._sqlite_store import SqliteCheckpointStore
 from ._store import (
     CheckpointStore,
     Lease,
     LeaseOwner,
     MemoryCheckpointStore,
-    SqliteCheckpointStore,
 )
 from ._workflow import SwapRun, SwapWorkflow
 
