@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from pg_support import postgres_store
 from workflow_support import full_request, make_client, sim_config
 
 from kiiex_async.errors import ConfigurationError
@@ -71,18 +72,21 @@ def dead_pid() -> int:
     return proc.pid
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
     if request.param == "memory":
         async with MemoryCheckpointStore() as memory:
             yield memory
-    else:
+    elif request.param == "sqlite":
         async with SqliteCheckpointStore(tmp_path / "swaps.sqlite3") as sqlite:
             yield sqlite
+    else:
+        async with postgres_store(request) as pg:
+            yield pg
 
 
 async def test_stores_implement_the_protocol(store: CheckpointStore) -> None:
-    """Both stores satisfy the runtime-checkable CheckpointStore protocol."""
+    """Every store satisfies the runtime-checkable CheckpointStore protocol."""
     assert isinstance(store, CheckpointStore)
 
 
@@ -229,7 +233,7 @@ async def test_sqlite_schema_version_mismatch_is_a_clear_error(tmp_path: Path) -
     db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(CheckpointSchemaError, match=r"schema version 99.*needs version 1"):
+    with pytest.raises(CheckpointSchemaError, match=r"schema version 99.*needs version 2"):
         SqliteCheckpointStore(path)
 
 

@@ -112,6 +112,7 @@ from ._machine import (
     transition,
     transition_table,
 )
+from ._pg_store import PostgresCheckpointStore
 from ._record import (
     ExchangeBinding,
     OrderProgress,
@@ -131,6 +132,7 @@ from ._store import (
     Lease,
     LeaseOwner,
     MemoryCheckpointStore,
+    SwapQueue,
 )
 from ._workflow import SwapRun, SwapWorkflow
 
@@ -149,6 +151,7 @@ __all__ = [
     "LeaseOwner",
     "MemoryCheckpointStore",
     "OrderProgress",
+    "PostgresCheckpointStore",
     "ProgressCallback",
     "ProgressEvent",
     "ProgressKind",
@@ -160,6 +163,7 @@ __all__ = [
     "SwapLockedError",
     "SwapNotFoundError",
     "SwapPlan",
+    "SwapQueue",
     "SwapRecord",
     "SwapRequest",
     "SwapResult",

@@ -7,7 +7,8 @@ Rules it keeps (see the package docstring for the whole contract):
 * an unknown write outcome is reconciled with the exchange at once (never resent blindly);
   a swap resumed in an ``*_INTENT`` state reconciles before it would send again;
 * reads that fail are retried with jittered backoff until the step's time limit;
-* one runner per swap: a lease, renewed at every save and while polling.
+* one runner per swap: a fenced lease (:mod:`._keeper`), renewed by every save, a
+  heartbeat and right before every write.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import functools
 import inspect
 import logging
 import random
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
@@ -56,6 +56,7 @@ from ..models import (
 )
 from ._errors import SwapInterruptedError
 from ._ids import swap_marker
+from ._keeper import LeaseKeeper
 from ._machine import SwapEvent, SwapState, SwapStep, step_of, transition
 from ._planning import OrderPlan, check_funds, plan_order
 from ._reconcile import match_deposit_tickets, match_orders, match_withdraw_tickets
@@ -170,14 +171,14 @@ class _Runner:
         self,
         workflow: SwapWorkflow,
         record: SwapRecord,
-        lease: Lease,
+        keeper: LeaseKeeper,
         callbacks: Sequence[ProgressCallback],
     ) -> None:
         self.wf = workflow
         self.client = workflow.client
         self.store = workflow.store
         self.record = record
-        self.lease = lease
+        self.keeper = keeper
         self.callbacks = callbacks
         #: The validation error ``run()`` re-raises as is (everything else is wrapped).
         self.raised: BaseException | None = None
@@ -185,6 +186,10 @@ class _Runner:
         self.sent: Counter[str] = Counter()
 
     # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def lease(self) -> Lease:
+        return self.keeper.lease
 
     @property
     def request(self) -> SwapRequest:
@@ -225,7 +230,7 @@ class _Runner:
         # A commit is never abandoned half-way: Ctrl-C waits for it, so the checkpoint
         # always holds the last answer the exchange gave.
         with anyio.CancelScope(shield=True):
-            self.lease = await self.store.save(record, self.lease, ttl=self.wf.lease_ttl)
+            await self.keeper.save(record)
         self.record = record
 
     async def commit(self, event: SwapEvent, note: str, **changes: Any) -> None:
@@ -265,8 +270,8 @@ class _Runner:
             raise exc
 
     async def keep_lease(self) -> None:
-        if self.lease.expires_at - time.time() < self.wf.lease_ttl / 2:
-            self.lease = await self.store.renew(self.lease, ttl=self.wf.lease_ttl)
+        self.keeper.check_stop(self.record)
+        await self.keeper.keep()
 
     async def sleep(self, seconds: float) -> None:
         await self.keep_lease()
@@ -323,6 +328,7 @@ class _Runner:
         """Send a write once and return its answer; ``None`` when it was refused (the swap
         failed at ``step``) or its outcome is unknown (``reconcile`` ran instead)."""
         await self.hook(f"send:{method}")
+        await self.keeper.fence()
         self.sent[method] += 1
         try:
             answer = await call()
@@ -380,6 +386,7 @@ class _Runner:
             await self.read("AuthenticateUser", self.client.authenticate)
             self.record = self.wf._check_login(self.record)
         while not self.record.state.is_terminal:
+            self.keeper.check_stop(self.record)
             revision = self.record.revision
             await handlers[self.record.state]()
             if self.record.revision == revision:  # pragma: no cover - a bug, never a loop

@@ -3,6 +3,7 @@ swaps, with group commit, fenced leases and the swap queue."""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import sqlite3
@@ -19,6 +20,7 @@ import attrs
 
 from ..errors import ConfigurationError
 from ._errors import CheckpointError, CheckpointSchemaError
+from ._machine import SwapState
 from ._record import SwapRecord, decode_record, encode_record
 from ._store import (
     Lease,
@@ -28,12 +30,13 @@ from ._store import (
     _check_revision,
     _check_version,
     _Row,
+    lease_lost,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteCheckpointStore"]
 
 #: Version of the SQLite layout (table ``meta``, key ``schema_version``).
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 T = TypeVar("T")
 
@@ -51,9 +54,28 @@ CREATE TABLE IF NOT EXISTS swaps (
     lease_owner TEXT,
     lease_pid INTEGER,
     lease_host TEXT,
-    lease_expires REAL
+    lease_expires REAL,
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    queued INTEGER NOT NULL DEFAULT 0,
+    run_after REAL,
+    exchange TEXT,
+    user_id INTEGER
 );
 """
+
+#: Statements that bring a file of schema version ``n`` to ``n + 1``, in a transaction.
+_MIGRATIONS: Final = {
+    # 1 -> 2: fencing tokens and the swap queue (issue 14).
+    1: (
+        "ALTER TABLE swaps ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE swaps ADD COLUMN queued INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE swaps ADD COLUMN run_after REAL",
+        "ALTER TABLE swaps ADD COLUMN exchange TEXT",
+        "ALTER TABLE swaps ADD COLUMN user_id INTEGER",
+    ),
+}
+#: States a worker never claims (``SwapState.is_terminal``).
+_TERMINAL_STATES: Final = tuple(s.value for s in SwapState if s.is_terminal)
 
 
 #: ``durability=`` of :class:`SqliteCheckpointStore` -> SQLite's ``synchronous`` setting.
@@ -152,12 +174,20 @@ class SqliteCheckpointStore:
                         "SELECT value FROM meta WHERE key = 'schema_version'"
                     ).fetchone()
                     found = row[0] if row else None
-                    if found != str(SCHEMA_VERSION):
+                    version = int(found) if found and found.isdigit() else None
+                    if version is None or not 1 <= version <= SCHEMA_VERSION:
                         raise CheckpointSchemaError(
                             f"checkpoint file {self.path} has schema version {found}; this "
                             f"kiiex_async needs version {SCHEMA_VERSION}. Use the kiiex_async "
                             "version that wrote it, or another file"
                         )
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in _MIGRATIONS[step]:
+                            db.execute(statement)
+                    db.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                        (str(SCHEMA_VERSION),),
+                    )
                 elif tables:
                     raise CheckpointSchemaError(
                         f"{self.path} is an SQLite file but not a kiiex_async checkpoint store"
@@ -327,24 +357,25 @@ class SqliteCheckpointStore:
     def _row(db: sqlite3.Connection, swap_id: str) -> _Row | None:
         found = db.execute(
             "SELECT record, revision, schema_version, lease_owner, lease_pid, lease_host, "
-            "lease_expires FROM swaps WHERE swap_id = ?",
+            "lease_expires, lease_token FROM swaps WHERE swap_id = ?",
             (swap_id,),
         ).fetchone()
         if found is None:
             return None
-        record, revision, version, owner, pid, host, expires = found
+        record, revision, version, owner, pid, host, expires, token = found
         holder = None if owner is None else LeaseOwner(owner_id=owner, pid=pid, host=host)
-        return _Row(record, revision, version, holder, expires)
+        return _Row(record, revision, version, holder, expires, token)
 
-    async def create(self, record: SwapRecord) -> None:
-        """See :meth:`CheckpointStore.create`."""
+    async def _insert(self, record: SwapRecord, *, queued: bool) -> None:
         text = encode_record(record)
+        binding = record.exchange
 
         def insert(db: sqlite3.Connection) -> None:
             try:
                 db.execute(
                     "INSERT INTO swaps (swap_id, schema_version, state, revision, created_at, "
-                    "updated_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "updated_at, record, queued, exchange, user_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.swap_id,
                         record.version,
@@ -353,6 +384,9 @@ class SqliteCheckpointStore:
                         record.created_at.isoformat(),
                         record.updated_at.isoformat(),
                         text,
+                        int(queued),
+                        binding.exchange if binding else None,
+                        binding.user_id if binding else None,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -361,6 +395,14 @@ class SqliteCheckpointStore:
                 ) from None
 
         await self._write(insert)
+
+    async def create(self, record: SwapRecord) -> None:
+        """See :meth:`CheckpointStore.create`."""
+        await self._insert(record, queued=False)
+
+    async def submit(self, record: SwapRecord) -> None:
+        """See :meth:`SwapQueue.submit`."""
+        await self._insert(record, queued=True)
 
     async def get(self, swap_id: str) -> SwapRecord | None:
         """See :meth:`CheckpointStore.get`."""
@@ -387,8 +429,8 @@ class SqliteCheckpointStore:
     def _take(db: sqlite3.Connection, owner: LeaseOwner, lease: Lease) -> None:
         db.execute(
             "UPDATE swaps SET lease_owner = ?, lease_pid = ?, lease_host = ?, "
-            "lease_expires = ? WHERE swap_id = ?",
-            (owner.owner_id, owner.pid, owner.host, lease.expires_at, lease.swap_id),
+            "lease_expires = ?, lease_token = ? WHERE swap_id = ?",
+            (owner.owner_id, owner.pid, owner.host, lease.expires_at, lease.token, lease.swap_id),
         )
 
     async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
@@ -418,17 +460,51 @@ class SqliteCheckpointStore:
 
         return await self._write(take)
 
+    async def claim(
+        self,
+        owner: LeaseOwner,
+        *,
+        exchange: str,
+        user_id: int | None,
+        ttl: float,
+        limit: int,
+    ) -> builtins.list[tuple[Lease, SwapRecord]]:
+        """See :meth:`SwapQueue.claim` (the file's write lock makes it exclusive)."""
+        marks = ", ".join("?" * len(_TERMINAL_STATES))
+
+        def take(db: sqlite3.Connection) -> builtins.list[tuple[Lease, SwapRecord]]:
+            now = time.time()
+            rows = db.execute(
+                "SELECT swap_id, revision, schema_version, record, lease_token FROM swaps "
+                f"WHERE state NOT IN ({marks}) AND exchange = ? "
+                "AND (user_id IS NULL OR user_id = ?) AND (run_after IS NULL OR run_after <= ?) "
+                "AND ((queued = 1 AND lease_owner IS NULL) OR lease_expires <= ?) "
+                "ORDER BY created_at, swap_id LIMIT ?",
+                (*_TERMINAL_STATES, exchange, user_id, now, now, limit),
+            ).fetchall()
+            taken = []
+            for swap_id, revision, version, text, token in rows:
+                _check_version(swap_id, version)
+                lease = Lease(swap_id, owner, now + ttl, revision, token + 1)
+                self._take(db, owner, lease)
+                db.execute("UPDATE swaps SET queued = 1 WHERE swap_id = ?", (swap_id,))
+                taken.append((lease, decode_record(text)))
+            return taken
+
+        return await self._write(take)
+
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.renew`."""
 
         def extend(db: sqlite3.Connection) -> Lease:
             expires = time.time() + ttl
             cur = db.execute(
-                "UPDATE swaps SET lease_expires = ? WHERE swap_id = ? AND lease_owner = ?",
-                (expires, lease.swap_id, lease.owner.owner_id),
+                "UPDATE swaps SET lease_expires = ? "
+                "WHERE swap_id = ? AND lease_owner = ? AND lease_token = ?",
+                (expires, lease.swap_id, lease.owner.owner_id, lease.token),
             )
             if cur.rowcount != 1:
-                _check_held(None, lease)
+                raise lease_lost(lease)
             return attrs.evolve(lease, expires_at=expires)
 
         return await self._write(extend)
@@ -436,6 +512,7 @@ class SqliteCheckpointStore:
     async def save(self, record: SwapRecord, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.save`."""
         text = encode_record(record)
+        binding = record.exchange
 
         def write(db: sqlite3.Connection) -> Lease:
             row = self._row(db, record.swap_id)
@@ -445,7 +522,8 @@ class SqliteCheckpointStore:
             expires = time.time() + ttl
             db.execute(
                 "UPDATE swaps SET schema_version = ?, state = ?, revision = ?, "
-                "updated_at = ?, record = ?, lease_expires = ? WHERE swap_id = ?",
+                "updated_at = ?, record = ?, lease_expires = ?, exchange = ?, user_id = ? "
+                "WHERE swap_id = ? AND lease_token = ?",
                 (
                     record.version,
                     record.state.value,
@@ -453,24 +531,34 @@ class SqliteCheckpointStore:
                     record.updated_at.isoformat(),
                     text,
                     expires,
+                    binding.exchange if binding else None,
+                    binding.user_id if binding else None,
                     record.swap_id,
+                    lease.token,
                 ),
             )
             return attrs.evolve(lease, expires_at=expires, revision=record.revision)
 
         return await self._write(write)
 
-    async def release(self, lease: Lease) -> None:
-        """See :meth:`CheckpointStore.release`."""
-
+    async def _free(self, lease: Lease, *, queued: bool, run_after: float | None) -> None:
         def free(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE swaps SET lease_owner = NULL, lease_pid = NULL, lease_host = NULL, "
-                "lease_expires = NULL WHERE swap_id = ? AND lease_owner = ?",
-                (lease.swap_id, lease.owner.owner_id),
+                "lease_expires = NULL, queued = (queued OR ?), run_after = ? "
+                "WHERE swap_id = ? AND lease_owner = ? AND lease_token = ?",
+                (int(queued), run_after, lease.swap_id, lease.owner.owner_id, lease.token),
             )
 
         await self._write(free)
+
+    async def release(self, lease: Lease) -> None:
+        """See :meth:`CheckpointStore.release`."""
+        await self._free(lease, queued=False, run_after=None)
+
+    async def defer(self, lease: Lease, *, delay: float) -> None:
+        """See :meth:`SwapQueue.defer`."""
+        await self._free(lease, queued=True, run_after=time.time() + delay)
 
     async def aclose(self) -> None:
         """Close the database file (writes still queued fail with :class:`CheckpointError`)."""

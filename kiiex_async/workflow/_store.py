@@ -18,6 +18,7 @@ a store without them gets the plain ``acquire`` + ``get``.
 
 from __future__ import annotations
 
+import builtins
 import os
 import socket
 import time
@@ -42,6 +43,7 @@ from ._errors import (
     SwapLockedError,
     SwapNotFoundError,
 )
+from ._machine import SwapState
 from ._record import RECORD_VERSION, SwapRecord, decode_record, encode_record
 
 __all__ = [
@@ -50,6 +52,8 @@ __all__ = [
     "LeaseOwner",
     "MemoryCheckpointStore",
     "RecordAcquirer",
+    "SwapQueue",
+    "claimable",
     "lease_is_free",
     "pid_alive",
 ]
@@ -80,17 +84,21 @@ class LeaseOwner:
 
 @attrs.frozen
 class Lease:
-    """The right to run one swap until ``expires_at`` (epoch seconds).
+    """The right to run one swap until ``expires_at`` (epoch seconds, the store's clock).
 
-    ``revision`` is the record revision stored when the lease was granted or last used to
-    save (``None`` when the store does not say): a runner holding a record of that revision
-    holds the current one and need not read it again.
+    ``token`` is the *fencing token*: every grant of the swap's lease increments it, and
+    every write (save, renew, release) must carry the current one, so a runner whose lease
+    was taken over (it paused past its expiry) can never write again.  ``revision`` is the
+    record revision stored when the lease was granted or last used to save (``None`` when
+    the store does not say): a runner holding a record of that revision holds the current
+    one and need not read it again.
     """
 
     swap_id: str
     owner: LeaseOwner
     expires_at: float
     revision: int | None = None
+    token: int = 0
 
 
 def pid_alive(pid: int) -> bool:
@@ -160,6 +168,35 @@ class CheckpointStore(Protocol):
 
 
 @runtime_checkable
+class SwapQueue(Protocol):
+    """Optional extension of a :class:`CheckpointStore`: a queue of swaps for workers.
+
+    A *claimable* swap is not terminal, is bound to the worker's exchange (and user, once
+    known), is not deferred, and is either queued with no lease or held by a lease that
+    expired (its runner died or paused).  Claiming grants a new lease (token + 1) exactly
+    like :meth:`CheckpointStore.acquire`; two workers never claim the same swap.
+    """
+
+    async def submit(self, record: SwapRecord) -> None:
+        """Insert a new swap, queued for a worker; :class:`CheckpointError` if it exists."""
+
+    async def claim(
+        self,
+        owner: LeaseOwner,
+        *,
+        exchange: str,
+        user_id: int | None,
+        ttl: float,
+        limit: int,
+    ) -> list[tuple[Lease, SwapRecord]]:
+        """Take up to ``limit`` claimable swaps, oldest first, with their records."""
+
+    async def defer(self, lease: Lease, *, delay: float) -> None:
+        """Give the lease up and leave the swap queued, claimable again after ``delay``
+        seconds (0: at once); nothing happens if the lease was lost."""
+
+
+@runtime_checkable
 class RecordAcquirer(Protocol):
     """Optional extension of a :class:`CheckpointStore`: lease and record in one call."""
 
@@ -172,9 +209,22 @@ class RecordAcquirer(Protocol):
 
 
 class _Row:
-    """A stored swap: the encoded record and its lease (shared by both stores' logic)."""
+    """A stored swap: the encoded record, its lease and queue facts (shared by the stores'
+    logic)."""
 
-    __slots__ = ("expires", "holder", "record", "revision", "version")
+    __slots__ = (
+        "exchange",
+        "expires",
+        "holder",
+        "queued",
+        "record",
+        "revision",
+        "run_after",
+        "state",
+        "token",
+        "user_id",
+        "version",
+    )
 
     def __init__(
         self,
@@ -183,12 +233,43 @@ class _Row:
         version: int,
         holder: LeaseOwner | None,
         expires: float | None,
+        token: int = 0,
     ) -> None:
         self.record = record
         self.revision = revision
         self.version = version
         self.holder = holder
         self.expires = expires
+        self.token = token
+        self.queued = False
+        self.run_after: float | None = None
+        self.state = ""
+        self.exchange: str | None = None
+        self.user_id: int | None = None
+
+    def describe(self, record: SwapRecord) -> None:
+        """Copy the facts the queue filters on from ``record``."""
+        self.state = record.state.value
+        self.exchange = record.exchange.exchange if record.exchange else None
+        self.user_id = record.exchange.user_id if record.exchange else None
+
+
+def claimable(
+    *,
+    terminal: bool,
+    queued: bool,
+    holder: LeaseOwner | None,
+    expires_at: float | None,
+    run_after: float | None,
+    now: float,
+) -> bool:
+    """Decide (purely) whether a worker may claim a swap of its exchange: see
+    :class:`SwapQueue`."""
+    if terminal or (run_after is not None and run_after > now):
+        return False
+    if holder is None or expires_at is None:
+        return queued
+    return expires_at <= now
 
 
 def _check_version(swap_id: str, version: int) -> None:
@@ -200,10 +281,14 @@ def _check_version(swap_id: str, version: int) -> None:
         )
 
 
-def _acquire_row(row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float) -> Lease:
+def _acquire_row(
+    row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float, now: float | None = None
+) -> Lease:
+    """The lease ``owner`` gets on ``row`` at ``now`` (the store's clock; default this
+    host's), or :class:`SwapNotFoundError` / :class:`SwapLockedError`."""
     if row is None:
         raise SwapNotFoundError(f"no swap {swap_id!r} in the checkpoint store", swap_id=swap_id)
-    now = time.time()
+    now = time.time() if now is None else now
     if not lease_is_free(row.holder, row.expires, me=owner, now=now):
         assert row.holder is not None
         assert row.expires is not None
@@ -214,15 +299,37 @@ def _acquire_row(row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float) 
             holder=row.holder.describe(),
             expires_in=row.expires - now,
         )
-    return Lease(swap_id=swap_id, owner=owner, expires_at=now + ttl, revision=row.revision)
+    return Lease(
+        swap_id=swap_id,
+        owner=owner,
+        expires_at=now + ttl,
+        revision=row.revision,
+        token=row.token + 1,
+    )
+
+
+def holds(row: _Row | None, lease: Lease) -> bool:
+    """True when ``lease`` is the row's current lease (same owner and fencing token)."""
+    return (
+        row is not None
+        and row.holder is not None
+        and row.holder.owner_id == lease.owner.owner_id
+        and row.token == lease.token
+    )
+
+
+def lease_lost(lease: Lease) -> LeaseLostError:
+    """The error of a write whose lease is not the current one any more."""
+    return LeaseLostError(
+        f"the lease on swap {lease.swap_id} (token {lease.token}) was taken over by another "
+        "runner: this one stops without writing",
+        swap_id=lease.swap_id,
+    )
 
 
 def _check_held(row: _Row | None, lease: Lease) -> None:
-    if row is None or row.holder is None or row.holder.owner_id != lease.owner.owner_id:
-        raise LeaseLostError(
-            f"the lease on swap {lease.swap_id} was taken over by another runner",
-            swap_id=lease.swap_id,
-        )
+    if not holds(row, lease):
+        raise lease_lost(lease)
 
 
 def _check_revision(row: _Row, record: SwapRecord) -> None:
@@ -235,7 +342,7 @@ def _check_revision(row: _Row, record: SwapRecord) -> None:
 
 
 class MemoryCheckpointStore:
-    """A :class:`CheckpointStore` in memory (tests, throw-away runs).
+    """A :class:`CheckpointStore` and :class:`SwapQueue` in memory (tests, throw-away runs).
 
     Records are kept encoded, exactly as SQLite keeps them, so that what a test resumes
     from went through the same codec.
@@ -259,9 +366,14 @@ class MemoryCheckpointStore:
         """Insert a new swap; see :meth:`CheckpointStore.create`."""
         if record.swap_id in self._rows:
             raise CheckpointError(f"swap {record.swap_id} already exists", swap_id=record.swap_id)
-        self._rows[record.swap_id] = _Row(
-            encode_record(record), record.revision, record.version, None, None
-        )
+        row = _Row(encode_record(record), record.revision, record.version, None, None)
+        row.describe(record)
+        self._rows[record.swap_id] = row
+
+    async def submit(self, record: SwapRecord) -> None:
+        """See :meth:`SwapQueue.submit`."""
+        await self.create(record)
+        self._rows[record.swap_id].queued = True
 
     async def get(self, swap_id: str) -> SwapRecord | None:
         """See :meth:`CheckpointStore.get`."""
@@ -276,12 +388,15 @@ class MemoryCheckpointStore:
         records = [decode_record(row.record) for row in self._rows.values()]
         return sorted(records, key=lambda r: (r.created_at, r.swap_id))
 
+    def _grant(self, row: _Row, lease: Lease) -> None:
+        row.holder, row.expires, row.token = lease.owner, lease.expires_at, lease.token
+
     async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.acquire`."""
         row = self._rows.get(swap_id)
         lease = _acquire_row(row, swap_id, owner, ttl)
         assert row is not None
-        row.holder, row.expires = owner, lease.expires_at
+        self._grant(row, lease)
         return lease
 
     async def acquire_record(
@@ -293,8 +408,38 @@ class MemoryCheckpointStore:
         assert row is not None
         _check_version(swap_id, row.version)
         record = decode_record(row.record)
-        row.holder, row.expires = owner, lease.expires_at
+        self._grant(row, lease)
         return lease, record
+
+    async def claim(
+        self,
+        owner: LeaseOwner,
+        *,
+        exchange: str,
+        user_id: int | None,
+        ttl: float,
+        limit: int,
+    ) -> builtins.list[tuple[Lease, SwapRecord]]:
+        """See :meth:`SwapQueue.claim`."""
+        now = time.time()
+        taken: builtins.list[tuple[Lease, SwapRecord]] = []
+        for swap_id, row in self._rows.items():  # insertion order: oldest first
+            if len(taken) >= limit:
+                break
+            mine = row.exchange == exchange and row.user_id in (None, user_id)
+            if mine and claimable(
+                terminal=SwapState(row.state).is_terminal,
+                queued=row.queued,
+                holder=row.holder,
+                expires_at=row.expires,
+                run_after=row.run_after,
+                now=now,
+            ):
+                lease = Lease(swap_id, owner, now + ttl, row.revision, row.token + 1)
+                self._grant(row, lease)
+                row.queued = True
+                taken.append((lease, decode_record(row.record)))
+        return taken
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.renew`."""
@@ -311,18 +456,24 @@ class MemoryCheckpointStore:
         assert row is not None
         _check_revision(row, record)
         row.record, row.revision = encode_record(record), record.revision
+        row.describe(record)
         row.expires = time.time() + ttl
         return attrs.evolve(lease, expires_at=row.expires, revision=record.revision)
 
     async def release(self, lease: Lease) -> None:
         """See :meth:`CheckpointStore.release`."""
         row = self._rows.get(lease.swap_id)
-        if (
-            row is not None
-            and row.holder is not None
-            and row.holder.owner_id == lease.owner.owner_id
-        ):
+        if holds(row, lease):
+            assert row is not None
             row.holder, row.expires = None, None
+
+    async def defer(self, lease: Lease, *, delay: float) -> None:
+        """See :meth:`SwapQueue.defer`."""
+        row = self._rows.get(lease.swap_id)
+        if holds(row, lease):
+            assert row is not None
+            row.holder, row.expires = None, None
+            row.queued, row.run_after = True, time.time() + delay
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -26,12 +27,20 @@ from ._errors import (
     SwapNotFoundError,
 )
 from ._ids import client_order_id_for, new_swap_id
+from ._keeper import LeaseKeeper
 from ._machine import SwapState, reopen, step_of
 from ._record import ExchangeBinding, SwapRecord, TimelineEntry, exchange_key, utcnow
 from ._request import SwapRequest
 from ._result import ProgressEvent, ProgressKind, SwapResult
 from ._runner import CheckpointHook, ProgressCallback, _Runner
-from ._store import DEFAULT_LEASE_TTL, CheckpointStore, LeaseOwner, RecordAcquirer
+from ._store import (
+    DEFAULT_LEASE_TTL,
+    CheckpointStore,
+    Lease,
+    LeaseOwner,
+    RecordAcquirer,
+    SwapQueue,
+)
 
 if TYPE_CHECKING:
     from ..client import KiiexClient
@@ -117,8 +126,28 @@ class SwapWorkflow:
         """
         return (await self._create(request, swap_id)).swap_id
 
-    async def _create(self, request: SwapRequest, swap_id: str | None) -> SwapRecord:
-        """:meth:`create`, returning the record as stored (the runner starts from it)."""
+    async def submit(self, request: SwapRequest, *, swap_id: str | None = None) -> str:
+        """Queue a swap for a worker (:class:`SwapWorker`, ``kiiex worker``) without
+        running it; return its id.
+
+        The store must be a queue (:class:`PostgresCheckpointStore`,
+        :class:`SqliteCheckpointStore`, :class:`MemoryCheckpointStore`); the swap is bound
+        to this workflow's exchange, and only a worker of that exchange (and user, once a
+        run logged in) claims it.  Idempotent for an explicit ``swap_id``, like
+        :meth:`create`.
+        """
+        if not isinstance(self.store, SwapQueue):
+            raise ConfigurationError(
+                f"{type(self.store).__name__} is not a swap queue: use PostgresCheckpointStore "
+                "or SqliteCheckpointStore"
+            )
+        return (await self._create(request, swap_id, queue=self.store)).swap_id
+
+    async def _create(
+        self, request: SwapRequest, swap_id: str | None, *, queue: SwapQueue | None = None
+    ) -> SwapRecord:
+        """:meth:`create` (or :meth:`submit` to ``queue``), returning the record as stored
+        (the runner starts from it)."""
         if not isinstance(request, SwapRequest):
             raise InvalidInputError("request must be a SwapRequest")
         swap_id = new_swap_id() if swap_id is None else swap_id
@@ -140,7 +169,10 @@ class SwapWorkflow:
         )
         # Insert first: the store refuses an existing id, and only then is it read.
         try:
-            await self.store.create(record)
+            if queue is not None:
+                await queue.submit(record)
+            else:
+                await self.store.create(record)
             return record
         except CheckpointError:
             existing = await self.store.get(swap_id)
@@ -284,25 +316,38 @@ class SwapWorkflow:
         *,
         reopened: bool,
         held: SwapRecord | None = None,
+        claimed: Claimed | None = None,
     ) -> SwapResult:
         """Run the swap under a lease.  ``held`` is a record of it the caller has (just
         created or read): it is used when the lease says it is still the stored revision,
-        instead of reading the record again."""
+        instead of reading the record again.  ``claimed`` is a lease a worker already holds
+        (with the record, how to give the lease back and when to park)."""
         owner = LeaseOwner.current()
         record: SwapRecord | None = None
-        if held is None and isinstance(self.store, RecordAcquirer):
+        granted_at = time.monotonic()
+        if claimed is not None:
+            lease, record, granted_at = claimed.lease, claimed.record, claimed.granted_at
+        elif held is None and isinstance(self.store, RecordAcquirer):
             lease, record = await self.store.acquire_record(swap_id, owner, ttl=self.lease_ttl)
         else:
             lease = await self.store.acquire(swap_id, owner, ttl=self.lease_ttl)
             if held is not None and lease.revision == held.revision:
                 record = held
+        keeper = LeaseKeeper(
+            self.store,
+            lease,
+            ttl=self.lease_ttl,
+            granted_at=granted_at,
+            stop=claimed.stop if claimed else None,
+        )
+        error: BaseException | None = None
         try:
             if record is None:
                 record = await self.store.get(swap_id)
             if record is None:  # pragma: no cover - acquire() already checked
                 raise SwapNotFoundError(f"no swap {swap_id!r}", swap_id=swap_id)
             record = self._check_exchange(record)
-            runner = _Runner(self, record, lease, callbacks)
+            runner = _Runner(self, record, keeper, callbacks)
             if reopened and record.state is SwapState.NEEDS_OPERATOR:
                 target = reopen(record.state, record.stopped_at)
                 entry = TimelineEntry(target, utcnow(), "reopened by the operator")
@@ -317,7 +362,7 @@ class SwapWorkflow:
                     )
                 )
             try:
-                result = await runner.drive()
+                result = await _drive(runner, keeper)
             except WorkflowError:
                 raise
             except KiiexError as exc:
@@ -330,12 +375,17 @@ class SwapWorkflow:
                     swap_id=swap_id,
                     step=step.label if step else None,
                 ) from exc
-            finally:
-                lease = runner.lease
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 try:
-                    await self.store.release(lease)
+                    if keeper.lost is None:
+                        if claimed is not None:
+                            await claimed.give_back(keeper.lease, error)
+                        else:
+                            await self.store.release(keeper.lease)
                 except Exception:
                     log.warning("could not release the lease of swap %s", swap_id)
         await self._notify(
@@ -351,6 +401,48 @@ class SwapWorkflow:
             ),
         )
         return result
+
+
+@attrs.frozen
+class Claimed:
+    """A swap a worker claimed: its lease and record, the monotonic time the claim was
+    sent, the event that asks its run to park, and how to give the lease back (given the
+    run's exception, ``None`` when it ended)."""
+
+    lease: Lease
+    record: SwapRecord
+    granted_at: float
+    stop: anyio.Event
+    give_back: Callable[[Lease, BaseException | None], Awaitable[None]]
+
+
+async def _drive(runner: _Runner, keeper: LeaseKeeper) -> SwapResult:
+    """``runner.drive()`` with the lease's heartbeat beside it; a lost lease stops the run
+    at once with :class:`LeaseLostError` (no further write is made)."""
+    results: list[SwapResult] = []
+    errors: list[BaseException] = []
+    async with anyio.create_task_group() as tg:
+
+        async def body() -> None:
+            try:
+                results.append(await runner.drive())
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                # Re-raised below, as is: not wrapped in an exception group.
+                errors.append(exc)
+            finally:
+                tg.cancel_scope.cancel()
+
+        tg.start_soon(keeper.heartbeat, tg.cancel_scope)
+        tg.start_soon(body)
+    if errors:
+        raise errors[0]
+    if keeper.lost is not None:
+        raise keeper.lost
+    if not results:  # pragma: no cover - only an outer cancellation gets here
+        raise anyio.get_cancelled_exc_class()()
+    return results[0]
 
 
 class SwapRun:
