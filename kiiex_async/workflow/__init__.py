@@ -134,6 +134,7 @@ from ._store import (
     MemoryCheckpointStore,
     SwapQueue,
 )
+from ._worker import SwapWorker
 from ._workflow import SwapRun, SwapWorkflow
 
 __all__ = [
@@ -170,6 +171,7 @@ __all__ = [
     "SwapRun",
     "SwapState",
     "SwapStep",
+    "SwapWorker",
     "SwapWorkflow",
     "TicketProgress",
     "TimelineEntry",
