@@ -25,7 +25,7 @@ import platformdirs
 from rich.console import Console
 from rich.table import Column, Table
 
-from . import __version__
+from . import __version__, _cli_worker
 from .auth import Credentials
 from .client import KiiexClient
 from .errors import (
@@ -39,6 +39,7 @@ from .rates import RatePoller, RateTick
 from .sim import SimConfig, Simulator, parse_fault_spec, serve
 from .workflow import (
     AmountSide,
+    CheckpointStore,
     DepositSpec,
     ExchangeMismatchError,
     ProgressEvent,
@@ -75,11 +76,18 @@ class Target:
     credentials: Credentials | None
     state_dir: Path
     base_url: str | None = None
+    #: ``--store``: a shared checkpoint store (PostgreSQL DSN or SQLite path).
+    store: str | None = None
 
     @property
     def store_path(self) -> Path:
         """Checkpoints are kept per environment so a sim swap never resumes on staging."""
         return self.state_dir / f"swaps-{self.env}.sqlite3"
+
+    @property
+    def store_name(self) -> str:
+        """Where this target's swaps are, as it may be shown (no DSN password)."""
+        return _cli_worker.store_label(self.store) if self.store else str(self.store_path)
 
     @property
     def sim_state(self) -> Path:
@@ -101,6 +109,9 @@ def resume_command(swap_id: str, target: Target) -> str:
     parts = ["kiiex", "resume", "--env", target.env]
     if target.base_url:
         parts += ["--base-url", target.base_url]
+    if target.store:
+        # The DSN is not repeated (it may hold a password): name the same --store.
+        parts += ["--store", "<the same --store>"]
     parts += ["--state-dir", str(target.state_dir), swap_id]
     return " ".join(parts)
 
@@ -115,15 +126,16 @@ def resolve_target(args: argparse.Namespace, environ: dict[str, str] | None = No
     state_dir = Path(args.state_dir) if args.state_dir else _default_state_dir()
     configured = Credentials.env_configured(env_vars)
     env = args.env or ("staging" if configured else "sim")
+    store = getattr(args, "store", None)
     if env == "sim":
-        return Target("sim", None, state_dir)
+        return Target("sim", None, state_dir, store=store)
     if not configured:
         raise CliError(
             f"--env {env} needs credentials: set KIIEX_API_KEY, KIIEX_API_SECRET and "
             "KIIEX_USER_ID (or KIIEX_USERNAME and KIIEX_PASSWORD)",
             EXIT_USAGE,
         )
-    return Target(env, Credentials.from_env(env_vars), state_dir, args.base_url)
+    return Target(env, Credentials.from_env(env_vars), state_dir, args.base_url, store)
 
 
 class Output:
@@ -187,8 +199,12 @@ async def connect(target: Target, output: Output) -> AsyncIterator[KiiexClient]:
 
 
 @contextlib.asynccontextmanager
-async def open_store(target: Target) -> AsyncIterator[SqliteCheckpointStore]:
-    """The checkpoint store of the target's environment."""
+async def open_store(target: Target) -> AsyncIterator[CheckpointStore]:
+    """The checkpoint store of the target's environment (or ``--store``)."""
+    if target.store:
+        async with _cli_worker.open_store_at(target.store) as shared:
+            yield shared
+        return
     target.state_dir.mkdir(parents=True, exist_ok=True)
     async with SqliteCheckpointStore(target.store_path) as store:
         yield store
@@ -366,7 +382,7 @@ async def resume_target(target: Target, swap_id: str, output: Output) -> Target:
     async with open_store(target) as store:
         record = await store.get(swap_id)
     if record is None:
-        raise CliError(f"no swap {swap_id!r} in {target.store_path}")
+        raise CliError(f"no swap {swap_id!r} in {target.store_name}")
     if record.exchange is None:
         output.note(
             f"swap {swap_id} was saved without its exchange (older kiiex); resuming it on "
@@ -449,7 +465,7 @@ async def cmd_swaps(args: argparse.Namespace, target: Target, output: Output) ->
             )
         return EXIT_OK
     if not records:
-        output.note(f"no swaps in {target.store_path}")
+        output.note(f"no swaps in {target.store_name}")
         return EXIT_OK
     table = Table("state", "request", "created (UTC)", "updated (UTC)")
     # Ids are what users copy into `kiiex resume`: never truncate them.
@@ -471,7 +487,7 @@ async def cmd_show(args: argparse.Namespace, target: Target, output: Output) -> 
     async with open_store(target) as store:
         record: SwapRecord | None = await store.get(args.swap_id)
     if record is None:
-        raise CliError(f"no swap {args.swap_id!r} in {target.store_path}")
+        raise CliError(f"no swap {args.swap_id!r} in {target.store_name}")
     result = SwapResult.from_record(record)
     if output.as_json:
         output.json(result_dict(result))
@@ -618,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where checkpoints (and the embedded simulator's state) live "
         "(default: $KIIEX_STATE_DIR or the user data directory)",
     )
+    _cli_worker.add_store_option(common)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -669,6 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     rates.add_argument("--changes-only", action="store_true", help="only changed rates")
 
     sub.add_parser("balances", parents=[common], help="account positions")
+    _cli_worker.register(sub, common)
 
     sim = sub.add_parser("sim", help="run a standalone KIIEX simulator")
     sim.add_argument("--host", default="127.0.0.1")
@@ -692,6 +710,7 @@ COMMANDS = {
     "show": cmd_show,
     "balances": cmd_balances,
     "rates": cmd_rates,
+    **_cli_worker.COMMANDS,
 }
 
 
