@@ -17,7 +17,6 @@ from typing import IO
 
 import anyio
 import attrs
-import psycopg
 import pytest
 from workflow_support import (
     FAST,
@@ -37,6 +36,8 @@ from kiiex_async.workflow import (
     SwapState,
     SwapWorkflow,
 )
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg not installed (pip install '.[postgres]')")
 
 pytestmark = pytest.mark.slow
 
@@ -188,6 +189,8 @@ async def test_workers_killed_and_frozen_at_random_still_swap_exactly_once(
         tokens = [token for _, token in writes]
         assert tokens == sorted(tokens), (record.swap_id, writes)
     assert set(actions) == {"kill", "stop"}, actions
+    # The freezes did fence workers off (their later writes were refused, see above).
+    assert "fenced off" in workers.text()
 
 
 async def test_cli_submit_then_worker_then_swaps_show_on_postgres(
