@@ -9,7 +9,7 @@ the way the tests start theirs (``tests/pg_support.py``):
   ``SqliteCheckpointStore``;
 * ``store.workers_2_vs_1`` / ``store.workers_4_vs_1``: throughput of 2 and 4 ``kiiex
   worker`` processes on one database, relative to one, with 20 ms of simulated latency on
-  every exchange call (each worker runs 4 swaps at a time, so the exchange is not the
+  every exchange call (each worker runs 8 swaps at a time, so the exchange is not the
   bottleneck);
 * ``store.takeover_vs_ttl``: time from a worker's SIGKILL until every swap it held is
   held by another worker, as a multiple of the lease time-to-live.
@@ -36,6 +36,8 @@ from .bench_workflow import AMOUNT, _batch
 __all__ = ["run"]
 
 TAKEOVER_TTL = 3.0
+#: Swaps each worker process runs at once in the scaling figure.
+PER_WORKER = 8
 #: Connections of the PostgreSQL store's pool in the one-process figure.
 POOL = 40
 LATENCY = "*:latency:*:delay=0.02"
@@ -187,7 +189,9 @@ async def _scaling(report: Report, pg: Any, *, quick: bool) -> None:
         for _rep in range(reps):
             for workers in rates:
                 dsn = pg.create_database()
-                procs = await _start_workers(sim.url, dsn, workers, concurrency=4, ttl=30.0)
+                procs = await _start_workers(
+                    sim.url, dsn, workers, concurrency=PER_WORKER, ttl=30.0
+                )
                 try:
                     await asyncio.sleep(2.5)  # imports and login: not part of the figure
                     t0 = time.perf_counter()
@@ -203,7 +207,7 @@ async def _scaling(report: Report, pg: Any, *, quick: bool) -> None:
             report.ratio(f"store.workers_{n}_vs_1", many.median / one.median, target, ">=")
     report.note(
         "store_workers",
-        f"{count} swaps submitted at once; kiiex worker processes x 4 swaps each; "
+        f"{count} swaps submitted at once; kiiex worker processes x {PER_WORKER} swaps each; "
         f"simulator latency {LATENCY}; figure = swaps / (first submit -> all terminal)",
     )
 

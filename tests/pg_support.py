@@ -18,10 +18,15 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kiiex_async.workflow import PostgresCheckpointStore
+from kiiex_async.workflow import (
+    MemoryCheckpointStore,
+    PostgresCheckpointStore,
+    SqliteCheckpointStore,
+)
 
 PG_BIN = Path(os.environ.get("KIIEX_PG_BIN", "/usr/lib/postgresql/15/bin"))
 REQUIRED = os.environ.get("KIIEX_REQUIRE_POSTGRES") == "1"
@@ -140,9 +145,20 @@ def postgres_dsn(pg_server: PgServer) -> str:
     return pg_server.create_database()
 
 
+#: The stores every store-level test runs on (``params=`` of their ``store`` fixtures).
+STORE_KINDS = ("memory", "sqlite", "postgres")
+
+
 @contextlib.asynccontextmanager
-async def postgres_store(request: pytest.FixtureRequest) -> AsyncIterator[PostgresCheckpointStore]:
-    """An open store on a fresh database (for parametrized store fixtures)."""
-    dsn = request.getfixturevalue("postgres_dsn")
-    async with PostgresCheckpointStore(dsn) as store:
-        yield store
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """An open store of the kind ``request.param`` names (PostgreSQL: a fresh database)."""
+    if request.param == "memory":
+        async with MemoryCheckpointStore() as memory:
+            yield memory
+    elif request.param == "sqlite":
+        async with SqliteCheckpointStore(tmp_path / "swaps.sqlite3") as sqlite:
+            yield sqlite
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        async with PostgresCheckpointStore(dsn) as pg:
+            yield pg

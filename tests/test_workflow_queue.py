@@ -12,14 +12,13 @@ from pathlib import Path
 import anyio
 import attrs
 import pytest
-from pg_support import postgres_store
+from pg_support import STORE_KINDS, open_store
 
 from kiiex_async.workflow import (
     CheckpointStore,
     ExchangeBinding,
     LeaseLostError,
     LeaseOwner,
-    MemoryCheckpointStore,
     SqliteCheckpointStore,
     SwapQueue,
     SwapRecord,
@@ -46,17 +45,10 @@ def make_record(swap_id: str, exchange: str = HERE, user_id: int | None = None) 
     )
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
-    if request.param == "memory":
-        async with MemoryCheckpointStore() as memory:
-            yield memory
-    elif request.param == "sqlite":
-        async with SqliteCheckpointStore(tmp_path / "swaps.sqlite3") as sqlite:
-            yield sqlite
-    else:
-        async with postgres_store(request) as pg:
-            yield pg
+    async with open_store(request, tmp_path) as opened:
+        yield opened
 
 
 def queue_of(store: CheckpointStore) -> SwapQueue:

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from pg_support import postgres_store
+from pg_support import STORE_KINDS, open_store
 from workflow_support import full_request, make_client, sim_config
 
 from kiiex_async.errors import ConfigurationError
@@ -31,7 +31,6 @@ from kiiex_async.workflow import (
     Lease,
     LeaseLostError,
     LeaseOwner,
-    MemoryCheckpointStore,
     SqliteCheckpointStore,
     SwapLockedError,
     SwapNotFoundError,
@@ -72,17 +71,10 @@ def dead_pid() -> int:
     return proc.pid
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
-    if request.param == "memory":
-        async with MemoryCheckpointStore() as memory:
-            yield memory
-    elif request.param == "sqlite":
-        async with SqliteCheckpointStore(tmp_path / "swaps.sqlite3") as sqlite:
-            yield sqlite
-    else:
-        async with postgres_store(request) as pg:
-            yield pg
+    async with open_store(request, tmp_path) as opened:
+        yield opened
 
 
 async def test_stores_implement_the_protocol(store: CheckpointStore) -> None:

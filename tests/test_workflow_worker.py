@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import attrs
 import pytest
-from pg_support import postgres_store
+from pg_support import STORE_KINDS, open_store
 from workflow_support import (
     FAST,
     assert_ledger,
@@ -29,7 +29,6 @@ from kiiex_async.workflow import (
     LeaseLostError,
     LeaseOwner,
     MemoryCheckpointStore,
-    SqliteCheckpointStore,
     SwapQueue,
     SwapRecord,
     SwapResult,
@@ -39,17 +38,10 @@ from kiiex_async.workflow import (
 )
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
-    if request.param == "memory":
-        async with MemoryCheckpointStore() as memory:
-            yield memory
-    elif request.param == "sqlite":
-        async with SqliteCheckpointStore(tmp_path / "swaps.sqlite3") as sqlite:
-            yield sqlite
-    else:
-        async with postgres_store(request) as pg:
-            yield pg
+    async with open_store(request, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
