@@ -120,7 +120,13 @@ class SqliteCheckpointStore:
     intent whose call was already sent (reconciliation still applies, but the exactly-once
     guarantee then rests on it alone).  Keep the default for money.
 
-    The file's ``meta.schema_version`` is checked when it is opened and every row carries
+    Leases carry a fencing token like every store's (see :mod:`._store`); their expiry is
+    judged on this host's clock, which every user of the file shares.  The store is also a
+    :class:`SwapQueue` for the workers of one host (``kiiex worker --store FILE``); for
+    workers on many machines use :class:`PostgresCheckpointStore`.
+
+    The file's ``meta.schema_version`` is checked when it is opened (a version-1 file is
+    migrated to version 2: fencing tokens and the queue) and every row carries
     the record version.  Records are JSON with money as decimal strings; no credential or
     session token is ever written.  Blocking SQLite calls run in a worker thread
     (``anyio.to_thread``), one at a time, so a slow disk never stalls the event loop.

@@ -1,17 +1,22 @@
-"""Checkpoint stores: the :class:`CheckpointStore` protocol, SQLite and in-memory versions.
+"""Checkpoint stores: the :class:`CheckpointStore` protocol, its optional extensions
+(:class:`RecordAcquirer`, :class:`SwapQueue`), the lease rules every store shares, and the
+in-memory store.  The SQLite store is in :mod:`._sqlite_store`, the PostgreSQL store in
+:mod:`._pg_store`.
 
 Guarantees every store gives the runner:
 
 * a save is atomic (all of the record or none of it) and durable when it returns;
-* a save is *fenced*: it succeeds only for the lease holder and only on top of the revision
-  the holder last saw, so a runner whose lease was taken over cannot overwrite its successor;
+* a save is *fenced*: it succeeds only under the swap's current lease, i.e. with its
+  current fencing token (:attr:`Lease.token`, incremented by every grant), and only on top
+  of the revision the holder last saw, so a runner whose lease was taken over cannot
+  overwrite its successor, nor renew or release the successor's lease;
 * one runner per swap: :meth:`CheckpointStore.acquire` grants a lease (owner id, pid, host,
   expiry).  A lease may be taken over once it expired, or at once when its holder ran on this
   host and its process is gone (a SIGKILLed run can be resumed immediately).
 
-The two stores here also tell, in :attr:`Lease.revision`, which revision of the record was
+The stores here also tell, in :attr:`Lease.revision`, which revision of the record was
 stored when the lease was granted or last used to save, and offer
-:meth:`~SqliteCheckpointStore.acquire_record` (the lease and the record in one call), so a
+:meth:`~RecordAcquirer.acquire_record` (the lease and the record in one call), so a
 runner that already holds the current record does not read it again.  Both are optional:
 a store without them gets the plain ``acquire`` + ``get``.
 """
