@@ -157,7 +157,9 @@ async def cmd_worker(args: argparse.Namespace, target: Target, output: Output) -
             )
             worker = SwapWorker(workflow, concurrency=args.concurrency, poll_interval=args.poll)
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, worker.stop)
+                # Only the main thread may own signals (an embedding may run us elsewhere).
+                with contextlib.suppress(ValueError, RuntimeError):
+                    loop.add_signal_handler(sig, worker.stop)
             output.note(
                 f"worker {worker.owner.describe()} on {workflow.exchange}, "
                 f"{args.concurrency} at a time; SIGTERM or Ctrl-C stops it"
@@ -165,7 +167,8 @@ async def cmd_worker(args: argparse.Namespace, target: Target, output: Output) -
             await worker.run()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
         logger.removeHandler(handler)
     output.note(f"worker stopped; {len(worker.finished)} swap(s) finished")
     return EXIT_OK

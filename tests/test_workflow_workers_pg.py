@@ -200,8 +200,8 @@ async def test_cli_submit_then_worker_then_swaps_show_on_postgres(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`kiiex submit --store DSN` queues a swap bound to the exchange; a `kiiex worker`
-    runs it; `kiiex swaps` and `kiiex show --store DSN` read it back; SIGTERM stops the
-    worker with exit 0."""
+    runs it; `kiiex swaps`, `show` and `resume --store DSN` read it back; SIGTERM stops
+    the worker with exit 0; submit without --store is a usage error."""
     for name, value in worker_env(tmp_path).items():
         if name.startswith("KIIEX_"):
             monkeypatch.setenv(name, value)
@@ -227,6 +227,9 @@ async def test_cli_submit_then_worker_then_swaps_show_on_postgres(
         assert '"state": "COMPLETED"' in capsys.readouterr().out
         code = await asyncio.to_thread(cli.run, ["swaps", *base, "--json"])
         assert '"swap_id": "queued-1"' in capsys.readouterr().out
+        code = await asyncio.to_thread(cli.run, ["resume", "queued-1", *base, "--json"])
+        assert code == cli.EXIT_OK
+        assert '"state": "COMPLETED"' in capsys.readouterr().out
         assert len(swap_orders(sim, "queued-1")) == 1
     code = await asyncio.to_thread(cli.run, ["submit", "USDT", "COPM", "15", "--env", "sim", "-q"])
     assert code == cli.EXIT_USAGE
