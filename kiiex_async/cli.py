@@ -388,7 +388,11 @@ async def resume_target(target: Target, swap_id: str, output: Output) -> Target:
             f"swap {swap_id} was saved without its exchange (older kiiex); resuming it on "
             f"{target.base_url or target.env}"
         )
-    elif target.env != "sim" and not target.base_url:
+    elif (
+        target.env != "sim"
+        and not target.base_url
+        and record.exchange.exchange.startswith(("https://", "http://"))
+    ):
         target = attrs.evolve(target, base_url=record.exchange.exchange)
     return target
 

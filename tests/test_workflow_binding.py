@@ -182,3 +182,36 @@ def test_resume_hint_names_every_option(tmp_path: Path) -> None:
     assert cli.resume_command("abc", target) == (
         f"kiiex resume --env staging --base-url http://127.0.0.1:1/ap --state-dir {tmp_path} abc"
     )
+
+
+def test_cli_resumes_a_record_without_an_exchange_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kiiex resume` of a swap saved before swaps recorded their exchange says so in one
+    line, resumes it on the exchange given (here the embedded simulator) and binds it."""
+    for name in ("KIIEX_API_KEY", "KIIEX_API_SECRET", "KIIEX_USER_ID", "KIIEX_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KIIEX_STATE_DIR", str(tmp_path))
+
+    async def register() -> None:
+        async with (
+            KiiexClient("http://127.0.0.1:9/ap") as client,
+            SqliteCheckpointStore(tmp_path / "swaps-sim.sqlite3") as store,
+        ):
+            workflow = SwapWorkflow(client, MemoryCheckpointStore())
+            swap_id = await workflow.create(full_request(withdrawal=None, deposit=None))
+            record = await workflow.store.get(swap_id)
+            assert record is not None
+            await store.create(attrs.evolve(record, swap_id="old", exchange=None))
+
+    asyncio.run(register())
+    assert cli.run(["resume", "old"]) == cli.EXIT_OK
+    assert "saved without its exchange" in capsys.readouterr().err
+
+    async def read() -> SwapRecord | None:
+        async with SqliteCheckpointStore(tmp_path / "swaps-sim.sqlite3") as store:
+            return await store.get("old")
+
+    record = asyncio.run(read())
+    assert record is not None and record.state is SwapState.COMPLETED
+    assert record.exchange is not None and record.exchange.exchange == cli.EMBEDDED_EXCHANGE
