@@ -28,7 +28,7 @@ import attrs
 
 from ..errors import ConfigurationError
 from ._errors import CheckpointError, CheckpointSchemaError
-from ._record import SwapRecord, decode_record, encode_record
+from ._record import RECORD_VERSION, SwapRecord, decode_record, encode_record
 from ._store import (
     Lease,
     LeaseOwner,
@@ -104,6 +104,14 @@ WITH saved AS (
     SELECT swap_id, %(revision)s, %(token)s, %(owner)s FROM saved
 )
 SELECT until FROM saved
+"""
+
+_TAKE_FREE: Final = f"""
+UPDATE kiiex_swaps SET lease_token = lease_token + 1, lease_owner = %(owner)s,
+    lease_pid = %(pid)s, lease_host = %(host)s, lease_until = {_TTL}
+WHERE swap_id = %(swap_id)s AND record_version = %(version)s
+    AND (lease_owner IS NULL OR lease_until <= now() OR lease_owner = %(owner)s)
+RETURNING revision, record, lease_token, {_EPOCH}
 """
 
 _CLAIM: Final = f"""
@@ -326,6 +334,18 @@ class PostgresCheckpointStore:
     # -- leases ---------------------------------------------------------------------------
 
     async def _take(self, swap_id: str, owner: LeaseOwner, ttl: float) -> tuple[Lease, str]:
+        # Fast path, one statement: the lease is free, expired or already ours.
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                _TAKE_FREE,
+                {**_owner_params(owner), "ttl": ttl, "swap_id": swap_id, "version": RECORD_VERSION},
+            )
+            taken = await cur.fetchone()
+        if taken is not None:
+            revision, text, token, until = taken
+            return Lease(swap_id, owner, until, revision, token), text
+        # Otherwise decide in Python (not found, locked, a dead holder on this host, another
+        # record version), under the row's lock.
         async with self._conn() as conn, conn.transaction():
             cur = await conn.execute(
                 "SELECT record, revision, record_version, lease_owner, lease_pid, lease_host, "
