@@ -35,6 +35,7 @@ from ..errors import (
     DecodeError,
     InsufficientFundsError,
     InvalidInputError,
+    KiiexError,
     NotFoundError,
     RateLimitedError,
     RejectedError,
@@ -301,6 +302,23 @@ class _Runner:
     async def sleep(self, seconds: float) -> None:
         await self.keep_lease()
         await anyio.sleep(max(seconds, 0.0))
+
+    async def wait_change(self, seconds: float, **match: int | None) -> None:
+        """Wait before the next poll: ``seconds``, or less when the workflow's stream pushes
+        an event for this order or ticket (or resynchronised, so events may be missed).
+        The event only triggers the next REST check.  Without a stream, or when it fails,
+        this is :meth:`sleep`."""
+        stream = self.wf.account_stream
+        if stream is None:
+            await self.sleep(seconds)
+            return
+        await self.keep_lease()
+        start = anyio.current_time()
+        try:
+            await stream.wait_account_change(timeout=max(seconds, 0.0), **match)
+        except KiiexError as exc:
+            log.debug("swap %s: stream unavailable (%s); polling", self.record.swap_id, exc)
+            await anyio.sleep(max(seconds - (anyio.current_time() - start), 0.0))
 
     async def read(
         self,
@@ -759,7 +777,7 @@ class _Runner:
                     f"{timeouts.deposit:g} s; resume with reopen=True to keep waiting",
                 )
                 return
-            await self.sleep(interval)
+            await self.wait_change(interval, deposit_ticket=progress.ticket_number)
             interval = min(interval * 1.5, timeouts.max_poll)
 
     async def check_balance(self, event: SwapEvent, step: SwapStep) -> None:
@@ -994,7 +1012,9 @@ class _Runner:
                     order=progress,
                 )
                 return
-            await self.sleep(interval)
+            await self.wait_change(
+                interval, order_id=order_id, client_order_id=self.record.client_order_id
+            )
             interval = min(interval * 1.5, timeouts.max_poll)
 
     # -- step 6: trades -------------------------------------------------------------------
@@ -1408,5 +1428,5 @@ class _Runner:
                     f"{timeouts.withdrawal:g} s; resume with reopen=True to keep waiting",
                 )
                 return
-            await self.sleep(interval)
+            await self.wait_change(interval, withdraw_ticket=ticket_id)
             interval = min(interval * 1.5, timeouts.max_poll)

@@ -44,6 +44,7 @@ from ._store import (
 
 if TYPE_CHECKING:
     from ..client import KiiexClient
+    from ..stream import Stream
 
 __all__ = ["SwapRun", "SwapWorkflow"]
 
@@ -70,6 +71,12 @@ class SwapWorkflow:
     :class:`ExchangeMismatchError` before anything is sent.  A swap checkpointed before
     swaps recorded their exchange is bound to this workflow's on its next run (a warning
     is logged).
+
+    ``account_stream`` (an open :meth:`KiiexClient.stream`, optional) lets the order, deposit and
+    withdrawal polls wake as soon as the exchange pushes an event for that order or ticket
+    instead of sleeping out their interval.  An event only triggers the next REST check
+    (REST stays the source of truth), and polling at the usual intervals is the fallback
+    whenever the socket is down or silent, so exactly-once is unchanged.
     """
 
     def __init__(
@@ -82,7 +89,14 @@ class SwapWorkflow:
         lease_ttl: float = DEFAULT_LEASE_TTL,
         max_send_attempts: int = 3,
         exchange: str | None = None,
+        account_stream: Stream | None = None,
     ) -> None:
+        if account_stream is not None and not callable(
+            getattr(account_stream, "wait_account_change", None)
+        ):
+            raise ConfigurationError(
+                "account_stream must be a kiiex_async.stream.Stream (client.stream())"
+            )
         if exchange is not None and not (isinstance(exchange, str) and exchange.strip()):
             raise ConfigurationError("exchange must be a non-empty string naming the exchange")
         if not isinstance(store, CheckpointStore):
@@ -99,6 +113,8 @@ class SwapWorkflow:
         self.on_checkpoint = on_checkpoint
         self.lease_ttl = float(lease_ttl)
         self.max_send_attempts = max_send_attempts
+        #: Pushed account events that wake the polls (``None``: poll only).
+        self.account_stream = account_stream
         #: The exchange new swaps are bound to and resumed swaps must be bound to.
         self.exchange = exchange_key(client.base_url) if exchange is None else exchange.strip()
 
