@@ -38,26 +38,28 @@ async def test_withdrawal_wakes_on_the_pushed_ticket_event() -> None:
 async def test_without_a_stream_the_same_swap_still_waits_for_its_poll() -> None:
     """The control: without a stream the same withdrawal is still pending when the guard
     of the pushed case has long passed (the poll interval, not an event, decides)."""
-    async with Simulator(sim_config(withdraw_step_seconds=0.2)) as sim:
-        async with make_client(sim) as client:
-            workflow = SwapWorkflow(client, MemoryCheckpointStore())
-            request = full_request(timeouts=SLOW_POLLS)
-            swap_id = await workflow.create(request)
-            task = asyncio.create_task(workflow.resume(swap_id))
-            # Long enough for the ticket to be fully processed on the exchange (5 steps of
-            # 0.2 s), far shorter than one 60 s poll interval.
-            for _ in range(200):
-                await asyncio.sleep(0.05)
-                record = await workflow.store.get(swap_id)
-                assert record is not None
-                if record.state is SwapState.WITHDRAW_PENDING:
-                    break
-            await asyncio.sleep(2.0)
+    async with (
+        Simulator(sim_config(withdraw_step_seconds=0.2)) as sim,
+        make_client(sim) as client,
+    ):
+        workflow = SwapWorkflow(client, MemoryCheckpointStore())
+        request = full_request(timeouts=SLOW_POLLS)
+        swap_id = await workflow.create(request)
+        task = asyncio.create_task(workflow.resume(swap_id))
+        # Long enough for the ticket to be fully processed on the exchange (5 steps of
+        # 0.2 s), far shorter than one 60 s poll interval.
+        for _ in range(200):
+            await asyncio.sleep(0.05)
             record = await workflow.store.get(swap_id)
-            assert record is not None and record.state is SwapState.WITHDRAW_PENDING
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            assert record is not None
+            if record.state is SwapState.WITHDRAW_PENDING:
+                break
+        await asyncio.sleep(2.0)
+        record = await workflow.store.get(swap_id)
+        assert record is not None and record.state is SwapState.WITHDRAW_PENDING
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 async def test_a_closed_stream_falls_back_to_polling() -> None:
