@@ -20,7 +20,7 @@ read) and by ccxt.pro ndax's ``handle_message`` (frame JSON, its float order boo
 best bid read) with no network; updates (rows) per second are compared.
 
 *Swap latency* (``swap_latency_stream_vs_polling``): steps 1-7 of a swap (login, a deposit
-whose ticket the exchange settles in steps of 0.3 s, rate, market order, order poll,
+whose ticket the exchange settles in three steps of 0.45 s, rate, market order, order poll,
 trades, positions) with 20 ms added to every answer, HTTP and socket alike, run with the
 default poll intervals by a workflow given ``account_stream=client.stream()`` and by one
 that only polls, interleaved; the ratio of the median wall times (lower is better).
@@ -256,7 +256,7 @@ async def run(report: Report, *, quick: bool) -> None:
         )
 
 
-_SWAP_CONFIG = SimConfig(seed=13, deposit_step_seconds=0.3, drift_bps=Decimal(0))
+_SWAP_CONFIG = SimConfig(seed=13, deposit_step_seconds=0.45, drift_bps=Decimal(0))
 
 
 async def _one_swap(sim: Simulator, *, pushed: bool) -> float:
