@@ -1239,6 +1239,16 @@ class _Runner:
             await self.commit(SwapEvent.NO_WITHDRAWAL, "swap completed (no withdrawal asked)")
             return
         assert trades is not None
+        if spec.amount is None and trades.derived.get("fees", "").startswith("unknown"):
+            # "Everything received" less unknown fees could take other funds of the account.
+            await self.escalate(
+                SwapStep.WITHDRAW,
+                f"the trade's fees are unknown (the trades state none and other activity "
+                f"moved the balances), so what this swap received cannot be told apart from "
+                f"other {request.to_asset} on the account: withdraw it by hand, or swap with "
+                "an explicit withdrawal amount",
+            )
+            return
         net = trades.received - trades.fees.get(request.to_asset, _ZERO)
         positions = await self.positions()
         position = _available(positions, plan.to_product_id, request.to_asset)
