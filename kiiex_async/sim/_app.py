@@ -40,19 +40,12 @@ from . import _guide as guide
 from . import _render as render
 from ._clock import SimClock
 from ._config import DemoUser, SimConfig
-from ._exchange import (
-    ZERO,
-    Exchange,
-    ExchangeError,
-    InsufficientBalance,
-    Order,
-    OrderRequest,
-    ms,
-)
+from ._exchange import Exchange
 from ._faults import Fault, FaultInjector, parse_fault_spec
 from ._history import candles, date_ms, transaction_row
 from ._json import dumps, dumps_text, loads
 from ._params import BadRequest, Params
+from ._records import ZERO, ExchangeError, InsufficientBalance, Order, OrderRequest, ms
 from ._sessions import SessionStore
 
 __all__ = ["SimApp"]

@@ -45,9 +45,9 @@ from multidict import CIMultiDict
 from . import _render as render
 from ._app import _METHODS, SimApp
 from ._config import DemoUser
-from ._exchange import DepositTicket, Market, Order, Trade, WithdrawTicket, ms
 from ._faults import Fault
 from ._json import dumps_text, loads
+from ._records import DepositTicket, Market, Order, Trade, WithdrawTicket, ms
 
 __all__ = ["Gateway"]
 

@@ -29,8 +29,9 @@ from decimal import Decimal
 from typing import Any
 
 from ._config import DemoUser, ProductSpec
-from ._exchange import Exchange, Order, Trade, WithdrawTicket
+from ._exchange import Exchange
 from ._json import decimal_text
+from ._records import Order, Trade, WithdrawTicket
 from ._render import iso
 
 __all__ = [
