@@ -19,6 +19,7 @@ import copy
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
 from enum import IntEnum
@@ -34,6 +35,7 @@ from ._pipeline import (
     HttpMethod,
     Pipeline,
     RetryPolicy,
+    check_timeout,
 )
 from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
 from .auth import Credentials
@@ -44,6 +46,7 @@ from .errors import (
     InvalidInputError,
     KiiexError,
     NotFoundError,
+    RequestTimeout,
     TwoFactorRequiredError,
     UnknownOutcomeError,
 )
@@ -594,9 +597,13 @@ class KiiexClient:
             payload: dict[str, Any] = {"OMSId": self._oms_id}
             if user_id:
                 payload["UserId"] = user_id
-            headers = {"aptoken": token} if token else self._require_credentials().signed_headers()
+            credentials = self._require_credentials()
             data = await self._transport.call(
-                "GetUserAccounts", payload, headers=headers, use_session=False
+                "GetUserAccounts",
+                payload,
+                headers={"aptoken": token} if token else None,
+                sign=None if token else credentials.signed_headers,
+                use_session=False,
             )
             accounts = _int_list("GetUserAccounts", data)
             if not accounts:
@@ -671,19 +678,31 @@ class KiiexClient:
 
     # -- call plumbing --------------------------------------------------------------------
 
-    def _public(self, method: str, payload: Mapping[str, Any]) -> Coroutine[Any, Any, Any]:
+    def _public(
+        self, method: str, payload: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Any]:
         # A plain function handing back the transport's coroutine: one frame less per call.
-        return self._transport.call(method, payload, http=self._read_http)
+        return self._transport.call(method, payload, http=self._read_http, timeout=timeout)
 
     async def _private(
-        self, method: str, build: Callable[[], Mapping[str, Any]], *, write: bool = False
+        self,
+        method: str,
+        build: Callable[[], Mapping[str, Any]],
+        *,
+        write: bool = False,
+        timeout: float | None = None,
     ) -> Any:
         """Call a private method: lazy login, one shared re-login on errorcode 20 / 401.
 
         ``build`` makes the payload after login (it may need the account id).  Without a
         session token each attempt carries freshly signed headers (a new nonce).
+        ``timeout`` bounds the call's own attempts (what is left of it after a re-login);
+        a login it waits for is shared with other callers and bounded by the client's
+        timeouts.
         """
         self._require_credentials()
+        budget = check_timeout(timeout)
+        deadline = None if budget is None else time.monotonic() + budget
         for attempt in (1, 2):
             epoch = self._auth_epoch
             if not self.is_authenticated:
@@ -696,7 +715,8 @@ class KiiexClient:
                     payload,
                     write=write,
                     http="POST" if write else self._read_http,
-                    headers=self._signed_headers(),
+                    sign=self._signed_headers,
+                    timeout=_remaining(method, deadline),
                 )
             except AuthenticationError:
                 # "Not authorized" means the call was refused, so repeating it (even a
@@ -713,6 +733,7 @@ class KiiexClient:
         fields: Mapping[str, Any] | None = None,
         *,
         write: bool = False,
+        timeout: float | None = None,
     ) -> Any:
         """Call a private method with ``OMSId``, ``AccountId`` (resolved after login) and
         ``fields``."""
@@ -720,7 +741,7 @@ class KiiexClient:
         def build() -> dict[str, Any]:
             return {"OMSId": self._oms_id, "AccountId": self._account(account_id), **(fields or {})}
 
-        return await self._private(method, build, write=write)
+        return await self._private(method, build, write=write, timeout=timeout)
 
     def _user_payload(self) -> dict[str, Any]:
         """``OMSId`` and, once known, the logged-in ``UserId``."""
@@ -762,48 +783,54 @@ class KiiexClient:
 
     # -- system ---------------------------------------------------------------------------
 
-    async def ping(self) -> Pong:
+    async def ping(self, *, timeout: float | None = None) -> Pong:
         """``Ping``: check the endpoint answers."""
-        return self._decode("Ping", await self._public("Ping", {}), Pong)
+        return self._decode("Ping", await self._public("Ping", {}, timeout=timeout), Pong)
 
     # -- user -----------------------------------------------------------------------------
 
-    async def get_user_accounts(self) -> list[int]:
+    async def get_user_accounts(self, *, timeout: float | None = None) -> list[int]:
         """``GetUserAccounts``: the ids of the accounts of the logged-in user."""
-        data = await self._private("GetUserAccounts", self._user_payload)
+        data = await self._private("GetUserAccounts", self._user_payload, timeout=timeout)
         return _int_list("GetUserAccounts", data)
 
-    async def get_user_info(self) -> UserInfo:
+    async def get_user_info(self, *, timeout: float | None = None) -> UserInfo:
         """``GetUserInfo``: the logged-in user."""
-        data = await self._private("GetUserInfo", self._user_payload)
+        data = await self._private("GetUserInfo", self._user_payload, timeout=timeout)
         return self._decode("GetUserInfo", data, UserInfo)
 
     # -- products and market data (public) ------------------------------------------------
 
-    async def get_products(self) -> list[Product]:
+    async def get_products(self, *, timeout: float | None = None) -> list[Product]:
         """``GetProducts``: every asset of the exchange."""
-        data = await self._public("GetProducts", {"OMSId": self._oms_id})
+        data = await self._public("GetProducts", {"OMSId": self._oms_id}, timeout=timeout)
         return self._decode_list("GetProducts", data, Product)
 
-    async def get_instruments(self) -> list[Instrument]:
+    async def get_instruments(self, *, timeout: float | None = None) -> list[Instrument]:
         """``GetInstruments``: every tradable pair (also refreshes :meth:`find_instrument`'s
         cache)."""
-        data = await self._public("GetInstruments", {"OMSId": self._oms_id})
+        data = await self._public("GetInstruments", {"OMSId": self._oms_id}, timeout=timeout)
         instruments = self._decode_list("GetInstruments", data, Instrument)
         self._instruments = instruments
         return instruments
 
-    async def get_instrument(self, instrument_id: int) -> Instrument:
+    async def get_instrument(
+        self, instrument_id: int, *, timeout: float | None = None
+    ) -> Instrument:
         """``GetInstrument``: one pair with its increments and minimum quantity."""
         payload = {
             "OMSId": self._oms_id,
             "InstrumentId": _positive_id(instrument_id, "instrument_id"),
         }
         return self._decode(
-            "GetInstrument", await self._public("GetInstrument", payload), Instrument
+            "GetInstrument",
+            await self._public("GetInstrument", payload, timeout=timeout),
+            Instrument,
         )
 
-    async def find_instrument(self, a: str, b: str, *, refresh: bool = False) -> Instrument:
+    async def find_instrument(
+        self, a: str, b: str, *, refresh: bool = False, timeout: float | None = None
+    ) -> Instrument:
         """The instrument trading symbols ``a`` and ``b`` in either orientation.
 
         Instruments are fetched once and cached (``refresh=True`` fetches them again).
@@ -813,16 +840,18 @@ class KiiexClient:
         _text(b, "b")
         instruments = self._instruments
         if instruments is None or refresh:
-            instruments = await self.get_instruments()
+            instruments = await self.get_instruments(timeout=timeout)
         return pricing.find_instrument(instruments, a, b)
 
-    async def get_level1(self, instrument_id: int) -> Level1:
+    async def get_level1(self, instrument_id: int, *, timeout: float | None = None) -> Level1:
         """``GetLevel1``: best bid/offer and daily statistics of one instrument."""
         payload = {
             "OMSId": self._oms_id,
             "InstrumentId": _positive_id(instrument_id, "instrument_id"),
         }
-        return self._decode("GetLevel1", await self._public("GetLevel1", payload), Level1)
+        return self._decode(
+            "GetLevel1", await self._public("GetLevel1", payload, timeout=timeout), Level1
+        )
 
     async def get_level1_summary_min(
         self,
@@ -831,6 +860,7 @@ class KiiexClient:
         base_currency: str | None = None,
         quote_currency: str | None = None,
         columns: Literal["node", "python"] = "node",
+        timeout: float | None = None,
     ) -> list[Level1Summary]:
         """``GetLevel1SummaryMin``: last price and 24 h change of many instruments.
 
@@ -851,14 +881,16 @@ class KiiexClient:
                 raise InvalidInputError("instrument_ids must be a sequence of ints")
             ids = [_positive_id(i, "instrument id") for i in instrument_ids]
             payload["InstrumentIds"] = "[" + ",".join(str(i) for i in ids) + "]"
-        data = await self._public("GetLevel1SummaryMin", payload)
+        data = await self._public("GetLevel1SummaryMin", payload, timeout=timeout)
         return _shaped(
             "GetLevel1SummaryMin",
             lambda: _wire.parse_level1_summary(data, columns=columns),
             write=False,
         )
 
-    async def get_l2_snapshot(self, instrument_id: int, *, depth: int = 100) -> L2Snapshot:
+    async def get_l2_snapshot(
+        self, instrument_id: int, *, depth: int = 100, timeout: float | None = None
+    ) -> L2Snapshot:
         """``GetL2Snapshot``: the order book, bids best first, asks best first."""
         instrument_id = _positive_id(instrument_id, "instrument_id")
         payload = {
@@ -866,7 +898,7 @@ class KiiexClient:
             "InstrumentId": instrument_id,
             "Depth": _positive_id(depth, "depth"),
         }
-        data = await self._public("GetL2Snapshot", payload)
+        data = await self._public("GetL2Snapshot", payload, timeout=timeout)
         return _shaped(
             "GetL2Snapshot", lambda: _wire.parse_l2_snapshot(data, instrument_id), write=False
         )
@@ -878,6 +910,7 @@ class KiiexClient:
         interval: int,
         from_date: dt.datetime,
         to_date: dt.datetime,
+        timeout: float | None = None,
     ) -> list[TickerBar]:
         """``GetTickerHistory``: OHLCV bars of ``interval`` seconds between two instants.
 
@@ -898,7 +931,7 @@ class KiiexClient:
             "FromDate": start,
             "ToDate": end,
         }
-        data = await self._public("GetTickerHistory", payload)
+        data = await self._public("GetTickerHistory", payload, timeout=timeout)
         return _shaped("GetTickerHistory", lambda: _wire.parse_ticker_history(data), write=False)
 
     async def get_quote(
@@ -909,6 +942,7 @@ class KiiexClient:
         base_quantity: Amount | None = None,
         quote_amount: Amount | None = None,
         depth: int = 100,
+        timeout: float | None = None,
     ) -> pricing.Quote:
         """Price an order of ``side`` against the current book (``GetL2Snapshot``).
 
@@ -922,28 +956,36 @@ class KiiexClient:
             base_quantity = pricing.check_amount(base_quantity, name="base_quantity")
         if quote_amount is not None:
             quote_amount = pricing.check_amount(quote_amount, name="quote_amount")
-        book = await self.get_l2_snapshot(instrument_id, depth=depth)
+        book = await self.get_l2_snapshot(instrument_id, depth=depth, timeout=timeout)
         return pricing.quote(
             book, side=side, base_quantity=base_quantity, quote_amount=quote_amount
         )
 
     # -- account --------------------------------------------------------------------------
 
-    async def get_account_positions(self, *, account_id: int | None = None) -> list[Position]:
+    async def get_account_positions(
+        self, *, account_id: int | None = None, timeout: float | None = None
+    ) -> list[Position]:
         """``GetAccountPositions``: the balance (``amount``, ``hold``) of every product."""
         _optional_int(account_id, "account_id", minimum=1)
-        data = await self._account_call("GetAccountPositions", account_id)
+        data = await self._account_call("GetAccountPositions", account_id, timeout=timeout)
         return self._decode_list("GetAccountPositions", data, Position)
 
     async def get_account_transactions(
-        self, *, account_id: int | None = None, depth: int | None = None
+        self,
+        *,
+        account_id: int | None = None,
+        depth: int | None = None,
+        timeout: float | None = None,
     ) -> list[AccountTransaction]:
         """``GetAccountTransactions``: the account's ledger (credits, debits, balances),
         at most ``depth`` entries when given."""
         _optional_int(account_id, "account_id", minimum=1)
         limit = _optional_int(depth, "depth", minimum=1)
         fields = {} if limit is None else {"Depth": limit}
-        data = await self._account_call("GetAccountTransactions", account_id, fields)
+        data = await self._account_call(
+            "GetAccountTransactions", account_id, fields, timeout=timeout
+        )
         return self._decode_list("GetAccountTransactions", data, AccountTransaction)
 
     # -- orders ---------------------------------------------------------------------------
@@ -963,6 +1005,7 @@ class KiiexClient:
         post_only: bool = False,
         stop_price: Amount | None = None,
         instrument: Instrument | None = None,
+        timeout: float | None = None,
     ) -> SendOrderResult:
         """``SendOrder`` (a WRITE: sent once, never retried after it may have arrived).
 
@@ -1030,7 +1073,7 @@ class KiiexClient:
                 post_only=post_only,
             )
 
-        data = await self._private("SendOrder", build, write=True)
+        data = await self._private("SendOrder", build, write=True, timeout=timeout)
         return self._decode("SendOrder", data, SendOrderResult, write=True)
 
     async def cancel_order(
@@ -1039,6 +1082,7 @@ class KiiexClient:
         order_id: int | None = None,
         client_order_id: int | None = None,
         account_id: int | None = None,
+        timeout: float | None = None,
     ) -> GenericResult:
         """``CancelOrder`` by ``order_id`` or by ``client_order_id`` (a WRITE).
 
@@ -1052,11 +1096,15 @@ class KiiexClient:
             _client_order_id(client_order_id)
         _optional_int(account_id, "account_id", minimum=1)
         key = {"OrderId": order_id} if order_id is not None else {"ClOrderId": client_order_id}
-        data = await self._account_call("CancelOrder", account_id, key, write=True)
+        data = await self._account_call("CancelOrder", account_id, key, write=True, timeout=timeout)
         return self._decode("CancelOrder", data, GenericResult, write=True)
 
     async def cancel_all_orders(
-        self, *, instrument_id: int | None = None, account_id: int | None = None
+        self,
+        *,
+        instrument_id: int | None = None,
+        account_id: int | None = None,
+        timeout: float | None = None,
     ) -> GenericResult:
         """``CancelAllOrders`` (a WRITE, sent once): cancel the account's working orders,
         or only those of ``instrument_id``.
@@ -1071,14 +1119,20 @@ class KiiexClient:
         fields = (
             {} if instrument is None else {"InstrumentId": instrument, "IntrumentId": instrument}
         )
-        data = await self._account_call("CancelAllOrders", account_id, fields, write=True)
+        data = await self._account_call(
+            "CancelAllOrders", account_id, fields, write=True, timeout=timeout
+        )
         return self._decode("CancelAllOrders", data, GenericResult, write=True)
 
-    async def get_order_status(self, order_id: int, *, account_id: int | None = None) -> Order:
+    async def get_order_status(
+        self, order_id: int, *, account_id: int | None = None, timeout: float | None = None
+    ) -> Order:
         """``GetOrderStatus``: one order (the answer may be an object or a 1-element array)."""
         order_id = _positive_id(order_id, "order_id")
         _optional_int(account_id, "account_id", minimum=1)
-        data = await self._account_call("GetOrderStatus", account_id, {"OrderId": order_id})
+        data = await self._account_call(
+            "GetOrderStatus", account_id, {"OrderId": order_id}, timeout=timeout
+        )
         if isinstance(data, list):
             orders = self._decode_list("GetOrderStatus", data, Order)
             matching = [o for o in orders if o.order_id == order_id] or orders[:1]
@@ -1091,10 +1145,12 @@ class KiiexClient:
             return matching[0]
         return self._decode("GetOrderStatus", data, Order)
 
-    async def get_open_orders(self, *, account_id: int | None = None) -> list[Order]:
+    async def get_open_orders(
+        self, *, account_id: int | None = None, timeout: float | None = None
+    ) -> list[Order]:
         """``GetOpenOrders``: the account's working orders."""
         _optional_int(account_id, "account_id", minimum=1)
-        data = await self._account_call("GetOpenOrders", account_id)
+        data = await self._account_call("GetOpenOrders", account_id, timeout=timeout)
         return self._decode_list("GetOpenOrders", data, Order)
 
     async def get_orders_history(
@@ -1107,6 +1163,7 @@ class KiiexClient:
         end_timestamp: int | None = None,
         depth: int | None = None,
         start_index: int | None = None,
+        timeout: float | None = None,
     ) -> list[Order]:
         """``GetOrdersHistory``: past and present orders, filterable by ``client_order_id``."""
         _optional_int(account_id, "account_id", minimum=1)
@@ -1119,17 +1176,19 @@ class KiiexClient:
             "StartIndex": _optional_int(start_index, "start_index"),
         }
         given = {k: v for k, v in filters.items() if v is not None}
-        data = await self._account_call("GetOrdersHistory", account_id, given)
+        data = await self._account_call("GetOrdersHistory", account_id, given, timeout=timeout)
         return self._decode_list("GetOrdersHistory", data, Order)
 
-    async def get_order_history_by_order_id(self, order_id: int) -> list[Order]:
+    async def get_order_history_by_order_id(
+        self, order_id: int, *, timeout: float | None = None
+    ) -> list[Order]:
         """``GetOrderHistoryByOrderId``: every revision of one order."""
         order_id = _positive_id(order_id, "order_id")
 
         def build() -> dict[str, Any]:
             return {"OMSId": self._oms_id, "OrderId": order_id}
 
-        data = await self._private("GetOrderHistoryByOrderId", build)
+        data = await self._private("GetOrderHistoryByOrderId", build, timeout=timeout)
         return self._decode_list("GetOrderHistoryByOrderId", data, Order)
 
     async def get_trades_history(
@@ -1143,6 +1202,7 @@ class KiiexClient:
         end_timestamp: int | None = None,
         depth: int | None = None,
         start_index: int | None = None,
+        timeout: float | None = None,
     ) -> list[Trade]:
         """``GetTradesHistory``: the account's executions (fills, with fees)."""
         _optional_int(account_id, "account_id", minimum=1)
@@ -1156,7 +1216,7 @@ class KiiexClient:
             "StartIndex": _optional_int(start_index, "start_index"),
         }
         given = {k: v for k, v in filters.items() if v is not None}
-        data = await self._account_call("GetTradesHistory", account_id, given)
+        data = await self._account_call("GetTradesHistory", account_id, given, timeout=timeout)
         return self._decode_list("GetTradesHistory", data, Trade)
 
     # -- deposits -------------------------------------------------------------------------
@@ -1171,6 +1231,7 @@ class KiiexClient:
         deposit_info: Mapping[str, str] | None = None,
         asset_manager_id: int = 1,
         operator_id: int = 1,
+        timeout: float | None = None,
     ) -> DepositTicketCreated:
         """``CreateDepositTicket`` (a WRITE): ask for a (fiat) deposit to be credited."""
         product_id = _positive_id(product_id, "product_id")
@@ -1197,11 +1258,11 @@ class KiiexClient:
                 "DepositInfo": info,
             }
 
-        data = await self._private("CreateDepositTicket", build, write=True)
+        data = await self._private("CreateDepositTicket", build, write=True, timeout=timeout)
         return self._decode("CreateDepositTicket", data, DepositTicketCreated, write=True)
 
     async def get_deposit_tickets(
-        self, *, account_id: int | None = None, operator_id: int = 1
+        self, *, account_id: int | None = None, operator_id: int = 1, timeout: float | None = None
     ) -> list[DepositTicket]:
         """``GetDepositTickets``: the account's deposit tickets."""
         _optional_int(account_id, "account_id", minimum=1)
@@ -1214,7 +1275,7 @@ class KiiexClient:
                 "AccountId": self._account(account_id),
             }
 
-        data = await self._private("GetDepositTickets", build)
+        data = await self._private("GetDepositTickets", build, timeout=timeout)
         return self._decode_list("GetDepositTickets", data, DepositTicket)
 
     async def get_deposit_ticket(
@@ -1223,15 +1284,21 @@ class KiiexClient:
         request_code: str | None = None,
         ticket_id: int | None = None,
         account_id: int | None = None,
+        timeout: float | None = None,
     ) -> DepositTicket:
         """``GetDepositTicket`` by ``request_code`` and/or ``ticket_id``."""
         lookup = _ticket_lookup(request_code, ticket_id)
         _optional_int(account_id, "account_id", minimum=1)
-        data = await self._account_call("GetDepositTicket", account_id, lookup)
+        data = await self._account_call("GetDepositTicket", account_id, lookup, timeout=timeout)
         return self._decode("GetDepositTicket", data, DepositTicket)
 
     async def get_deposit_info(
-        self, product_id: int, *, generate_new_key: bool = False, account_id: int | None = None
+        self,
+        product_id: int,
+        *,
+        generate_new_key: bool = False,
+        account_id: int | None = None,
+        timeout: float | None = None,
     ) -> DepositInfo:
         """``GetDepositInfo``: deposit addresses of a (crypto) product."""
         product_id = _positive_id(product_id, "product_id")
@@ -1242,31 +1309,36 @@ class KiiexClient:
             "GetDepositInfo",
             account_id,
             {"ProductId": product_id, "GenerateNewKey": generate_new_key},
+            timeout=timeout,
         )
         return self._decode("GetDepositInfo", data, DepositInfo)
 
-    async def get_deposits(self, *, account_id: int | None = None) -> list[Deposit]:
+    async def get_deposits(
+        self, *, account_id: int | None = None, timeout: float | None = None
+    ) -> list[Deposit]:
         """``GetDeposits``: the account's deposits, with ticket status names."""
         _optional_int(account_id, "account_id", minimum=1)
-        data = await self._account_call("GetDeposits", account_id)
+        data = await self._account_call("GetDeposits", account_id, timeout=timeout)
         return self._decode_list("GetDeposits", data, Deposit)
 
     # -- withdrawals ----------------------------------------------------------------------
 
-    async def get_withdraws(self, *, account_id: int | None = None) -> list[Withdraw]:
+    async def get_withdraws(
+        self, *, account_id: int | None = None, timeout: float | None = None
+    ) -> list[Withdraw]:
         """``GetWithdraws``: the account's withdrawals, with ticket status names."""
         _optional_int(account_id, "account_id", minimum=1)
-        data = await self._account_call("GetWithdraws", account_id)
+        data = await self._account_call("GetWithdraws", account_id, timeout=timeout)
         return self._decode_list("GetWithdraws", data, Withdraw)
 
     async def get_withdraw_template_types(
-        self, product_id: int, *, account_id: int | None = None
+        self, product_id: int, *, account_id: int | None = None, timeout: float | None = None
     ) -> list[WithdrawTemplateType]:
         """``GetWithdrawTemplateTypes``: the withdraw templates a product offers."""
         product_id = _positive_id(product_id, "product_id")
         _optional_int(account_id, "account_id", minimum=1)
         data = await self._account_call(
-            "GetWithdrawTemplateTypes", account_id, {"ProductId": product_id}
+            "GetWithdrawTemplateTypes", account_id, {"ProductId": product_id}, timeout=timeout
         )
         items = _ci_get(data, "TemplateTypes") if isinstance(data, Mapping) else data
         return self._decode_list(
@@ -1280,6 +1352,7 @@ class KiiexClient:
         *,
         account_id: int | None = None,
         account_provider_id: int | None = None,
+        timeout: float | None = None,
     ) -> WithdrawTemplate:
         """``GetWithdrawTemplate``: the fields a withdrawal with ``template_type`` needs."""
         product_id = _positive_id(product_id, "product_id")
@@ -1289,18 +1362,26 @@ class KiiexClient:
         fields: dict[str, Any] = {"ProductId": product_id, "TemplateType": template_type}
         if provider is not None:
             fields["AccountProviderId"] = provider
-        data = await self._account_call("GetWithdrawTemplate", account_id, fields)
+        data = await self._account_call("GetWithdrawTemplate", account_id, fields, timeout=timeout)
         return self._decode("GetWithdrawTemplate", data, WithdrawTemplate)
 
     async def get_withdraw_fee(
-        self, product_id: int, amount: Amount, *, account_id: int | None = None
+        self,
+        product_id: int,
+        amount: Amount,
+        *,
+        account_id: int | None = None,
+        timeout: float | None = None,
     ) -> WithdrawFee:
         """``GetWithdrawFee``: the fee a withdrawal of ``amount`` would cost."""
         product_id = _positive_id(product_id, "product_id")
         checked = pricing.check_amount(amount, name="amount")
         _optional_int(account_id, "account_id", minimum=1)
         data = await self._account_call(
-            "GetWithdrawFee", account_id, {"ProductId": product_id, "Amount": checked}
+            "GetWithdrawFee",
+            account_id,
+            {"ProductId": product_id, "Amount": checked},
+            timeout=timeout,
         )
         return self._decode("GetWithdrawFee", data, WithdrawFee)
 
@@ -1312,6 +1393,7 @@ class KiiexClient:
         template_type: str,
         template_form: Mapping[str, str],
         account_id: int | None = None,
+        timeout: float | None = None,
     ) -> GenericResult:
         """``CreateWithdrawTicket`` (a WRITE): ask for ``amount`` to leave the account.
 
@@ -1336,18 +1418,25 @@ class KiiexClient:
             "TemplateType": template_type,
             "TemplateForm": form,
         }
-        data = await self._account_call("CreateWithdrawTicket", account_id, fields, write=True)
+        data = await self._account_call(
+            "CreateWithdrawTicket", account_id, fields, write=True, timeout=timeout
+        )
         return self._decode("CreateWithdrawTicket", data, GenericResult, write=True)
 
     async def get_withdraw_tickets(
-        self, *, account_id: int | None = None, start_index: int = 0, limit: int = 200
+        self,
+        *,
+        account_id: int | None = None,
+        start_index: int = 0,
+        limit: int = 200,
+        timeout: float | None = None,
     ) -> list[WithdrawTicket]:
         """``GetWithdrawTickets``: the account's withdraw tickets (index 0 is the oldest)."""
         _optional_int(account_id, "account_id", minimum=1)
         start = _optional_int(start_index, "start_index")
         count = _positive_id(limit, "limit")
         data = await self._account_call(
-            "GetWithdrawTickets", account_id, {"StartIndex": start, "Limit": count}
+            "GetWithdrawTickets", account_id, {"StartIndex": start, "Limit": count}, timeout=timeout
         )
         return self._decode_list("GetWithdrawTickets", data, WithdrawTicket)
 
@@ -1357,12 +1446,25 @@ class KiiexClient:
         request_code: str | None = None,
         ticket_id: int | None = None,
         account_id: int | None = None,
+        timeout: float | None = None,
     ) -> WithdrawTicket:
         """``GetWithdrawTicket`` by ``request_code`` and/or ``ticket_id``."""
         lookup = _ticket_lookup(request_code, ticket_id)
         _optional_int(account_id, "account_id", minimum=1)
-        data = await self._account_call("GetWithdrawTicket", account_id, lookup)
+        data = await self._account_call("GetWithdrawTicket", account_id, lookup, timeout=timeout)
         return self._decode("GetWithdrawTicket", data, WithdrawTicket)
+
+
+def _remaining(method: str, deadline: float | None) -> float | None:
+    """What is left of a call's budget; none left means the request is not sent."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise RequestTimeout(
+            f"{method}: the call's timeout was spent before it was sent", method=method
+        )
+    return left
 
 
 def _shared(exc: Exception) -> Exception:
