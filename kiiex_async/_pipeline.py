@@ -564,64 +564,31 @@ class Pipeline:
             # aiohttp itself resends idempotent methods (GET) on a stale keep-alive socket.
             raise InvalidInputError("writes are sent with POST only")
         body = payload if payload is not None else {}
+        prepared = _Call(method, body, write, headers, sign, http, use_session)
         if timeout is not None:
-            return await self._within(
-                check_timeout(timeout) or 0.0,
-                method,
-                body,
-                write,
-                headers,
-                sign,
-                http,
-                retry,
-                use_session,
-            )
-        return await self._send(
-            method, body, write, headers, sign, http, retry, use_session, self._retry.timeout
-        )
+            return await self._within(prepared, retry, check_timeout(timeout) or 0.0)
+        return await self._send(prepared, retry, self._retry.timeout)
 
-    async def _within(
-        self,
-        budget: float,
-        method: str,
-        body: Mapping[str, Any],
-        write: bool,
-        headers: Mapping[str, str] | None,
-        sign: HeaderFactory | None,
-        http: HttpMethod,
-        retry: bool,
-        use_session: bool,
-    ) -> Any:
+    async def _within(self, call: _Call, retry: bool, budget: float) -> Any:
         """A call bounded by ``budget`` seconds, the attempt in flight included."""
         deadline = asyncio.timeout(budget)
         try:
             async with deadline:
-                return await self._send(
-                    method, body, write, headers, sign, http, retry, use_session, budget
-                )
+                return await self._send(call, retry, budget)
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
             # Cancelled before a request left (a write in flight became UnknownOutcomeError
             # inside, so it never gets here): nothing was applied.
             error = RequestTimeout(
-                f"{method}: no answer within the call's timeout of {budget:g}s", method=method
+                f"{call.method}: no answer within the call's timeout of {budget:g}s",
+                method=call.method,
             )
             raise error from exc
 
-    async def _send(
-        self,
-        method: str,
-        body: Mapping[str, Any],
-        write: bool,
-        headers: Mapping[str, str] | None,
-        sign: HeaderFactory | None,
-        http: HttpMethod,
-        retry: bool,
-        use_session: bool,
-        budget: float | None,
-    ) -> Any:
-        """The first attempt of a call, then the retry engine with ``budget`` seconds."""
+    async def _send(self, call: _Call, retry: bool, budget: float | None) -> Any:
+        """The first attempt of ``call``, then the retry engine with ``budget`` seconds."""
+        method, body, write, http = call.method, call.body, call.write, call.http
         # The first attempt is made here, without stamina (see the module docstring).
         began = started = time.monotonic()
         if self._paused_until:
@@ -632,12 +599,12 @@ class Pipeline:
             await self._limiter.acquire()
             started = time.monotonic()
         try:
-            extra = headers
-            if sign is not None:
-                signed = sign()
+            headers = call.headers
+            if call.sign is not None:
+                signed = call.sign()
                 if signed:
-                    extra = {**headers, **signed} if headers else signed
-            request = self._request(method, body, extra, http, use_session)
+                    headers = {**headers, **signed} if headers else signed
+            request = self._request(method, body, headers, http, call.use_session)
             if write:
                 task = asyncio.current_task()
                 baseline = task.cancelling() if task is not None else 0
@@ -682,18 +649,7 @@ class Pipeline:
                 raise error  # outcome_error already set its cause (or hid the context)
             first = error
         try:
-            return await self._retry_after(
-                first,
-                time.monotonic() - began,
-                method,
-                body,
-                write=write,
-                headers=headers,
-                sign=sign,
-                http=http,
-                use_session=use_session,
-                budget=budget,
-            )
+            return await self._retry_after(first, time.monotonic() - began, call, budget)
         finally:
             del first, error  # their traceback holds this frame: do not keep the cycle
 
@@ -714,18 +670,7 @@ class Pipeline:
         )
 
     async def _retry_after(
-        self,
-        first: Exception,
-        elapsed: float,
-        method: str,
-        payload: Mapping[str, Any],
-        *,
-        write: bool,
-        headers: Mapping[str, str] | None,
-        sign: HeaderFactory | None,
-        http: HttpMethod,
-        use_session: bool,
-        budget: float | None,
+        self, first: Exception, elapsed: float, call: _Call, budget: float | None
     ) -> Any:
         """Retry a call whose first attempt failed with ``first``, ``elapsed`` seconds ago.
 
@@ -743,7 +688,7 @@ class Pipeline:
                 timeout = budget  # testing mode ignores the budget
 
         def hook(exc: Exception) -> bool | float:
-            return retry_wait(exc, write=write, max_retry_after=policy.max_retry_after)
+            return retry_wait(exc, write=call.write, max_retry_after=policy.max_retry_after)
 
         replay: Exception | None = first
         async for attempt in stamina.retry_context(
@@ -759,10 +704,21 @@ class Pipeline:
                 if replay is not None:
                     failure, replay = replay, None
                     raise failure
-                return await self._send(
-                    method, payload, write, headers, sign, http, False, use_session, None
-                )
+                return await self._send(call, False, None)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+@attrs.frozen(slots=True)
+class _Call:
+    """One call as the caller asked for it; each attempt is prepared from it anew."""
+
+    method: str
+    body: Mapping[str, Any]
+    write: bool
+    headers: Mapping[str, str] | None
+    sign: HeaderFactory | None
+    http: HttpMethod
+    use_session: bool
 
 
 def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:
