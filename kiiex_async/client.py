@@ -116,6 +116,9 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
     client then never closes), ``ssl``, ``trust_env`` and ``trace_configs``.  Those options
     configure the default transport, so they cannot be combined with ``transport=``.
     Rate limit, retries, the pause after a 429 and authentication apply to every transport.
+    Every endpoint takes a keyword-only ``timeout=`` (seconds): the whole call's budget,
+    every retry of a read included (``None``: each attempt bounded by ``timeout`` above,
+    retries by a 45 s budget).
     Use as ``async with KiiexClient(...) as client:`` or call :meth:`aclose`.
     """
 
