@@ -168,8 +168,6 @@ async def _traced(
 
 def _failed(span: Span, exc: BaseException, state: _Call) -> None:
     """Mark ``span`` failed by ``exc``: its class, HTTP status and errorcode, no text."""
-    from opentelemetry.trace import Status, StatusCode
-
     status = getattr(exc, "status", None)
     if isinstance(status, int) and not isinstance(status, bool):
         state.status = status
@@ -178,6 +176,13 @@ def _failed(span: Span, exc: BaseException, state: _Call) -> None:
     errorcode = getattr(exc, "errorcode", None)
     if isinstance(errorcode, int) and not isinstance(errorcode, bool):
         span.set_attribute("kiiex.errorcode", errorcode)
+    _mark_error(span, exc)
+
+
+def _mark_error(span: Span, exc: BaseException) -> None:
+    """Set ``span``'s error status and ``error.type`` to ``exc``'s class (never its text)."""
+    from opentelemetry.trace import Status, StatusCode
+
     name = type(exc).__name__
     span.set_attribute("error.type", name)
     span.set_status(Status(StatusCode.ERROR, name))
@@ -220,11 +225,7 @@ def _step_span(tracer: Tracer, run: _Run, step: enum.IntEnum | None) -> Iterator
         try:
             yield
         except BaseException as exc:
-            from opentelemetry.trace import Status, StatusCode
-
-            name = type(exc).__name__
-            span.set_attribute("error.type", name)
-            span.set_status(Status(StatusCode.ERROR, name))
+            _mark_error(span, exc)
             raise
         finally:
             span.set_attribute("kiiex.swap.state", str(run.record.state.value))
