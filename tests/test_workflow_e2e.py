@@ -256,7 +256,7 @@ def test_request_validation_is_pure() -> None:
         SwapRequest("usdt", "USDT", D("1"))
     for amount in (D("0"), D("-1"), D("NaN"), 1.5, "abc"):
         with pytest.raises(InvalidInputError):
-            SwapRequest("USDT", "COPM", amount)
+            SwapRequest("USDT", "COPM", amount)  # type: ignore[arg-type]  # floats on purpose
     with pytest.raises(InvalidInputError, match="max_slippage"):
         SwapRequest("USDT", "COPM", D("1"), max_slippage=D("1.5"))
     with pytest.raises(InvalidInputError):
@@ -576,6 +576,27 @@ async def test_fees_are_not_guessed_when_other_activity_moved_the_balance(
     assert result.state is SwapState.COMPLETED, result.reason
     assert result.fees == {}
     assert "other activity" in result.derived["fees"]
+
+
+@pytest.mark.parametrize("dialect", ["guide"])
+async def test_unknown_fees_never_withdraw_other_funds(sim: Simulator) -> None:
+    """The same stray credit with "withdraw everything received": the swap stops for an
+    operator at the withdrawal (fees unknown) instead of withdrawing the gross amount, and
+    no withdraw ticket is created."""
+
+    def deposit(label: str, record: SwapRecord) -> None:
+        if label == "commit:TRADES_READ":
+            sim.exchange.create_deposit_ticket(
+                account_id=1, user_id=1, product_id=3, amount=D(1000), deposit_info="{}",
+                now=sim.now(),
+            )  # fmt: skip
+
+    async with _NoLedgerClient(sim.url, credentials=Credentials(**sim.credentials_kwargs)) as c:
+        workflow = SwapWorkflow(c, MemoryCheckpointStore(), on_checkpoint=deposit)
+        result = await workflow.run(full_request())
+    assert result.state is SwapState.NEEDS_OPERATOR, result.state
+    assert result.reason is not None and "fees are unknown" in result.reason
+    assert swap_withdrawals(sim, result.swap_id) == []
 
 
 async def test_cancellation_leaves_a_consistent_checkpoint_and_resume_completes(

@@ -26,25 +26,41 @@ class AmountSide(enum.Enum):
     RECEIVE = "receive"
 
 
-def _amount(value: object) -> Decimal:
+#: What an amount may be given as (a ``float`` is refused: at run time too).
+AmountIn = Decimal | int | str
+
+# The converters are typed with what callers may pass, so that mypy (attrs plugin) catches
+# a wrong type in ``SwapRequest(...)``; each still checks at run time through a helper that
+# takes ``object``, for callers without a type checker.
+
+
+def _amount(value: AmountIn) -> Decimal:
     return check_amount(value, name="amount")
 
 
-def _deposit_amount(value: object) -> Decimal:
+def _deposit_amount(value: AmountIn) -> Decimal:
     return check_amount(value, name="deposit amount")
 
 
-def _withdrawal_amount(value: object) -> Decimal | None:
+def _withdrawal_amount(value: AmountIn | None) -> Decimal | None:
     return None if value is None else check_amount(value, name="withdrawal amount")
 
 
-def _symbol(value: object) -> str:
+def _symbol(value: str) -> str:
+    return _checked_symbol(value)
+
+
+def _checked_symbol(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError(f"asset must be a non-empty symbol, got {value!r}")
     return value.strip().upper()
 
 
-def _form(value: Mapping[str, object] | None) -> Mapping[str, str]:
+def _form(value: Mapping[str, str | None] | None) -> Mapping[str, str]:
+    return _checked_form(value)
+
+
+def _checked_form(value: object) -> Mapping[str, str]:
     if value is None:
         return MappingProxyType({})
     if not isinstance(value, Mapping):
@@ -128,7 +144,11 @@ class WithdrawSpec:
             raise InvalidInputError("withdrawal template_type must be a non-empty string")
 
 
-def _slippage(value: object) -> Decimal | None:
+def _slippage(value: AmountIn | None) -> Decimal | None:
+    return _checked_slippage(value)
+
+
+def _checked_slippage(value: object) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, float):
