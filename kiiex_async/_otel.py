@@ -1,11 +1,11 @@
 """OpenTelemetry spans for API calls and swap steps: the optional ``kiiex_async[otel]`` extra.
 
-This module owns everything kiiex_async does with OpenTelemetry.  It never imports
+This module owns everything kiiex_async does with OpenTelemetry.  It never loads
 ``opentelemetry`` itself: a tracer provider can only have been configured by code that
 imported ``opentelemetry.trace``, so while that module is not loaded (the API is not
-installed, or nobody uses it) a call costs one dictionary lookup and nothing else.  With the
-API loaded but no SDK configured (the default proxy or no-op provider) nothing is traced
-either.
+installed, or nobody uses it) a call costs one dictionary lookup and one context-variable
+read, nothing else.  With the API loaded but no SDK configured (the default proxy or no-op
+provider) nothing is traced either, and no tracer is asked for.
 
 With a provider configured:
 
@@ -76,8 +76,8 @@ class _Call:
 _CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
     "kiiex_async_otel_call", default=None
 )
-# (provider, tracer): a provider hands out one tracer, asked for once.
-_cached: tuple[object, Tracer] | None = None
+# The last provider seen and its tracer (None: the proxy or no-op provider of "no SDK").
+_cached: tuple[object, Tracer | None] = (None, None)
 
 
 def _tracer() -> Tracer | None:
@@ -85,13 +85,17 @@ def _tracer() -> Tracer | None:
     trace = _modules.get(_TRACE_MODULE)
     if trace is None:
         return None
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-        return None
     global _cached
-    if _cached is None or _cached[0] is not provider:
-        _cached = (provider, provider.get_tracer("kiiex_async", _version()))
-    return _cached[1]
+    provider = trace.get_tracer_provider()
+    seen, tracer = _cached
+    if provider is seen:
+        return tracer
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        tracer = None
+    else:
+        tracer = provider.get_tracer("kiiex_async", _version())
+    _cached = (provider, tracer)
+    return tracer
 
 
 def _version() -> str | None:
