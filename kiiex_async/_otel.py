@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import enum
 import functools
+import inspect
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from importlib import metadata
@@ -128,14 +129,16 @@ def traced_call(
             # The pipeline retrying inside a traced call: one more attempt of that span.
             current.attempts += 1
             return call(*args, **kwargs)
-        return _traced(tracer, call(*args, **kwargs), owner, str(method), kwargs)
+        return _traced(tracer, functools.partial(call, *args, **kwargs), owner, str(method), kwargs)
 
-    return wrapper
+    # Python 3.12+: still a coroutine function to inspect.iscoroutinefunction().
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    return mark(wrapper) if mark is not None else wrapper
 
 
 async def _traced(
     tracer: Tracer,
-    coroutine: Coroutine[Any, Any, R],
+    start: Callable[[], Coroutine[Any, Any, R]],
     owner: object,
     method: str,
     options: dict[str, Any],
@@ -158,7 +161,7 @@ async def _traced(
     ) as span:
         token = _CALL.set(state)
         try:
-            result = await coroutine
+            result = await start()
         except BaseException as exc:
             _failed(span, exc, state)
             raise

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
@@ -18,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from workflow_support import FAST, make_client, sim_config
 
 from kiiex_async import Credentials, KiiexClient, errors
+from kiiex_async._pipeline import Pipeline
 from kiiex_async.models import Side
 from kiiex_async.sim import Simulator
 from kiiex_async.testing import MockTransport, Request, Response
@@ -288,3 +292,20 @@ def test_without_opentelemetry_installed_a_call_and_a_swap_run() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "COMPLETED"
+
+
+async def test_a_traced_call_cancelled_before_it_starts_leaves_no_coroutine_behind(
+    spans: InMemorySpanExporter,
+) -> None:
+    """A call task cancelled before its first step: CancelledError, no "never awaited"."""
+    async with Pipeline(BASE, MockTransport(pong), rate_limit=None) as pipeline:
+        # The wrapper runs here, before the task's first step.
+        task = asyncio.get_running_loop().create_task(pipeline.call("Ping"))
+        task.cancel()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            del task
+            gc.collect()
+    assert [str(w.message) for w in caught] == []
