@@ -58,7 +58,7 @@ import stamina
 from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import _wire
+from . import _otel, _wire
 from ._transport import AsyncTransport, Request, too_large
 from .errors import (
     ApiError,
@@ -534,6 +534,7 @@ class Pipeline:
             max_body_size=limit,
         )
 
+    @_otel.traced_call
     async def call(
         self,
         method: str,
@@ -619,6 +620,7 @@ class Pipeline:
             else:
                 response = await self._transport.handle_async_request(request)
             status = response.status
+            _otel.record_status(status)
             content = response.content
             log.debug("%s %s -> HTTP %d in %.3fs", http, method, status, time.monotonic() - started)
             limit = request.max_body_size

@@ -257,7 +257,7 @@ def test_request_validation_is_pure() -> None:
         SwapRequest("usdt", "USDT", D("1"))
     for amount in (D("0"), D("-1"), D("NaN"), 1.5, "abc"):
         with pytest.raises(InvalidInputError):
-            SwapRequest("USDT", "COPM", amount)  # type: ignore[arg-type]
+            SwapRequest("USDT", "COPM", amount)  # type: ignore[arg-type]  # floats on purpose
     with pytest.raises(InvalidInputError, match="max_slippage"):
         SwapRequest("USDT", "COPM", D("1"), max_slippage=D("1.5"))
     with pytest.raises(InvalidInputError):

@@ -26,7 +26,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from .. import pricing
+from .. import _otel, pricing
 from ..errors import (
     ApiError,
     AuthenticationError,
@@ -434,7 +434,8 @@ class _Runner:
         while not self.record.state.is_terminal:
             self.keeper.check_stop(self.record)
             revision = self.record.revision
-            await handlers[self.record.state]()
+            with _otel.swap_step(self, step_of(self.record.state)):
+                await handlers[self.record.state]()
             if self.record.revision == revision:  # pragma: no cover - a bug, never a loop
                 raise WorkflowError(
                     f"internal error: step {self.record.state.value} made no progress",
