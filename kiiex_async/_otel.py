@@ -124,11 +124,6 @@ def traced_call(
             return call(*args, **kwargs)
         owner = args[0]
         method = args[1] if len(args) > 1 else kwargs["method"]
-        current = _CALL.get()
-        if current is not None and current.owner is owner and current.method == method:
-            # The pipeline retrying inside a traced call: one more attempt of that span.
-            current.attempts += 1
-            return call(*args, **kwargs)
         return _traced(tracer, functools.partial(call, *args, **kwargs), owner, str(method), kwargs)
 
     # Python 3.12+: still a coroutine function to inspect.iscoroutinefunction().
@@ -193,6 +188,13 @@ def _mark_error(span: Span, exc: BaseException) -> None:
     name = type(exc).__name__
     span.set_attribute("error.type", name)
     span.set_status(Status(StatusCode.ERROR, name))
+
+
+def record_attempt() -> None:
+    """Count one more attempt (a retry) on the traced call in flight (if any)."""
+    state = _CALL.get()
+    if state is not None:
+        state.attempts += 1
 
 
 def record_status(status: int) -> None:

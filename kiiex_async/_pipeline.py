@@ -706,6 +706,7 @@ class Pipeline:
                 if replay is not None:
                     failure, replay = replay, None
                     raise failure
+                _otel.record_attempt()
                 return await self._send(call, False, None)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
