@@ -13,14 +13,13 @@ import asyncio
 import contextlib
 import heapq
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Iterable
 
 import attrs
 
-__all__ = ["_Dispatcher", "_Unit", "_backoff_delay", "_next_slot"]
+__all__ = ["_Dispatcher", "_Unit", "_next_slot"]
 
 # A slot this close is treated as due: the event loop cannot sleep that precisely anyway
 # (epoll rounds timeouts up to whole milliseconds), so such a sleep would only cost a timer
@@ -139,16 +138,6 @@ class _Dispatcher:
                 if not waiter.done() or waiter.cancelled():
                     with contextlib.suppress(ValueError):
                         self._parked.remove(waiter)
-
-
-def _backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Seconds to wait after the ``attempt``-th consecutive failure (1-based).
-
-    Exponential with "equal jitter": half the step is fixed, half random, so retries of many
-    units spread out while none retries immediately.
-    """
-    step = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 62))
-    return step / 2 + rng.uniform(0, step / 2)
 
 
 def _next_slot(start: float, interval: float, now: float) -> float:

@@ -16,6 +16,7 @@ from typing import Any, Final, TypeVar
 import yarl
 
 from . import _wire
+from ._backoff import equal_jitter as backoff_delay
 from .client import _shaped
 from .errors import ApiError, ConfigurationError
 from .models import (
@@ -62,16 +63,6 @@ def ws_url_for(base_url: str) -> str:
         raise ConfigurationError(f"cannot derive a WebSocket URL from {base_url!r}")
     scheme = "wss" if url.scheme in ("https", "wss") else "ws"
     return str(url.with_scheme(scheme).with_path("/WSGateway").with_query(None))
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
-    """Seconds to wait before reconnect ``attempt`` (1, 2, ...): "equal jitter" (pure).
-
-    Half of ``min(cap, base * 2**(attempt-1))`` plus a random part of the other half: never
-    zero (no storm), never above ``cap``, and spread so many clients do not return together.
-    """
-    ceiling: float = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 30))
-    return ceiling / 2 + rand() * ceiling / 2
 
 
 def _structure(cls: type[T]) -> Callable[[Any, Mapping[str, Any]], T]:

@@ -61,6 +61,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from ._backoff import equal_jitter
 from ._rates_fanout import RateTick, Subscription, _State
 from ._rates_inputs import (
     InstrumentSpec,
@@ -72,7 +73,7 @@ from ._rates_inputs import (
     _norm_symbol,
     _resolve,
 )
-from ._rates_schedule import _backoff_delay, _Dispatcher, _next_slot, _Unit
+from ._rates_schedule import _Dispatcher, _next_slot, _Unit
 from ._rates_ws import PushFeed
 from .errors import InvalidInputError, KiiexError, RateLimitedError
 from .models import Instrument, Level1
@@ -575,8 +576,8 @@ class RatePoller:
             return
         unit.failures += 1
         now = time.monotonic()
-        wait = _backoff_delay(
-            unit.failures, base=self._backoff_base, cap=self._backoff_cap, rng=self._rng
+        wait = equal_jitter(
+            unit.failures, base=self._backoff_base, cap=self._backoff_cap, rand=self._rng.random
         )
         unit.retry_at = now + wait
         log.debug("poll of instrument(s) %s failed (%s); retry in %.2fs", unit.ids, exc, wait)
@@ -587,11 +588,11 @@ class RatePoller:
         if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
             wait = retry_after
         else:
-            wait = _backoff_delay(
+            wait = equal_jitter(
                 self._rate_limit_streak,
                 base=max(self._backoff_base, 1.0),
                 cap=self._backoff_cap,
-                rng=self._rng,
+                rand=self._rng.random,
             )
         until = time.monotonic() + wait
         if until > self._gate_until:

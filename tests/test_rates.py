@@ -24,8 +24,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from kiiex_async._backoff import equal_jitter
 from kiiex_async._rates_inputs import _resolve
-from kiiex_async._rates_schedule import _backoff_delay, _Dispatcher, _next_slot, _Unit
+from kiiex_async._rates_schedule import _Dispatcher, _next_slot, _Unit
 from kiiex_async.client import KiiexClient
 from kiiex_async.errors import InvalidInputError, NotFoundError, RateLimitedError, ServerError
 from kiiex_async.models import Instrument, Level1, Level1Summary
@@ -134,7 +135,7 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     """Backoff after the n-th failure lies in [step/2, step], step = min(cap, base * 2**(n-1))."""
     rng = random.Random(7)
     for attempt, step in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (10, 10.0), (500, 10.0)]:
-        delays = [_backoff_delay(attempt, base=0.5, cap=10.0, rng=rng) for _ in range(200)]
+        delays = [equal_jitter(attempt, base=0.5, cap=10.0, rand=rng.random) for _ in range(200)]
         assert all(step / 2 <= d <= step for d in delays)
         assert len(set(delays)) > 100  # jittered, not constant
 
