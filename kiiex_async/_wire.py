@@ -65,7 +65,9 @@ __all__ = [
     "MAX_EXPONENT",
     "api_error",
     "converter",
+    "decimal_text",
     "dumps",
+    "encode",
     "loads",
     "parse_l2_snapshot",
     "parse_level1_summary",
@@ -170,7 +172,13 @@ def _not_json(body: bytes | str, exc: Exception) -> str:
     return f"the response is not valid JSON: {exc}"
 
 
-def _decimal_text(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
+    """The one way a ``Decimal`` is written in a request, JSON body or query string alike.
+
+    Exact, plain (no exponent), no trailing zeros, ``-0`` as ``0``: ``Decimal("1E+3")`` ->
+    ``1000``, ``Decimal("100.50")`` -> ``100.5``.  ``NaN``/``Infinity`` raise
+    :class:`~kiiex_async.errors.InvalidInputError`.
+    """
     if not value.is_finite():
         raise errors.InvalidInputError(f"{value} cannot be sent: pass a finite Decimal")
     text = format(value, "f")
@@ -192,7 +200,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif value is False:
         out.append("false")
     elif kind is Decimal:
-        out.append(_decimal_text(value))
+        out.append(decimal_text(value))
     elif kind is not dict and isinstance(value, enum.Enum):
         _encode(value.value, out)
     elif kind is dict or isinstance(value, Mapping):
@@ -222,7 +230,7 @@ def _encode(value: Any, out: list[str]) -> None:
             "a float cannot be sent (it is not exact): pass a Decimal or a str"
         )
     elif isinstance(value, Decimal):
-        out.append(_decimal_text(value))
+        out.append(decimal_text(value))
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, str):
@@ -231,17 +239,21 @@ def _encode(value: Any, out: list[str]) -> None:
         raise errors.InvalidInputError(f"cannot send a {type(value).__name__} in a request")
 
 
-def dumps(payload: Mapping[str, Any]) -> bytes:
-    """Encode a request as compact ASCII JSON.
+def encode(value: Any) -> str:
+    """One value as compact ASCII JSON text.
 
-    ``Decimal`` becomes an exact JSON number with no exponent and no trailing zeros
-    (``Decimal("100.50")`` -> ``100.5``), enums their value; nested mappings, lists and
-    tuples are fine.  A ``float``, ``NaN`` or an unsupported type raises
-    :class:`~kiiex_async.errors.InvalidInputError`.
+    ``Decimal`` becomes an exact JSON number (:func:`decimal_text`), enums their value;
+    nested mappings, lists and tuples are fine.  A ``float``, ``NaN`` or an unsupported
+    type raises :class:`~kiiex_async.errors.InvalidInputError`.
     """
     out: list[str] = []
-    _encode(payload, out)
-    return "".join(out).encode("ascii")
+    _encode(value, out)
+    return "".join(out)
+
+
+def dumps(payload: Mapping[str, Any]) -> bytes:
+    """Encode a request body: :func:`encode` of the payload, as bytes."""
+    return encode(payload).encode("ascii")
 
 
 # ------------------------------------------------------------------ scalar converters
@@ -322,9 +334,7 @@ def _to_str(value: Any) -> str:
 def _json_text(value: Any) -> str:
     """A field that holds JSON text: an object or list is re-encoded exactly."""
     if isinstance(value, Mapping | list):
-        out: list[str] = []
-        _encode(value, out)
-        return "".join(out)
+        return encode(value)
     return _to_str(value)
 
 

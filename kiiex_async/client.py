@@ -34,6 +34,7 @@ from ._pipeline import (
     HttpMethod,
     Pipeline,
     RetryPolicy,
+    read_answer,
 )
 from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
 from .auth import Credentials
@@ -45,7 +46,6 @@ from .errors import (
     KiiexError,
     NotFoundError,
     TwoFactorRequiredError,
-    UnknownOutcomeError,
 )
 from .models import (
     AccountTransaction,
@@ -104,7 +104,6 @@ _TEMPLATE_FORM_ENCODINGS: Final = ("object", "string")
 
 _MAX_INT64: Final = 2**63 - 1
 _LOGOUT_TIMEOUT: Final = 5.0
-_LOGIN_METHODS: Final = frozenset({"AuthenticateUser", "Authenticate2FA"})
 _LIMIT_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 _STOP_TYPES: Final = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
 _SUPPORTED_TYPES: Final = frozenset(
@@ -737,15 +736,10 @@ class KiiexClient:
         return self._account_id
 
     def _decode(self, method: str, data: Any, cls: type[T], *, write: bool = False) -> T:
-        try:
-            return _wire.structure(data, cls)
-        except Exception:
-            pass
-        # structure is pure, so it fails again here, where _shaped maps the failure.
-        return _shaped(method, lambda: _wire.structure(data, cls), write=write)
+        return read_answer(method, lambda: _wire.structure(data, cls), write=write)
 
     def _decode_list(self, method: str, data: Any, cls: type[T]) -> list[T]:
-        return _shaped(method, lambda: _wire.structure_list(data, cls), write=False)
+        return read_answer(method, lambda: _wire.structure_list(data, cls), write=False)
 
     def stream(self, **options: Any) -> Stream:
         """One WebSocket to the exchange's ``/WSGateway`` (``async with client.stream()``).
@@ -1427,26 +1421,5 @@ def _int_list(method: str, data: Any) -> list[int]:
 
 
 def _shaped(method: str, convert: Callable[[], T], *, write: bool) -> T:
-    """Run ``convert`` on an answer that decoded as JSON; map a shape mismatch to an error.
-
-    After a write, an unreadable answer means the outcome is unknown.  The details of a
-    login answer are never shown: it carries the session token.
-    """
-    try:
-        return convert()
-    except Exception as exc:
-        if write:
-            raise UnknownOutcomeError(
-                f"{method}: the answer could not be read, so the outcome is unknown; "
-                "reconcile with the exchange before sending it again",
-                method=method,
-            ) from exc
-        if isinstance(exc, DecodeError) and exc.method is None:
-            raise DecodeError(f"{method}: {exc}", method=method) from None
-        if isinstance(exc, KiiexError):
-            raise
-        if method in _LOGIN_METHODS:
-            raise DecodeError(f"{method}: unexpected answer shape", method=method) from None
-        raise DecodeError(
-            f"{method}: unexpected answer shape ({type(exc).__name__}: {exc})", method=method
-        ) from exc
+    """Run ``convert`` on an answer under :func:`~kiiex_async._pipeline.read_answer`'s rule."""
+    return read_answer(method, convert, write=write)
