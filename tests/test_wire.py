@@ -1196,3 +1196,21 @@ def test_unreadable_login_answer_hides_its_details() -> None:
     assert str(info.value) == "AuthenticateUser: unexpected answer shape"
     with pytest.raises(errors.DecodeError, match=r"GetLevel1: .*\(TypeError: token"):
         read_answer("GetLevel1", convert, write=False)
+
+
+@attrs.frozen
+class _FactoryGap:
+    """A model whose absent Factory default sits before a present field."""
+
+    first: int
+    items: tuple[int, ...] = attrs.Factory(tuple)
+    last: Decimal | None = None
+
+
+def test_absent_factory_default_before_a_present_field_is_left_to_init() -> None:
+    """A Factory default the object lacks is built by __init__; later fields still fill."""
+    built = _wire.structure({"First": "1", "Last": 2}, _FactoryGap)
+    assert built == _FactoryGap(1, last=Decimal(2))
+    assert _wire.structure({"first": 1, "items": ["3"]}, _FactoryGap).items == (3,)
+    with pytest.raises(errors.DecodeError, match=r"^_FactoryGap\.last: expected a decimal"):
+        _wire.structure({"first": 1, "last": "x"}, _FactoryGap)
