@@ -615,7 +615,7 @@ class _Plan:
         self.missing = (
             f"{model.name}: missing required field(s) {', '.join(absent)}" if absent else None
         )
-        row: list[int] = []  # per argument: where it is in the row
+        row: list[int] = []  # per argument: its key's position, or width + its default's
         used: list[_Field | None] = []  # per argument: its field (None: a default)
         keywords: list[str] = []
         defaults: list[Any] = []
@@ -642,11 +642,16 @@ class _Plan:
             del row[positional], used[positional]
             defaults.pop()
         self.pick: Callable[[Mapping[Any, Any]], tuple[Any, ...]]
-        if defaults:
-            from_row, tail = _picker(row), tuple(defaults)
-            self.pick = lambda data: from_row(tuple(data.values()) + tail)
-        else:  # every argument is in the object: read them by key
-            self.pick = _picker([shape[position] for position in row])
+        width = len(shape)  # row positions from here on are defaults
+        keys = [shape[position] for position in row if position < width]
+        by_key = _picker(keys)
+        if defaults:  # read by key, then put the defaults in their places
+            tail = tuple(defaults)
+            present = iter(range(len(keys)))
+            order = _picker([next(present) if at < width else at - width + len(keys) for at in row])
+            self.pick = lambda data: order(by_key(data) + tail)
+        else:
+            self.pick = by_key
         self.fields = tuple(used)
         self.keywords = tuple(keywords)
         self.patterns: dict[tuple[type, ...], tuple[tuple[int, _Fn], ...]] = {}
