@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -306,10 +306,13 @@ async def run_concurrently(
 # The child process: the simulator's standalone server (blocking; stops on SIGTERM).  Its
 # banner goes to the log file, never to the harness's stdout.
 _CHILD = r"""
-import sys
-from kiiex_async.sim import SimConfig, serve
+import json, sys
+from kiiex_async.sim import SimConfig, parse_fault_spec, serve
 port, seed, speed = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-serve("127.0.0.1", port, config=SimConfig(seed=seed, time_speed=speed))
+extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+faults = [parse_fault_spec(spec) for spec in extra.pop("faults", [])]
+config = SimConfig(seed=seed, time_speed=speed, **extra)
+serve("127.0.0.1", port, config=config, faults=faults)
 """
 
 
@@ -368,11 +371,18 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 @contextlib.asynccontextmanager
 async def start_simulator(
-    *, seed: int = 1, time_speed: float = 1.0, startup_seconds: float = 30.0
+    *,
+    seed: int = 1,
+    time_speed: float = 1.0,
+    startup_seconds: float = 30.0,
+    faults: Sequence[str] = (),
+    **config: float,
 ) -> AsyncIterator[SimProcess]:
     """Start ``kiiex_async.sim.serve`` in a subprocess on a free port; stop it on exit.
 
-    ``time_speed`` > 1 makes the simulated clock (ticket status schedules) run faster.
+    ``time_speed`` > 1 makes the simulated clock (ticket status schedules) run faster;
+    ``faults`` are ``kiiex sim --fault`` specs (``*:latency:delay=0.02``); other keyword
+    arguments are ``SimConfig`` fields (numbers).
     """
     port = free_port()
     # A file, not a pipe: a chatty server must never block on a full pipe mid-benchmark.
@@ -384,6 +394,7 @@ async def start_simulator(
             str(port),
             str(seed),
             str(time_speed),
+            json.dumps({**config, "faults": list(faults)}),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

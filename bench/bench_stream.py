@@ -18,6 +18,12 @@ figure includes the simulator's publish, the loopback hop and the client's decod
 (frame JSON, rows, price and quantity as Decimal, ``OrderBook.apply``, then the best bid is
 read) and by ccxt.pro ndax's ``handle_message`` (frame JSON, its float order book store,
 best bid read) with no network; updates (rows) per second are compared.
+
+*Swap latency* (``swap_latency_stream_vs_polling``): steps 1-7 of a swap (login, a deposit
+whose ticket the exchange settles in three steps of 0.45 s, rate, market order, order poll,
+trades, positions) with 20 ms added to every answer, HTTP and socket alike, run with the
+default poll intervals by a workflow given ``account_stream=client.stream()`` and by one
+that only polls, interleaved; the ratio of the median wall times (lower is better).
 """
 
 from __future__ import annotations
@@ -38,6 +44,13 @@ from kiiex_async._orderbook import decode_rows
 from kiiex_async.sim import SimConfig, Simulator
 from kiiex_async.sim._exchange import OrderRequest
 from kiiex_async.stream import OrderBook
+from kiiex_async.workflow import (
+    DepositSpec,
+    MemoryCheckpointStore,
+    SwapRequest,
+    SwapState,
+    SwapWorkflow,
+)
 
 from ._common import Report, Stats
 
@@ -222,6 +235,8 @@ async def run(report: Report, *, quick: bool) -> None:
     if "ccxt" in p50:
         report.ratio("ws_tick_latency_vs_ccxt_pro", p50["stream"] / p50["ccxt"])
 
+    await _swap_latency(report, rounds=2 if quick else 5)
+
     frames = build_level2_frames(5_000 if quick else 40_000)
     rows = _rows_in(frames)
     ours: list[float] = []
@@ -239,3 +254,52 @@ async def run(report: Report, *, quick: bool) -> None:
             2.0,
             ">=",
         )
+
+
+_SWAP_CONFIG = SimConfig(seed=13, deposit_step_seconds=0.45, drift_bps=Decimal(0))
+
+
+async def _one_swap(sim: Simulator, *, pushed: bool) -> float:
+    """Wall seconds of one swap's steps 1-7, woken by pushes or polling only."""
+    credentials = Credentials(**sim.credentials_kwargs)
+    request = SwapRequest(
+        from_asset="USDT",
+        to_asset="COPM",
+        amount=Decimal("10"),
+        deposit=DepositSpec(Decimal("10")),
+        withdrawal=None,
+    )
+    async with KiiexClient(sim.url, credentials=credentials, rate_limit=None) as client:
+        await client.authenticate()
+        if pushed:
+            async with client.stream() as stream:
+                workflow = SwapWorkflow(client, MemoryCheckpointStore(), account_stream=stream)
+                await stream.wait_account_change(timeout=0)  # subscribed before the clock
+                start = time.perf_counter()
+                result = await workflow.run(request)
+                elapsed = time.perf_counter() - start
+        else:
+            workflow = SwapWorkflow(client, MemoryCheckpointStore())
+            start = time.perf_counter()
+            result = await workflow.run(request)
+            elapsed = time.perf_counter() - start
+    if result.state is not SwapState.COMPLETED:
+        raise RuntimeError(f"bench swap ended {result.state.value}: {result.reason}")
+    return elapsed
+
+
+async def _swap_latency(report: Report, *, rounds: int) -> None:
+    """Steps 1-7 with 20 ms of latency: pushed events against polling only."""
+    pushed: list[float] = []
+    polled: list[float] = []
+    async with Simulator(_SWAP_CONFIG, faults=["*:latency:delay=0.02"]) as sim:
+        for _ in range(rounds):
+            pushed.append(await _one_swap(sim, pushed=True))
+            polled.append(await _one_swap(sim, pushed=False))
+    report.add("stream.swap_steps1to7_pushed", Stats("s", tuple(pushed)))
+    report.add("stream.swap_steps1to7_polled", Stats("s", tuple(polled)))
+    report.ratio(
+        "swap_latency_stream_vs_polling",
+        statistics.median(pushed) / statistics.median(polled),
+        note="steps 1-7, 20 ms latency, default polls",
+    )

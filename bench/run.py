@@ -7,6 +7,7 @@ Sections (``--only`` takes one or more, comma-separated):
 ``peer``      ccxt's async ndax client vs KiiexClient (skipped if ccxt is missing)
 ``sim``       requests per second the simulator serves
 ``workflow``  SwapWorkflow throughput and the share of time spent checkpointing
+``store``     PostgreSQL vs SQLite store, 1/2/4 worker processes, lease takeover
 ``rates``     the RatePoller figures from bench/bench_rates.py
 ``stream``    /WSGateway tick latency (Stream vs aiohttp vs ccxt.pro) and OrderBook updates/s
 ``profile``   pyinstrument profile of get_level1 (only when named, or with --profile)
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTIONS", "main"]
 
-SECTIONS = ("decode", "client", "peer", "sim", "workflow", "rates", "stream")
+SECTIONS = ("decode", "client", "peer", "sim", "workflow", "store", "rates", "stream")
 OPTIONAL = ("profile",)
 
 
@@ -178,6 +179,15 @@ async def _run(args: argparse.Namespace) -> int:
             await bench_workflow.run(report, quick=quick)
 
         await guarded("workflow", workflow)
+
+    if "store" in sections:
+
+        async def store() -> None:
+            from . import bench_store
+
+            await bench_store.run(report, quick=quick)
+
+        await guarded("store", store)
 
     if "rates" in sections:
 

@@ -36,34 +36,46 @@ How it behaves:
 - *Fan-out.*  Each subscription has its own buffer holding at most one tick per instrument
   (the newest): a slow consumer skips intermediate values instead of building a backlog, and
   never slows the poller or the other subscribers.
+
+Where each part lives: this module holds :class:`RatePoller` (its workers, the 429 gate,
+accepting rates and emitting ticks); the schedule (units, dispatcher, backoff) is
+:mod:`kiiex_async._rates_schedule`'s, the ticks and subscriptions
+:mod:`kiiex_async._rates_fanout`'s, the source protocol, modes and option checks
+:mod:`kiiex_async._rates_inputs`'s, and the WebSocket pushes :mod:`kiiex_async._rates_ws`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
-import heapq
 import logging
 import math
 import random
-import re
 import time
 import weakref
-from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol, TypeGuard
+from typing import Any
 
 import anyio
 import anyio.abc
 import attrs
 
+from ._rates_fanout import RateTick, Subscription, _State
+from ._rates_inputs import (
+    InstrumentSpec,
+    RateMode,
+    RateSource,
+    _check_count,
+    _check_seconds,
+    _in_flight_cap,
+    _norm_symbol,
+    _resolve,
+)
+from ._rates_schedule import _backoff_delay, _Dispatcher, _next_slot, _Unit
 from ._rates_ws import PushFeed
 from .errors import InvalidInputError, KiiexError, RateLimitedError
-from .models import Instrument, Level1, Level1Summary
+from .models import Instrument, Level1
 
 __all__ = [
     "PollerStats",
@@ -76,79 +88,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-InstrumentSpec = int | str | Instrument
-
 _ZERO = Decimal(0)
-# A slot this close is treated as due: the event loop cannot sleep that precisely anyway
-# (epoll rounds timeouts up to whole milliseconds), so such a sleep would only cost a timer
-# and a loop iteration.
-_MIN_SLEEP = 50e-6
+
 # A worker yields to the event loop at least once every this many units it handles.
 _YIELD_EVERY = 64
-# Pool size assumed for a source that does not expose ``pool_size``: KiiexClient's default.
-_DEFAULT_POOL = 100
-
-
-class RateSource(Protocol):
-    """What the poller needs from a client; ``KiiexClient`` provides it.
-
-    A source may also have an int ``pool_size`` (``KiiexClient.pool_size``): the poller then
-    keeps a tenth of that pool free for other calls (see ``max_in_flight``).  A wrapper
-    around a client should forward it.
-    """
-
-    async def get_instruments(self) -> list[Instrument]:
-        """All instruments (used once, to resolve symbols)."""
-        ...
-
-    async def get_level1(self, instrument_id: int) -> Level1:
-        """Top of book of one instrument."""
-        ...
-
-    async def get_level1_summary_min(
-        self, instrument_ids: Sequence[int] | None = None
-    ) -> list[Level1Summary]:
-        """Last price of many instruments in one call."""
-        ...
-
-
-class RateMode(enum.StrEnum):
-    """Which call the poller makes, and so which fields a tick carries."""
-
-    #: ``GetLevel1`` per instrument: bid, ask and last, plus the exchange timestamp.
-    BOOK = "book"
-    #: ``GetLevel1SummaryMin`` per batch of instruments: last price only (bid/ask are None).
-    LAST = "last"
-
-
-@attrs.frozen
-class RateTick:
-    """One instrument's rate as the poller saw it.
-
-    ``bid``/``ask``/``last`` are ``None`` when the exchange has none (empty side of the book,
-    never traded) or when the poller runs in ``RateMode.LAST`` (no bid/ask).  ``age`` is the
-    number of seconds between ``received_at`` and the moment this object was produced; ``stale``
-    is ``age > stale_after``.  ``changed`` is true when bid, ask, last or ``stale`` differ from
-    the previous tick the poller emitted for this instrument (always true for the first).
-    """
-
-    instrument_id: int
-    symbol: str
-    bid: Decimal | None
-    ask: Decimal | None
-    last: Decimal | None
-    exchange_time: datetime | None
-    received_at: datetime
-    age: float = 0.0
-    stale: bool = False
-    changed: bool = True
-
-    @property
-    def mid(self) -> Decimal | None:
-        """Mid price, or ``None`` unless both bid and ask are known."""
-        if self.bid is None or self.ask is None:
-            return None
-        return (self.bid + self.ask) / 2
 
 
 @attrs.frozen
@@ -186,379 +129,8 @@ class _Counters:
     pushed: int = 0
 
 
-@attrs.define(eq=False)
-class _Unit:
-    """One polled request: its instruments, its slot grid and its backoff state."""
-
-    ids: tuple[int, ...]
-    phase: float
-    #: Position among the poller's units: breaks ties between equal slots (FIFO by order).
-    index: int = 0
-    #: Origin of the slot grid ``start + k * interval`` (set when polling starts).
-    start: float = 0.0
-    failures: int = 0
-    retry_at: float = 0.0
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-class _Dispatcher:
-    """Hands units to a fixed set of worker tasks, earliest slot first, when they fall due.
-
-    Waiting units sit in a heap keyed by ``(slot, index)``.  ``take()`` returns the earliest
-    one at once if it is due, so a busy worker goes from one poll to the next without
-    suspending.  Otherwise the worker goes idle in one of two ways: the first idle worker is
-    the *keeper*, woken by a timer at the earliest slot; the others park and wait to be
-    woken.  A worker that takes a unit wakes one parked worker (which becomes the keeper, or
-    takes the next due unit), and ``push()`` moves the keeper's timer forward when a unit
-    falls due earlier than the one it watches.  So an idle worker is never needed for a due
-    unit without being woken, and at most one timer is pending at any time.
-    """
-
-    def __init__(self, units: Iterable[_Unit]) -> None:
-        self._heap = [(unit.start, unit.index, unit) for unit in units]
-        heapq.heapify(self._heap)
-        self._parked: deque[asyncio.Future[None]] = deque()
-        self._keeper: asyncio.Future[None] | None = None
-        self._keeper_at = math.inf
-        self._timer: asyncio.TimerHandle | None = None
-
-    def push(self, slot: float, unit: _Unit) -> None:
-        """Queue ``unit`` for its next ``slot`` (``time.monotonic()`` seconds)."""
-        heapq.heappush(self._heap, (slot, unit.index, unit))
-        if slot < self._keeper_at and self._keeper is not None:
-            self._arm(self._keeper, slot)
-
-    def take_nowait(self) -> tuple[float, _Unit] | None:
-        """The earliest unit and its slot if that slot is due, else ``None``."""
-        heap = self._heap
-        if not heap or heap[0][0] - time.monotonic() > _MIN_SLEEP:
-            return None
-        slot, _, unit = heapq.heappop(heap)
-        if heap and self._parked:
-            # Somebody must watch the next slot now that this worker is busy.
-            self._wake_parked()
-        return slot, unit
-
-    async def take(self) -> tuple[float, _Unit]:
-        """The earliest unit and its slot, once that slot is due (waits until then)."""
-        while (taken := self.take_nowait()) is None:
-            heap = self._heap
-            # An empty heap: every unit is out with a worker, so wait for one to come back.
-            await self._idle(heap[0][0] if heap else math.inf)
-        return taken
-
-    def close(self) -> None:
-        """Drop the pending timer (polling stopped)."""
-        self._disarm()
-
-    def _disarm(self) -> None:
-        self._keeper_at = math.inf
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _arm(self, keeper: asyncio.Future[None], slot: float) -> None:
-        """Wake ``keeper`` at ``slot`` (replacing any timer set before)."""
-        self._disarm()
-        self._keeper_at = slot
-        if math.isfinite(slot):
-            # Relative: slots are ``time.monotonic()`` values, which need not be loop.time().
-            delay = max(0.0, slot - time.monotonic())
-            self._timer = asyncio.get_running_loop().call_later(delay, _wake, keeper)
-
-    def _wake_parked(self) -> None:
-        parked = self._parked
-        while parked:
-            waiter = parked.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    async def _idle(self, slot: float) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._keeper is None:
-            self._keeper = waiter
-            self._arm(waiter, slot)
-            try:
-                await waiter
-            finally:
-                if self._keeper is waiter:
-                    self._keeper = None
-                    self._disarm()
-        else:
-            self._parked.append(waiter)
-            try:
-                await waiter
-            finally:
-                if not waiter.done() or waiter.cancelled():
-                    with contextlib.suppress(ValueError):
-                        self._parked.remove(waiter)
-
-
-@attrs.define(eq=False)
-class _State:
-    """The latest fresh rate of one instrument.
-
-    Kept as plain fields, not as a ``RateTick``: a tick is built only when someone needs one
-    (a subscriber to feed, a ``latest()`` or ``snapshot()`` call), so a poll whose rate
-    nobody reads yet costs no tick and no ``datetime``.
-    """
-
-    instrument: Instrument
-    #: Whether a fresh rate arrived yet; the fields below describe it.
-    has_rate: bool = False
-    bid: Decimal | None = None
-    ask: Decimal | None = None
-    last: Decimal | None = None
-    #: Exchange timestamp in ms since the epoch (<= 0: none).
-    exchange_ms: int = 0
-    #: ``time.time()`` and ``time.monotonic()`` at receipt.
-    wall: float = 0.0
-    received: float = 0.0
-    #: The fresh tick's ``changed`` flag.
-    changed: bool = True
-    emitted_key: tuple[object, ...] | None = None
-    # ``datetime``s built from ``exchange_ms`` / ``wall``, for the values they were built from.
-    exchange_time_ms: int = 0
-    exchange_time: datetime | None = None
-    received_at_wall: float = math.nan
-    received_at: datetime | None = None
-
-    def tick(self, age: float, stale: bool, changed: bool) -> RateTick:
-        """This rate as a tick (``has_rate`` must be true)."""
-        ms = self.exchange_ms
-        if ms != self.exchange_time_ms:
-            self.exchange_time_ms = ms
-            self.exchange_time = datetime.fromtimestamp(ms / 1000, UTC) if ms > 0 else None
-        received_at = self.received_at
-        if received_at is None or self.wall != self.received_at_wall:
-            self.received_at_wall = self.wall
-            self.received_at = received_at = datetime.fromtimestamp(self.wall, UTC)
-        return RateTick(
-            self.instrument.instrument_id,
-            self.instrument.symbol,
-            self.bid,
-            self.ask,
-            self.last,
-            self.exchange_time,
-            received_at,
-            age,
-            stale,
-            changed,
-        )
-
-
 def _positive(value: Decimal | None) -> Decimal | None:
     return value if value is not None and value > _ZERO else None
-
-
-def _backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Seconds to wait after the ``attempt``-th consecutive failure (1-based).
-
-    Exponential with "equal jitter": half the step is fixed, half random, so retries of many
-    units spread out while none retries immediately.
-    """
-    step = min(cap, base * 2.0 ** min(max(attempt - 1, 0), 62))
-    return step / 2 + rng.uniform(0, step / 2)
-
-
-def _next_slot(start: float, interval: float, now: float) -> float:
-    """The first time ``start + k * interval`` (k >= 0) strictly after ``now``."""
-    if now < start:
-        return start
-    k = math.floor((now - start) / interval) + 1
-    slot = start + k * interval
-    # Guard against float rounding putting the slot at or before `now`.
-    return slot if slot > now else slot + interval
-
-
-_SEPARATORS = re.compile(r"[^0-9A-Z]")
-
-
-def _norm_symbol(symbol: str) -> str:
-    return _SEPARATORS.sub("", symbol.upper())
-
-
-def _resolve(specs: Sequence[InstrumentSpec], known: Sequence[Instrument]) -> list[Instrument]:
-    """Map ids, symbols (``"USDTCOPM"``, ``"usdt/copm"``) and instruments to instruments.
-
-    Keeps the caller's order and drops duplicates.  Raises ``InvalidInputError`` naming every
-    spec that matches no instrument.
-    """
-    by_id = {i.instrument_id: i for i in known}
-    by_symbol: dict[str, Instrument] = {}
-    for inst in known:
-        for name in (inst.symbol, inst.venue_symbol):
-            if name:
-                by_symbol.setdefault(_norm_symbol(name), inst)
-    out: dict[int, Instrument] = {}
-    unknown: list[str] = []
-    for spec in specs:
-        found: Instrument | None
-        if isinstance(spec, Instrument):
-            found = spec
-        elif isinstance(spec, bool):
-            found = None
-        elif isinstance(spec, int):
-            found = by_id.get(spec)
-        else:
-            text = str(spec)
-            found = by_symbol.get(_norm_symbol(text))
-            if found is None and text.strip().isdigit():
-                found = by_id.get(int(text))
-        if found is None:
-            unknown.append(repr(spec))
-        else:
-            out.setdefault(found.instrument_id, found)
-    if unknown:
-        raise InvalidInputError(f"unknown instrument(s): {', '.join(unknown)}")
-    return list(out.values())
-
-
-def _is_count(value: object, minimum: int) -> TypeGuard[int]:
-    """Whether ``value`` is an int (not a bool) of at least ``minimum``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _check_count(name: str, value: int, minimum: int) -> int:
-    if not _is_count(value, minimum):
-        raise InvalidInputError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _in_flight_cap(client: object, max_in_flight: int | None) -> int:
-    """``max_in_flight`` checked, or its default from the client's pool size."""
-    if max_in_flight is not None:
-        return _check_count("max_in_flight", max_in_flight, 1)
-    pool = getattr(client, "pool_size", None)
-    if not _is_count(pool, 1):
-        # A source that does not say (a wrapper around a client, a fake): assume the pool
-        # of a default KiiexClient, which is also aiohttp's default connection limit.
-        pool = _DEFAULT_POOL
-    return max(1, pool - max(1, pool // 10))
-
-
-def _check_seconds(name: str, value: float, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(f"{name} must be a number of seconds, got {value!r}")
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or not math.isfinite(value):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidInputError(f"{name} must be finite and {bound}, got {value!r}")
-    return float(value)
-
-
-class Subscription:
-    """An independent stream of ticks from a ``RatePoller``.
-
-    Iterate it with ``async for``; use it as an async context manager (or call ``aclose()``)
-    to unsubscribe.  Its buffer holds at most one tick per instrument, the newest: when a new
-    tick arrives for an instrument whose previous tick was not read yet, it replaces it in
-    place (``dropped`` counts these).  ``maxsize`` > 0 further caps the number of instruments
-    buffered; beyond it the oldest waiting tick is discarded.  Iteration ends after the poller
-    stops and the buffer is drained.
-
-    Create one with ``RatePoller.subscribe()``.  The poller holds subscriptions weakly, so one
-    that its consumer dropped (``break`` out of ``async for tick in poller``) simply goes away.
-    """
-
-    def __init__(self, *, maxsize: int, changes_only: bool) -> None:
-        self._buffer: OrderedDict[int, RateTick] = OrderedDict()
-        self._maxsize = maxsize
-        self._changes_only = changes_only
-        self._closed = False
-        self._wakeup: anyio.Event | None = None
-        self._dropped = 0
-        self._delivered = 0
-
-    @property
-    def pending(self) -> int:
-        """Number of ticks waiting to be read."""
-        return len(self._buffer)
-
-    @property
-    def dropped(self) -> int:
-        """Ticks superseded by a newer tick (or evicted by ``maxsize``) before being read."""
-        return self._dropped
-
-    @property
-    def delivered(self) -> int:
-        """Ticks read from this subscription so far."""
-        return self._delivered
-
-    @property
-    def closed(self) -> bool:
-        """True once unsubscribed or once the poller stopped (buffered ticks stay readable)."""
-        return self._closed
-
-    def get_nowait(self) -> RateTick | None:
-        """The oldest waiting tick, or ``None`` when there is none (never waits)."""
-        if not self._buffer:
-            return None
-        _, tick = self._buffer.popitem(last=False)
-        self._delivered += 1
-        return tick
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> RateTick:
-        """The next tick; waits for one.  Ends when closed and drained."""
-        while not self._buffer:
-            if self._closed:
-                raise StopAsyncIteration
-            wakeup = self._wakeup
-            if wakeup is None:
-                self._wakeup = wakeup = anyio.Event()
-            await wakeup.wait()
-        _, tick = self._buffer.popitem(last=False)
-        self._delivered += 1
-        return tick
-
-    async def __aenter__(self) -> Subscription:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Unsubscribe now: waiting ticks are discarded and iteration ends."""
-        self._buffer.clear()
-        self._finish()
-
-    def _finish(self) -> None:
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        # Set once, then forgotten: the next ticks offered before the reader runs need not set
-        # it again, and the reader makes a new one when it waits again.
-        wakeup = self._wakeup
-        if wakeup is not None:
-            self._wakeup = None
-            wakeup.set()
-
-    def _offer(self, tick: RateTick) -> None:
-        if self._closed or (self._changes_only and not tick.changed):
-            return
-        buffer = self._buffer
-        key = tick.instrument_id
-        if key in buffer:
-            self._dropped += 1
-        elif self._maxsize and len(buffer) >= self._maxsize:
-            buffer.popitem(last=False)
-            self._dropped += 1
-        buffer[key] = tick
-        self._wake()
 
 
 class RatePoller:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kiiex_async import KiiexClient, cli
+from kiiex_async.cli._env import EMBEDDED_EXCHANGE
 from kiiex_async.workflow import SqliteCheckpointStore, SwapRequest, SwapWorkflow
 
 #: The ``dialect`` fixture: each simulator test runs once per dialect.
@@ -160,7 +161,7 @@ def test_resume_continues_a_registered_swap(
             KiiexClient("http://127.0.0.1:9/ap") as client,
             SqliteCheckpointStore(state_dir / "swaps-sim.sqlite3") as store,
         ):
-            workflow = SwapWorkflow(client, store)
+            workflow = SwapWorkflow(client, store, exchange=EMBEDDED_EXCHANGE)
             return await workflow.create(SwapRequest("USDT", "COPM", Decimal("12")))
 
     swap_id = asyncio.run(register())

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kiiex_async import Credentials, KiiexClient, cli
+from kiiex_async.cli._env import EMBEDDED_EXCHANGE
 from kiiex_async.sim import SimConfig, Simulator
 from kiiex_async.workflow import SqliteCheckpointStore, SwapRequest, SwapWorkflow, WithdrawSpec
 
@@ -52,9 +53,8 @@ def test_resume_with_withdraw_field_retries_a_failed_withdrawal(
                 SqliteCheckpointStore(state_dir / "swaps-sim.sqlite3") as store,
             ):
                 spec = WithdrawSpec("Standard", {"ExternalAddress": "old-wallet"})
-                result = await SwapWorkflow(client, store).run(
-                    SwapRequest("USDT", "COPM", "10", withdrawal=spec)
-                )
+                workflow = SwapWorkflow(client, store, exchange=EMBEDDED_EXCHANGE)
+                result = await workflow.run(SwapRequest("USDT", "COPM", "10", withdrawal=spec))
                 return result.swap_id
 
     swap_id = asyncio.run(failing_swap())

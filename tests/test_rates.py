@@ -24,20 +24,12 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from kiiex_async._rates_inputs import _resolve
+from kiiex_async._rates_schedule import _backoff_delay, _Dispatcher, _next_slot, _Unit
 from kiiex_async.client import KiiexClient
 from kiiex_async.errors import InvalidInputError, NotFoundError, RateLimitedError, ServerError
 from kiiex_async.models import Instrument, Level1, Level1Summary
-from kiiex_async.rates import (
-    RateMode,
-    RatePoller,
-    RateTick,
-    Subscription,
-    _backoff_delay,
-    _Dispatcher,
-    _next_slot,
-    _resolve,
-    _Unit,
-)
+from kiiex_async.rates import RateMode, RatePoller, RateTick, Subscription
 from kiiex_async.sim import Fault, InstrumentSpec, SimConfig, Simulator
 
 WAIT = 20.0  # generous: a loaded 2-core CI machine must never time these out

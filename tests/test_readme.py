@@ -15,19 +15,34 @@ import pytest
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def readme_commands() -> list[list[str]]:
-    """The `kiiex ...` lines of the README's ``sh`` code blocks, comments stripped."""
+def readme_commands(*, templates: bool = False) -> list[list[str]]:
+    """The `kiiex ...` lines of the README's ``sh`` code blocks, comments stripped.
+
+    Blocks fenced as ``sh template`` need the reader's own database or credentials: they
+    are left out, or (``templates=True``) they are the only ones returned.
+    """
     commands = []
-    language: str | None = None  # inside a fence: its language ("" if none)
+    fence: list[str] | None = None  # inside a fence: its info words ([] if none)
     for line in README.read_text().splitlines():
         if line.startswith("```"):
-            language = line[3:].strip() if language is None else None
+            fence = line[3:].split() if fence is None else None
             continue
-        if language in ("sh", "bash", "console", ""):
-            words = shlex.split(line, comments=True)
-            if words and words[0] == "kiiex":
-                commands.append(words[1:])
+        if fence is None or (fence[:1] or [""])[0] not in ("sh", "bash", "console", ""):
+            continue
+        if ("template" in fence) != templates:
+            continue
+        words = shlex.split(line, comments=True)
+        if words and words[0] == "kiiex":
+            commands.append(words[1:])
     return commands
+
+
+def test_template_blocks_only_hold_commands_with_placeholders() -> None:
+    """A block is left out only when it is a template: each of its commands names a
+    placeholder the reader fills in ($DSN), so no runnable command escapes the test."""
+    templates = readme_commands(templates=True)
+    assert templates
+    assert all(any(w.startswith("$") for w in words) for words in templates)
 
 
 def test_the_readme_has_the_commands_it_promises() -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 
 from kiiex_async.auth import sign
@@ -122,6 +123,28 @@ async def test_web_authenticate_user_reuses_an_http_session(sim: Simulator, raw:
     reply = await raw.call("WebAuthenticateUser", {"SessionToken": token})
     assert reply["o"]["Authenticated"] is True
     assert (await raw.call("GetUserAccounts", {"OMSId": 1}))["o"] == [1]
+
+
+async def test_a_guide_login_authenticates_the_socket_until_log_out() -> None:
+    """In the guide dialect the login answers no SessionToken, yet the socket is logged in
+    as the answer's user (private calls, account events) until LogOut."""
+    async with (
+        Simulator(attrs.evolve(CONFIG, dialect="guide")) as sim,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(sim.ws_url) as ws,
+    ):
+        raw = Raw(ws)
+        answer = (await raw.login(sim))["o"]
+        assert answer["authenticated"] is True and "SessionToken" not in answer
+        accounts = await raw.call("GetUserAccounts", {"OMSId": 1})
+        assert accounts["m"] == 1 and accounts["o"] == [1]
+        subscribed = await raw.call("SubscribeAccountEvents", {"AccountId": 1, "OMSId": 1})
+        assert subscribed["o"] == {"Subscribe": True}
+        await sell(sim, raw)
+        assert "OrderStateEvent" in {f["n"] for f in await raw.quiet()}
+        await raw.call("LogOut", {})
+        refused = await raw.call("GetUserAccounts", {"OMSId": 1})
+        assert refused["o"]["errorcode"] == 20
 
 
 async def test_second_subscription_is_already_subscribed(raw: Raw) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
 
+import attrs
 import pytest
 from stream_support import until
 
@@ -29,6 +30,10 @@ from kiiex_async.stream import (
     Stream,
 )
 
+#: The ``dialect`` fixture: each simulator test runs once per dialect (the guide's login
+#: answers no session token, so the socket must authenticate from the signed login).
+pytest_plugins = ["dialect_support"]
+
 CONFIG = SimConfig(seed=5, time_speed=0.0, start_time=1_700_000_000.0, drift_bps=D(0))
 FAST = {
     "ping_interval": 0.2,
@@ -49,8 +54,8 @@ async def no_leaked_tasks() -> None:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(CONFIG) as simulator:
+async def sim(dialect: str) -> AsyncIterator[Simulator]:
+    async with Simulator(attrs.evolve(CONFIG, dialect=dialect)) as simulator:
         yield simulator
 
 
@@ -323,3 +328,21 @@ async def test_level1_is_resubscribed_after_a_reconnect(
     tick = await anext(ticks)
     while tick.last_traded_px != D(3998):
         tick = await anext(ticks)
+
+
+async def test_a_per_request_client_streams_private_calls_and_account_events(
+    sim: Simulator,
+) -> None:
+    """A client that signs each request (auth="per_request") logs the socket in, makes a
+    private call on it and receives its account events, in both dialects."""
+    credentials = Credentials(**sim.credentials_kwargs)
+    async with (
+        KiiexClient(sim.url, credentials=credentials, auth="per_request", rate_limit=None) as c,
+        c.stream(**FAST) as s,
+    ):
+        positions = await s.call("GetAccountPositions", {"OMSId": 1, "AccountId": 1})
+        assert {p.product_symbol for p in positions} >= {"USDT", "COPM"}
+        events = await s.account_events()
+        order_id = await sell(c)
+        update = await first_of(events, OrderStateUpdate)
+        assert update.order.order_id == order_id

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from pg_support import STORE_KINDS, open_store
 from workflow_support import full_request, make_client, sim_config
 
 from kiiex_async.errors import ConfigurationError
@@ -30,7 +31,6 @@ from kiiex_async.workflow import (
     Lease,
     LeaseLostError,
     LeaseOwner,
-    MemoryCheckpointStore,
     SqliteCheckpointStore,
     SwapLockedError,
     SwapNotFoundError,
@@ -71,18 +71,14 @@ def dead_pid() -> int:
     return proc.pid
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
-    if request.param == "memory":
-        async with MemoryCheckpointStore() as memory:
-            yield memory
-    else:
-        async with SqliteCheckpointStore(tmp_path / "swaps.sqlite3") as sqlite:
-            yield sqlite
+    async with open_store(request, tmp_path) as opened:
+        yield opened
 
 
 async def test_stores_implement_the_protocol(store: CheckpointStore) -> None:
-    """Both stores satisfy the runtime-checkable CheckpointStore protocol."""
+    """Every store satisfies the runtime-checkable CheckpointStore protocol."""
     assert isinstance(store, CheckpointStore)
 
 
@@ -229,7 +225,7 @@ async def test_sqlite_schema_version_mismatch_is_a_clear_error(tmp_path: Path) -
     db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(CheckpointSchemaError, match=r"schema version 99.*needs version 1"):
+    with pytest.raises(CheckpointSchemaError, match=r"schema version 99.*needs version 2"):
         SqliteCheckpointStore(path)
 
 

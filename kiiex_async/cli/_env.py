@@ -25,8 +25,9 @@ from ..auth import Credentials, TwoFactorProvider
 from ..client import PRODUCTION_URL, STAGING_URL, KiiexClient
 from ..errors import ConfigurationError
 from ..sim import DemoUser, SimConfig, Simulator
-from ..workflow import SqliteCheckpointStore
+from ..workflow import CheckpointStore, SqliteCheckpointStore
 from ._base import EXIT_USAGE, CliError, Output
+from ._worker import open_store_at, store_label
 
 if sys.platform != "win32":
     import fcntl
@@ -226,11 +227,18 @@ class Target:
     state_dir: Path
     base_url: str | None = None
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    #: ``--store``: a shared checkpoint store (PostgreSQL DSN or SQLite path).
+    store: str | None = None
 
     @property
     def store_path(self) -> Path:
         """Checkpoints are kept per environment so a sim swap never resumes on staging."""
         return self.state_dir / f"swaps-{self.env}.sqlite3"
+
+    @property
+    def store_name(self) -> str:
+        """Where this target's swaps are, as it may be shown (no DSN password)."""
+        return store_label(self.store) if self.store else str(self.store_path)
 
     @property
     def sim_state(self) -> Path:
@@ -250,6 +258,27 @@ class Target:
         return {"staging": STAGING_URL, "production": PRODUCTION_URL}.get(self.env)
 
 
+#: The exchange swaps run with the embedded simulator are bound to (its port changes).
+EMBEDDED_EXCHANGE = "kiiex-sim:embedded"
+
+
+def exchange_of(target: Target) -> str | None:
+    """The exchange name the target's swaps are bound to (``None``: the client's URL)."""
+    return EMBEDDED_EXCHANGE if target.embedded else None
+
+
+def resume_command(swap_id: str, target: Target) -> str:
+    """The full ``kiiex resume`` command line that continues ``swap_id`` where it ran."""
+    parts = ["kiiex", "resume", "--env", target.env]
+    if target.base_url:
+        parts += ["--base-url", target.base_url]
+    if target.store:
+        # The DSN is not repeated (it may hold a password): name the same --store.
+        parts += ["--store", "<the same --store>"]
+    parts += ["--state-dir", str(target.state_dir), swap_id]
+    return " ".join(parts)
+
+
 def _default_state_dir(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("KIIEX_STATE_DIR") or platformdirs.user_data_dir("kiiex"))
 
@@ -265,18 +294,19 @@ def resolve_target(args: argparse.Namespace, environ: Mapping[str, str] | None =
     configured = Credentials.env_configured(env_vars)
     env = args.env or ("staging" if configured else "sim")
     base_url = args.base_url or None
+    store = getattr(args, "store", None) or None
     if env == "sim":
         if base_url is None:
-            return Target("sim", None, state_dir, environ=env_vars)
+            return Target("sim", None, state_dir, environ=env_vars, store=store)
         creds = Credentials.from_env(env_vars) if configured else _demo_credentials(DemoUser())
-        return Target("sim", creds, state_dir, base_url, env_vars)
+        return Target("sim", creds, state_dir, base_url, env_vars, store)
     if not configured:
         raise CliError(
             f"--env {env} needs credentials: set KIIEX_API_KEY, KIIEX_API_SECRET and "
             "KIIEX_USER_ID (or KIIEX_USERNAME and KIIEX_PASSWORD)",
             EXIT_USAGE,
         )
-    return Target(env, Credentials.from_env(env_vars), state_dir, base_url, env_vars)
+    return Target(env, Credentials.from_env(env_vars), state_dir, base_url, env_vars, store)
 
 
 @contextlib.asynccontextmanager
@@ -324,8 +354,13 @@ def _configured(target: Target) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def open_store(target: Target) -> AsyncIterator[SqliteCheckpointStore]:
-    """The checkpoint store of the target's environment (created 0600 in a 0700 dir)."""
+async def open_store(target: Target) -> AsyncIterator[CheckpointStore]:
+    """The checkpoint store of the target's environment (created 0600 in a 0700 dir), or
+    the shared one ``--store`` names."""
+    if target.store:
+        async with open_store_at(target.store) as shared:
+            yield shared
+        return
     prepare_state_dir(target.state_dir, [target.store_path])
     async with SqliteCheckpointStore(target.store_path) as store:
         yield store

@@ -16,6 +16,7 @@ from ..errors import (
     KiiexError,
     WorkflowError,
 )
+from ..workflow import ExchangeMismatchError
 from ._base import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError, Output
 from ._env import resolve_target
 from ._logging import cli_logging
@@ -23,6 +24,7 @@ from ._market import cmd_balances, cmd_rates, cmd_sim
 from ._parser import UsageError, build_parser
 from ._stream import COMMANDS as STREAM_COMMANDS
 from ._swap import cmd_resume, cmd_show, cmd_swap, cmd_swaps
+from ._worker import COMMANDS as WORKER_COMMANDS
 
 COMMANDS = {
     "swap": cmd_swap,
@@ -32,6 +34,7 @@ COMMANDS = {
     "balances": cmd_balances,
     "rates": cmd_rates,
     **STREAM_COMMANDS,
+    **WORKER_COMMANDS,
 }
 
 
@@ -79,7 +82,12 @@ def _run(args: argparse.Namespace, output: Output) -> int:
         if isinstance(exc, WorkflowError) and exc.swap_id:
             swap_id = exc.swap_id
             step = f" at step {exc.step}" if exc.step else ""
-            hint = f" (swap {exc.swap_id}{step}; continue with: kiiex resume {exc.swap_id})"
+            notes = getattr(exc, "__notes__", None)
+            if isinstance(exc, ExchangeMismatchError):
+                hint = f" (swap {exc.swap_id})"
+            else:
+                command = notes[-1] if notes else f"kiiex resume {exc.swap_id}"
+                hint = f" (swap {exc.swap_id}{step}; continue with: {command})"
         return output.fail(f"{exc}{hint}", _exit_code(exc), swap_id=swap_id)
     except KeyboardInterrupt:
         return output.fail("interrupted", EXIT_INTERRUPTED)

@@ -9,6 +9,7 @@ from .. import __version__
 from ..sim import DIALECTS
 from ._base import ENVIRONMENTS
 from ._stream import add_parsers as add_stream_parsers
+from ._worker import register as register_worker
 
 
 class UsageError(Exception):
@@ -60,6 +61,13 @@ def _common_options(*, top: bool) -> Parser:
         default=default(None),
         help="where checkpoints (and the embedded simulator's state) live "
         "(default: $KIIEX_STATE_DIR or the user data directory)",
+    )
+    common.add_argument(
+        "--store",
+        default=default(None),
+        metavar="DSN",
+        help="shared checkpoint store: a PostgreSQL DSN (postgresql://user@host/db) or an "
+        "SQLite file (default: the state directory's file)",
     )
     common.add_argument(
         "--json", action="store_true", default=default(False), help="machine-readable output"
@@ -140,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stream_parsers(sub, common, rates)
 
     sub.add_parser("balances", parents=[common], help="account positions")
+    register_worker(sub, common)
 
     sim = sub.add_parser("sim", help="run a standalone KIIEX simulator")
     sim.add_argument("--host", default="127.0.0.1")

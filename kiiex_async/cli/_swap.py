@@ -9,13 +9,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import attrs
 from rich.table import Column, Table
 
+from ..errors import WorkflowError
 from ..pricing import check_amount
 from ..workflow import (
     AmountSide,
     CheckpointStore,
     DepositSpec,
+    ExchangeMismatchError,
     ProgressEvent,
     ProgressKind,
     SwapRecord,
@@ -27,7 +30,7 @@ from ..workflow import (
     WithdrawSpec,
 )
 from ._base import EXIT_INTERRUPTED, EXIT_NOT_COMPLETED, EXIT_OK, EXIT_USAGE, CliError, Output
-from ._env import Target, connect, open_store
+from ._env import Target, connect, exchange_of, open_store, resume_command
 
 # -- amounts and forms ---------------------------------------------------------------------
 
@@ -188,12 +191,29 @@ def _report(result: SwapResult, output: Output, target: Target) -> int:
         output.out.print(result.summary(), markup=False)
         if result.state is SwapState.WITHDRAW_FAILED:
             output.note(
-                f"retry the withdrawal: kiiex resume {result.swap_id} --env {target.env} "
+                f"retry the withdrawal: {resume_command(result.swap_id, target)} "
                 "--withdraw-field KEY=VALUE (or --reopen to retry the same form)"
             )
         elif result.state is not SwapState.COMPLETED:
             output.note(f"inspect: kiiex show {result.swap_id} --env {target.env}")
     return EXIT_OK if result.state is SwapState.COMPLETED else EXIT_NOT_COMPLETED
+
+
+def resume_target(target: Target, record: SwapRecord, output: Output) -> Target:
+    """The target a swap resumes on: the exchange it recorded unless ``--base-url`` names
+    one (a different one is then refused by the workflow before anything is sent)."""
+    if record.exchange is None:
+        output.note(
+            f"swap {record.swap_id} was saved without its exchange (older kiiex); resuming "
+            f"it on {target.base_url or target.env}"
+        )
+    elif (
+        target.env != "sim"
+        and not target.base_url
+        and record.exchange.exchange.startswith(("https://", "http://"))
+    ):
+        target = attrs.evolve(target, base_url=record.exchange.exchange)
+    return target
 
 
 async def _run_swap(
@@ -206,12 +226,16 @@ async def _run_swap(
     def remember(event: ProgressEvent) -> None:
         if not current:
             current.append(event.swap_id)
-            output.note(f"swap id {event.swap_id} (resume with: kiiex resume {event.swap_id})")
+            output.note(
+                f"swap id {event.swap_id} (resume with: {resume_command(event.swap_id, target)})"
+            )
         display(event)
 
     try:
         async with connect(target, output) as client, open_store(target) as store:
-            workflow = SwapWorkflow(client, store, on_progress=remember)
+            workflow = SwapWorkflow(
+                client, store, on_progress=remember, exchange=exchange_of(target)
+            )
             if request is not None:
                 result = await workflow.run(request, swap_id=args.swap_id)
             else:
@@ -220,10 +244,14 @@ async def _run_swap(
                 result = await workflow.resume(swap_id, reopen=args.reopen, withdraw_fields=fields)
     except (asyncio.CancelledError, KeyboardInterrupt):
         display.close()
-        hint = f"; resume with: kiiex resume {current[0]}" if current else ""
+        hint = f"; resume with: {resume_command(current[0], target)}" if current else ""
         raise CliError(
             f"interrupted{hint}", EXIT_INTERRUPTED, swap_id=current[0] if current else None
         ) from None
+    except WorkflowError as exc:
+        if exc.swap_id and not isinstance(exc, ExchangeMismatchError):
+            exc.add_note(resume_command(exc.swap_id, target))
+        raise
     finally:
         display.close()
     return _report(result, output, target)
@@ -242,7 +270,7 @@ async def cmd_resume(args: argparse.Namespace, target: Target, output: Output) -
     """``kiiex resume SWAP_ID`` (or a unique prefix of it)."""
     async with open_store(target) as store:
         record = await find_swap(store, args.swap_id, target)
-    return await _run_swap(args, target, output, record.swap_id)
+    return await _run_swap(args, resume_target(target, record, output), output, record.swap_id)
 
 
 async def find_swap(store: CheckpointStore, text: str, target: Target) -> SwapRecord:
@@ -254,7 +282,7 @@ async def find_swap(store: CheckpointStore, text: str, target: Target) -> SwapRe
     if len(found) == 1:
         return found[0]
     if not found:
-        raise CliError(f"no swap {text!r} in {target.store_path} (see: kiiex swaps)", EXIT_USAGE)
+        raise CliError(f"no swap {text!r} in {target.store_name} (see: kiiex swaps)", EXIT_USAGE)
     ids = ", ".join(sorted(r.swap_id for r in found)[:3])
     raise CliError(
         f"{len(found)} swaps start with {text!r} ({ids}{', ...' if len(found) > 3 else ''}): "
@@ -282,7 +310,7 @@ async def cmd_swaps(args: argparse.Namespace, target: Target, output: Output) ->
         output.json({"swaps": rows})
         return EXIT_OK
     if not records:
-        output.note(f"no swaps in {target.store_path}")
+        output.note(f"no swaps in {target.store_name}")
         return EXIT_OK
     table = Table("state", "request", "created (UTC)", "updated (UTC)")
     # Ids are what users copy into `kiiex resume`: never truncate them.

@@ -6,7 +6,9 @@ Frames are ``{"m": type, "i": seq, "n": name, "o": "<JSON text>"}`` with ``m`` 0
 * Every HTTP method is callable on the socket (``m`` 0 or 2), answered by the HTTP app's
   own dispatch (:meth:`SimApp.dispatch`), so both faces always agree.  ``AuthenticateUser``
   (signed key or password) and ``WebAuthenticateUser {SessionToken}`` authenticate the
-  socket: later private calls run under that session.
+  socket: later private calls run under that session.  The ``guide`` dialect's login
+  opens no session (its answer is ``{"authenticated":true,"user":{...}}``): there the
+  socket itself is authenticated as the answer's user for as long as it stays open.
 * ``SubscribeLevel1`` answers the Level1 object, then ``Level1UpdateEvent``;
   ``SubscribeLevel2 {Depth}`` answers the snapshot rows, then ``Level2UpdateEvent`` rows
   ``[MDUpdateId, Accounts, ActionDateTime, ActionType, LastTradePrice, Orders, Price,
@@ -42,9 +44,10 @@ from multidict import CIMultiDict
 
 from . import _render as render
 from ._app import _METHODS, SimApp
-from ._exchange import DepositTicket, Market, Order, Trade, WithdrawTicket, ms
+from ._config import DemoUser
 from ._faults import Fault
 from ._json import dumps_text, loads
+from ._records import DepositTicket, Market, Order, Trade, WithdrawTicket, ms
 
 __all__ = ["Gateway"]
 
@@ -72,6 +75,8 @@ class _Connection:
     request: web.Request
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     token: str | None = None
+    #: The user of a login that opened no session (guide dialect): the socket is the session.
+    user: DemoUser | None = None
     account_id: int | None = None
     level1: set[int] = field(default_factory=set)
     level2: dict[int, _Window] = field(default_factory=dict)
@@ -290,11 +295,13 @@ class Gateway:
         plan = faults.plan(method.name) if faults else None
         if plan is not None and plan.delay:
             await asyncio.sleep(plan.delay)
-        status, payload = self._app.dispatch(method, "POST", {}, body.encode(), self._as_http(conn))
+        status, payload = self._app.dispatch(
+            method, "POST", {}, body.encode(), self._as_http(conn), user=conn.user
+        )
         if method.name == "AuthenticateUser" and status == 200:
             self._adopt(conn, payload)
         if method.name == "LogOut":
-            conn.token = conn.account_id = None
+            conn.token = conn.user = conn.account_id = None
         if status != 200:
             self._reply(conn, ERROR, i, name, payload.decode())
             return
@@ -308,13 +315,26 @@ class Gateway:
         return conn.request.clone(headers=headers)
 
     def _adopt(self, conn: _Connection, payload: bytes) -> None:
+        """Authenticate the socket from a successful login answer: its session token, or
+        (guide dialect, no token) the user it names.  A 2FA challenge names neither."""
         answer = loads(payload)
-        token = answer.get("SessionToken") if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            return
+        keys = {k.lower(): v for k, v in answer.items()}
+        token = keys.get("sessiontoken")
         if isinstance(token, str) and token:
             session = self._app.sessions.get(token, self._app.clock.now())
             user = self._ex.users.get(session.user_id) if session else None
             if user is not None:
-                conn.token, conn.account_id = token, user.account_id
+                conn.token, conn.user, conn.account_id = token, None, user.account_id
+            return
+        found = keys.get("user")
+        if keys.get("authenticated") is not True or not isinstance(found, dict):
+            return
+        user_id = {k.lower(): v for k, v in found.items()}.get("userid")
+        user = self._ex.users.get(user_id) if isinstance(user_id, int) else None
+        if user is not None:
+            conn.token, conn.user, conn.account_id = None, user, user.account_id
 
     def _instrument(self, conn: _Connection, i: int, name: str, p: dict[str, Any]) -> int | None:
         value = p.get("instrumentid")

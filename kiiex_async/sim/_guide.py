@@ -9,7 +9,8 @@ call                        answer
 ==========================  =========================================================
 ``AuthenticateUser``        ``{"authenticated":true,"user":{userId,userName,email,
                             emailVerified,accountId,omsId,use2FA}}`` -- no session
-                            token, so private calls need the signed headers
+                            token, so private HTTP calls need the signed headers (a
+                            WebSocket is logged in by the login itself)
 ``CreateDepositTicket``     ``{"success":true,"requestcode":"<guid>"}`` (as apex)
 ``GetAccountPositions``     ``[{omsId,accountId,productSymbol,productId,amount,hold}]``
 ``GetLevel1SummaryMin``     rows of strings
@@ -29,8 +30,9 @@ from decimal import Decimal
 from typing import Any
 
 from ._config import DemoUser, ProductSpec
-from ._exchange import Exchange, Order, Trade, WithdrawTicket
+from ._exchange import Exchange
 from ._json import decimal_text
+from ._records import Order, Trade, WithdrawTicket
 from ._render import iso
 
 __all__ = [

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from ._exchange import ExchangeError
 from ._json import loads
+from ._records import ExchangeError
 
 __all__ = ["BadRequest", "Params"]
 

@@ -15,12 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from ._config import SimConfig
-from ._exchange import (
+from ._exchange import Exchange
+from ._history import Transaction
+from ._records import (
     BUY,
     SELL,
     Balance,
     DepositTicket,
-    Exchange,
     Market,
     Order,
     Trade,
@@ -29,7 +30,6 @@ from ._exchange import (
     _to_state,
     ms,
 )
-from ._history import Transaction
 
 __all__ = ["STATE_VERSION", "exchange_from_state", "exchange_to_state"]
 

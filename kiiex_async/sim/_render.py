@@ -13,18 +13,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from ._config import InstrumentSpec, ProductSpec
-from ._exchange import (
+from ._exchange import Exchange
+from ._json import dumps_text
+from ._records import (
     LIMIT,
     WORKING,
     ZERO,
     DepositTicket,
-    Exchange,
     Market,
     Order,
     Trade,
     WithdrawTicket,
 )
-from ._json import dumps_text
 
 __all__ = [
     "deposit_row",

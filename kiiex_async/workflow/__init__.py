@@ -97,6 +97,7 @@ once (its lease names a dead pid on this host).  No secret is ever checkpointed.
 from ._errors import (
     CheckpointError,
     CheckpointSchemaError,
+    ExchangeMismatchError,
     LeaseLostError,
     SwapInterruptedError,
     SwapLockedError,
@@ -114,7 +115,9 @@ from ._machine import (
     transition,
     transition_table,
 )
+from ._pg_store import PostgresCheckpointStore
 from ._record import (
+    ExchangeBinding,
     OrderProgress,
     QuoteInfo,
     SwapPlan,
@@ -125,14 +128,17 @@ from ._record import (
 )
 from ._request import AmountSide, DepositSpec, StepTimeouts, SwapRequest, WithdrawSpec
 from ._result import ProgressEvent, ProgressKind, SwapResult
-from ._runner import CheckpointHook, ProgressCallback, SwapRun, SwapWorkflow
+from ._runner import CheckpointHook, ProgressCallback
+from ._sqlite_store import SqliteCheckpointStore
 from ._store import (
     CheckpointStore,
     Lease,
     LeaseOwner,
     MemoryCheckpointStore,
-    SqliteCheckpointStore,
+    SwapQueue,
 )
+from ._worker import SwapWorker
+from ._workflow import SwapRun, SwapWorkflow
 
 __all__ = [
     "AmountSide",
@@ -141,12 +147,15 @@ __all__ = [
     "CheckpointSchemaError",
     "CheckpointStore",
     "DepositSpec",
+    "ExchangeBinding",
+    "ExchangeMismatchError",
     "IllegalTransitionError",
     "Lease",
     "LeaseLostError",
     "LeaseOwner",
     "MemoryCheckpointStore",
     "OrderProgress",
+    "PostgresCheckpointStore",
     "ProgressCallback",
     "ProgressEvent",
     "ProgressKind",
@@ -158,12 +167,14 @@ __all__ = [
     "SwapLockedError",
     "SwapNotFoundError",
     "SwapPlan",
+    "SwapQueue",
     "SwapRecord",
     "SwapRequest",
     "SwapResult",
     "SwapRun",
     "SwapState",
     "SwapStep",
+    "SwapWorker",
     "SwapWorkflow",
     "TicketProgress",
     "TimelineEntry",

@@ -7,6 +7,7 @@ from ..errors import WorkflowError
 __all__ = [
     "CheckpointError",
     "CheckpointSchemaError",
+    "ExchangeMismatchError",
     "LeaseLostError",
     "SwapInterruptedError",
     "SwapLockedError",
@@ -48,3 +49,17 @@ class SwapInterruptedError(WorkflowError):
     """The runner could not finish a step (the exchange stayed unreachable past the step's
     time limit, or the store refused a write).  The checkpoint is consistent: resume the swap
     with :meth:`SwapWorkflow.resume` once the cause is gone."""
+
+
+class ExchangeMismatchError(WorkflowError):
+    """The swap is bound to another exchange, account or user than this run's client.
+
+    Raised before anything is sent (for an account or user: right after the login, before
+    any other call).  ``recorded`` and ``given`` name the two sides (URLs or ids, never a
+    credential).  Resume the swap with a client of the recorded exchange and account.
+    """
+
+    def __init__(self, message: str, *, swap_id: str, recorded: str, given: str) -> None:
+        super().__init__(message, swap_id=swap_id)
+        self.recorded = recorded
+        self.given = given

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -23,6 +24,7 @@ from ._request import SwapRequest
 
 __all__ = [
     "RECORD_VERSION",
+    "ExchangeBinding",
     "OrderProgress",
     "QuoteInfo",
     "SwapPlan",
@@ -32,6 +34,7 @@ __all__ = [
     "TradesSummary",
     "decode_record",
     "encode_record",
+    "exchange_key",
     "utcnow",
 ]
 
@@ -46,6 +49,32 @@ def utcnow() -> dt.datetime:
 
 def _frozen_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
+
+
+def exchange_key(base_url: str) -> str:
+    """The name a swap is bound to for a client of ``base_url``: the URL with its scheme
+    and host in lower case and no trailing slash (``HTTPS://Host/ap/`` -> ``https://host/ap``)."""
+    parts = urllib.parse.urlsplit(base_url.strip())
+    path = parts.path.rstrip("/")
+    return urllib.parse.urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), path, parts.query, "")
+    )
+
+
+@attrs.frozen
+class ExchangeBinding:
+    """The exchange and account a swap runs against; never a credential.
+
+    ``exchange`` is the :func:`exchange_key` of the base URL the swap was created with (or
+    a name the application chose, see ``SwapWorkflow(exchange=...)``).  ``account_id`` and
+    ``user_id`` are filled in by the first run that logged in (the user id is the identity
+    of the credentials, never their secret).  A swap is only ever resumed against the same
+    exchange, account and user.
+    """
+
+    exchange: str
+    account_id: int | None = None
+    user_id: int | None = None
 
 
 @attrs.frozen
@@ -190,6 +219,9 @@ class SwapRecord:
     #: The non-terminal state a FAILED / NEEDS_OPERATOR swap stopped in.
     stopped_at: SwapState | None = None
     timeline: tuple[TimelineEntry, ...] = ()
+    #: Where the swap runs; ``None`` only in records written before kiiex_async 0.1
+    #: recorded it (such a swap is bound to the exchange of the run that resumes it).
+    exchange: ExchangeBinding | None = None
 
     @property
     def side_effects_started(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from .. import _validate as check
 from ..errors import InvalidInputError
 from ..pricing import check_amount, format_amount
 
@@ -26,25 +27,35 @@ class AmountSide(enum.Enum):
     RECEIVE = "receive"
 
 
-def _amount(value: object) -> Decimal:
+#: What an amount may be given as (a ``float`` is refused: at run time too).
+AmountIn = Decimal | int | str
+
+# The converters are typed with what callers may pass, so that mypy (attrs plugin) catches
+# a wrong type in ``SwapRequest(...)``; each still checks at run time through a helper that
+# takes ``object``, for callers without a type checker.
+
+
+def _amount(value: AmountIn) -> Decimal:
     return check_amount(value, name="amount")
 
 
-def _deposit_amount(value: object) -> Decimal:
+def _deposit_amount(value: AmountIn) -> Decimal:
     return check_amount(value, name="deposit amount")
 
 
-def _withdrawal_amount(value: object) -> Decimal | None:
+def _withdrawal_amount(value: AmountIn | None) -> Decimal | None:
     return None if value is None else check_amount(value, name="withdrawal amount")
 
 
-def _symbol(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"asset must be a non-empty symbol, got {value!r}")
-    return value.strip().upper()
+def _symbol(value: str) -> str:
+    return check.text(value, "asset").strip().upper()
 
 
-def _form(value: Mapping[str, object] | None) -> Mapping[str, str]:
+def _form(value: Mapping[str, str | None] | None) -> Mapping[str, str]:
+    return _checked_form(value)
+
+
+def _checked_form(value: object) -> Mapping[str, str]:
     if value is None:
         return MappingProxyType({})
     if not isinstance(value, Mapping):
@@ -124,11 +135,14 @@ class WithdrawSpec:
 
     @template_type.validator
     def _check_template_type(self, _attribute: attrs.Attribute[str], value: str) -> None:
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInputError("withdrawal template_type must be a non-empty string")
+        check.text(value, "withdrawal template_type")
 
 
-def _slippage(value: object) -> Decimal | None:
+def _slippage(value: AmountIn | None) -> Decimal | None:
+    return _checked_slippage(value)
+
+
+def _checked_slippage(value: object) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, float):
@@ -174,12 +188,8 @@ class SwapRequest:
         ):
             if spec is not None and not isinstance(spec, cls):
                 raise InvalidInputError(f"{name} must be a {cls.__name__}")
-        if self.account_id is not None and (
-            isinstance(self.account_id, bool)
-            or not isinstance(self.account_id, int)
-            or self.account_id <= 0
-        ):
-            raise InvalidInputError("account_id must be a positive int")
+        if self.account_id is not None:
+            check.positive_id(self.account_id, "account_id")
 
     @property
     def amount_asset(self) -> str:

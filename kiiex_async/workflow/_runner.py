@@ -7,7 +7,8 @@ Rules it keeps (see the package docstring for the whole contract):
 * an unknown write outcome is reconciled with the exchange at once (never resent blindly);
   a swap resumed in an ``*_INTENT`` state reconciles before it would send again;
 * reads that fail are retried with jittered backoff until the step's time limit;
-* one runner per swap: a lease, renewed at every save and while polling.
+* one runner per swap: a fenced lease (:mod:`._keeper`), renewed by every save, a
+  heartbeat and right before every write.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import random
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.abc
@@ -40,6 +38,7 @@ from ..errors import (
     KiiexError,
     NotFoundError,
     RateLimitedError,
+    RedirectError,
     RejectedError,
     ServerError,
     TransportError,
@@ -58,9 +57,10 @@ from ..models import (
     WithdrawStatus,
     WithdrawTicket,
 )
-from ._errors import CheckpointError, SwapInterruptedError, SwapNotFoundError
-from ._ids import client_order_id_for, new_swap_id, swap_marker
-from ._machine import SwapEvent, SwapState, SwapStep, reopen, step_of, transition
+from ._errors import SwapInterruptedError
+from ._ids import swap_marker
+from ._keeper import LeaseKeeper
+from ._machine import SwapEvent, SwapState, SwapStep, step_of, transition
 from ._planning import OrderPlan, check_funds, missing_template_fields, plan_order
 from ._reconcile import match_deposit_tickets, match_orders, match_withdraw_tickets
 from ._record import (
@@ -75,12 +75,12 @@ from ._record import (
 )
 from ._request import SwapRequest
 from ._result import ProgressEvent, ProgressKind, SwapResult
-from ._store import DEFAULT_LEASE_TTL, CheckpointStore, Lease, LeaseOwner, RecordAcquirer
+from ._store import Lease
 
 if TYPE_CHECKING:
-    from ..client import KiiexClient
+    from ._workflow import SwapWorkflow
 
-__all__ = ["CheckpointHook", "ProgressCallback", "SwapRun", "SwapWorkflow"]
+__all__ = ["CheckpointHook", "ProgressCallback"]
 
 log = logging.getLogger("kiiex_async.workflow")
 
@@ -100,8 +100,10 @@ _RETRYABLE: Final = (TransportError, ServerError, RateLimitedError, DecodeError)
 #: A write failing with one of these was certainly not applied.
 _DEFINITIVE: Final = (RejectedError, NotFoundError, InvalidInputError)
 #: A write failing with one of these was not applied either, but the cause is not the
-#: swap's: the run stops (resumable) instead of failing the swap.
-_NOT_APPLIED: Final = (AuthenticationError, ConfigurationError)
+#: swap's: the run stops (resumable) instead of failing the swap.  A redirect reaching the
+#: runner is a refusal (the pipeline turns a 303 into UnknownOutcomeError), usually a wrong
+#: base URL.
+_NOT_APPLIED: Final = (AuthenticationError, ConfigurationError, RedirectError)
 _TICKET_PAGE: Final = 200
 #: How many recent ledger entries are searched for the fees of the swap's trades.
 _JOURNAL_DEPTH: Final = 500
@@ -195,14 +197,14 @@ class _Runner:
         self,
         workflow: SwapWorkflow,
         record: SwapRecord,
-        lease: Lease,
+        keeper: LeaseKeeper,
         callbacks: Sequence[ProgressCallback],
     ) -> None:
         self.wf = workflow
         self.client = workflow.client
         self.store = workflow.store
         self.record = record
-        self.lease = lease
+        self.keeper = keeper
         self.callbacks = callbacks
         #: The validation error ``run()`` re-raises as is (everything else is wrapped).
         self.raised: BaseException | None = None
@@ -210,6 +212,10 @@ class _Runner:
         self.sent: Counter[str] = Counter()
 
     # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def lease(self) -> Lease:
+        return self.keeper.lease
 
     @property
     def request(self) -> SwapRequest:
@@ -250,7 +256,7 @@ class _Runner:
         # A commit is never abandoned half-way: Ctrl-C waits for it, so the checkpoint
         # always holds the last answer the exchange gave.
         with anyio.CancelScope(shield=True):
-            self.lease = await self.store.save(record, self.lease, ttl=self.wf.lease_ttl)
+            await self.keeper.save(record)
         self.record = record
 
     async def commit(self, event: SwapEvent, note: str, **changes: Any) -> None:
@@ -293,12 +299,29 @@ class _Runner:
             raise exc
 
     async def keep_lease(self) -> None:
-        if self.lease.expires_at - time.time() < self.wf.lease_ttl / 2:
-            self.lease = await self.store.renew(self.lease, ttl=self.wf.lease_ttl)
+        self.keeper.check_stop(self.record)
+        await self.keeper.keep()
 
     async def sleep(self, seconds: float) -> None:
         await self.keep_lease()
         await anyio.sleep(max(seconds, 0.0))
+
+    async def wait_change(self, seconds: float, **match: int | None) -> None:
+        """Wait before the next poll: ``seconds``, or less when the workflow's stream pushes
+        an event for this order or ticket (or resynchronised, so events may be missed).
+        The event only triggers the next REST check.  Without a stream, or when it fails,
+        this is :meth:`sleep`."""
+        stream = self.wf.account_stream
+        if stream is None:
+            await self.sleep(seconds)
+            return
+        await self.keep_lease()
+        start = anyio.current_time()
+        try:
+            await stream.wait_account_change(timeout=max(seconds, 0.0), **match)
+        except KiiexError as exc:
+            log.debug("swap %s: stream unavailable (%s); polling", self.record.swap_id, exc)
+            await anyio.sleep(max(seconds - (anyio.current_time() - start), 0.0))
 
     async def read(
         self,
@@ -351,6 +374,7 @@ class _Runner:
         """Send a write once and return its answer; ``None`` when it was refused (the swap
         failed at ``step``) or its outcome is unknown (``reconcile`` ran instead)."""
         await self.hook(f"send:{method}")
+        await self.keeper.fence()
         self.sent[method] += 1
         try:
             answer = await call()
@@ -406,7 +430,9 @@ class _Runner:
             await self.hook(f"start:{self.record.state.value}")
             # Step 1 on every run: a resumed swap logs in again with this run's client.
             await self.read("AuthenticateUser", self.client.authenticate)
+            self.record = self.wf._check_login(self.record)
         while not self.record.state.is_terminal:
+            self.keeper.check_stop(self.record)
             revision = self.record.revision
             await handlers[self.record.state]()
             if self.record.revision == revision:  # pragma: no cover - a bug, never a loop
@@ -754,7 +780,7 @@ class _Runner:
                     f"{timeouts.deposit:g} s; resume with reopen=True to keep waiting",
                 )
                 return
-            await self.sleep(interval)
+            await self.wait_change(interval, deposit_ticket=progress.ticket_number)
             interval = min(interval * 1.5, timeouts.max_poll)
 
     async def check_balance(self, event: SwapEvent, step: SwapStep) -> None:
@@ -989,7 +1015,9 @@ class _Runner:
                     order=progress,
                 )
                 return
-            await self.sleep(interval)
+            await self.wait_change(
+                interval, order_id=order_id, client_order_id=self.record.client_order_id
+            )
             interval = min(interval * 1.5, timeouts.max_poll)
 
     # -- step 6: trades -------------------------------------------------------------------
@@ -1214,6 +1242,16 @@ class _Runner:
             await self.commit(SwapEvent.NO_WITHDRAWAL, "swap completed (no withdrawal asked)")
             return
         assert trades is not None
+        if spec.amount is None and trades.derived.get("fees", "").startswith("unknown"):
+            # "Everything received" less unknown fees could take other funds of the account.
+            await self.escalate(
+                SwapStep.WITHDRAW,
+                f"the trade's fees are unknown (the trades state none and other activity "
+                f"moved the balances), so what this swap received cannot be told apart from "
+                f"other {request.to_asset} on the account: withdraw it by hand, or swap with "
+                "an explicit withdrawal amount",
+            )
+            return
         net = trades.received - trades.fees.get(request.to_asset, _ZERO)
         positions = await self.positions()
         position = _available(positions, plan.to_product_id, request.to_asset)
@@ -1403,333 +1441,5 @@ class _Runner:
                     f"{timeouts.withdrawal:g} s; resume with reopen=True to keep waiting",
                 )
                 return
-            await self.sleep(interval)
+            await self.wait_change(interval, withdraw_ticket=ticket_id)
             interval = min(interval * 1.5, timeouts.max_poll)
-
-
-class SwapWorkflow:
-    """Runs swaps through KIIEX's nine steps, exactly once, resumable after any crash.
-
-    ``client`` is a :class:`~kiiex_async.KiiexClient` with credentials; ``store`` a
-    :class:`CheckpointStore` (:class:`SqliteCheckpointStore` by default in applications).
-    ``on_progress`` receives every :class:`ProgressEvent` of every run (a per-run callback
-    can be added to :meth:`run` / :meth:`resume`; :meth:`stream` gives an async iterator).
-    ``on_checkpoint`` is a test seam: it is awaited at every checkpoint boundary and its
-    exceptions propagate.  ``max_send_attempts`` bounds how often one run sends the same
-    write (each resend only after reconciliation proved the previous one never arrived);
-    past it the run stops with :class:`SwapInterruptedError`, resumable.  One workflow can
-    run many swaps concurrently.
-    """
-
-    def __init__(
-        self,
-        client: KiiexClient,
-        store: CheckpointStore,
-        *,
-        on_progress: ProgressCallback | None = None,
-        on_checkpoint: CheckpointHook | None = None,
-        lease_ttl: float = DEFAULT_LEASE_TTL,
-        max_send_attempts: int = 3,
-    ) -> None:
-        if not isinstance(store, CheckpointStore):
-            raise ConfigurationError("store must implement kiiex_async.workflow.CheckpointStore")
-        if not (isinstance(lease_ttl, int | float) and math.isfinite(lease_ttl) and lease_ttl > 0):
-            raise ConfigurationError("lease_ttl must be a positive number of seconds")
-        if isinstance(max_send_attempts, bool) or not (
-            isinstance(max_send_attempts, int) and max_send_attempts >= 1
-        ):
-            raise ConfigurationError("max_send_attempts must be an int >= 1")
-        self.client = client
-        self.store = store
-        self.on_progress = on_progress
-        self.on_checkpoint = on_checkpoint
-        self.lease_ttl = float(lease_ttl)
-        self.max_send_attempts = max_send_attempts
-
-    def __repr__(self) -> str:
-        return f"<SwapWorkflow client={self.client!r} store={type(self.store).__name__}>"
-
-    async def _notify(self, callbacks: Sequence[ProgressCallback], event: ProgressEvent) -> None:
-        for callback in callbacks:
-            try:
-                outcome = callback(event)
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:
-                # A broken display must not break a money movement.
-                log.exception("progress callback failed (ignored)")
-
-    def _callbacks(self, extra: ProgressCallback | None) -> list[ProgressCallback]:
-        return [cb for cb in (self.on_progress, extra) if cb is not None]
-
-    async def create(self, request: SwapRequest, *, swap_id: str | None = None) -> str:
-        """Register a swap (state CREATED) without running it; return its id.
-
-        With an explicit ``swap_id`` this is idempotent: the same id and request return the
-        existing swap, the same id with another request raises :class:`WorkflowError`.
-        """
-        return (await self._create(request, swap_id)).swap_id
-
-    async def _create(self, request: SwapRequest, swap_id: str | None) -> SwapRecord:
-        """:meth:`create`, returning the record as stored (the runner starts from it)."""
-        if not isinstance(request, SwapRequest):
-            raise InvalidInputError("request must be a SwapRequest")
-        swap_id = new_swap_id() if swap_id is None else swap_id
-        if not isinstance(swap_id, str) or not swap_id.strip():
-            raise InvalidInputError("swap_id must be a non-empty string")
-        now = utcnow()
-        record = SwapRecord(
-            swap_id=swap_id,
-            request=request,
-            client_order_id=client_order_id_for(swap_id),
-            created_at=now,
-            updated_at=now,
-            timeline=(TimelineEntry(SwapState.CREATED, now, request.describe()),),
-        )
-        # Insert first: the store refuses an existing id, and only then is it read.
-        try:
-            await self.store.create(record)
-            return record
-        except CheckpointError:
-            existing = await self.store.get(swap_id)
-            if existing is None:
-                raise
-        if existing.request != request:
-            raise WorkflowError(
-                f"swap {swap_id} already exists with another request "
-                f"({existing.request.describe()})",
-                swap_id=swap_id,
-            )
-        return existing
-
-    async def run(
-        self,
-        request: SwapRequest,
-        *,
-        swap_id: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> SwapResult:
-        """Run a swap to a terminal state and return its :class:`SwapResult`.
-
-        Raises, before anything is sent, :class:`~kiiex_async.errors.InvalidInputError`
-        (unknown asset or template, amount under the instrument minimum, book too thin or
-        beyond the slippage limit) or :class:`~kiiex_async.errors.InsufficientFundsError`;
-        the swap is recorded FAILED.  Raises :class:`SwapInterruptedError` when the exchange
-        stayed unreachable past a step's limit, refused the credentials, or a write proven
-        not to have arrived was sent ``max_send_attempts`` times; :class:`SwapLockedError`
-        when another runner holds the swap.  After those the checkpoint is consistent and
-        :meth:`resume` continues.  Use ``swap_id`` (an idempotency key) to make a retried
-        ``run()`` return the same swap instead of starting a second one.
-        """
-        record = await self._create(request, swap_id)
-        return await self._execute(
-            record.swap_id, self._callbacks(on_progress), reopened=False, held=record
-        )
-
-    async def resume(
-        self,
-        swap_id: str,
-        *,
-        on_progress: ProgressCallback | None = None,
-        reopen: bool = False,
-        withdraw_fields: Mapping[str, str] | None = None,
-    ) -> SwapResult:
-        """Continue a swap from its last checkpoint (after a crash, Ctrl-C or a deploy).
-
-        It logs in again and, in an ``*_INTENT`` state, reconciles with the exchange before
-        it would send anything.  A terminal swap is returned as it is, except that
-        ``reopen=True`` resumes a NEEDS_OPERATOR swap where it stopped (after an operator
-        settled the question, or to keep waiting for a ticket), and a WITHDRAW_FAILED swap
-        tries its withdrawal again when given ``withdraw_fields`` (merged into the form,
-        checked against the template first) or ``reopen=True`` (the same form).
-        ``withdraw_fields`` for a swap in any other state raises
-        :class:`~kiiex_async.errors.InvalidInputError`.
-        """
-        return await self._execute(
-            swap_id,
-            self._callbacks(on_progress),
-            reopened=reopen,
-            withdraw_fields=withdraw_fields,
-        )
-
-    def stream(self, request: SwapRequest, *, swap_id: str | None = None) -> SwapRun:
-        """Run a swap while iterating its progress::
-
-            async with workflow.stream(request) as run:
-                async for event in run:
-                    print(event)
-            result = run.result
-
-        Leaving the block early cancels the run; its checkpoint stays consistent.
-        """
-
-        async def start(callback: ProgressCallback) -> SwapResult:
-            return await self.run(request, swap_id=swap_id, on_progress=callback)
-
-        return SwapRun(start)
-
-    def stream_resume(self, swap_id: str, *, reopen: bool = False) -> SwapRun:
-        """Like :meth:`stream`, for :meth:`resume`."""
-
-        async def start(callback: ProgressCallback) -> SwapResult:
-            return await self.resume(swap_id, on_progress=callback, reopen=reopen)
-
-        return SwapRun(start)
-
-    async def get(self, swap_id: str) -> SwapResult | None:
-        """The current result of a swap (any state), or ``None``."""
-        record = await self.store.get(swap_id)
-        return None if record is None else SwapResult.from_record(record)
-
-    async def list(self) -> list[SwapResult]:
-        """Every swap of the store, oldest first."""
-        return [SwapResult.from_record(r) for r in await self.store.list()]
-
-    async def _execute(
-        self,
-        swap_id: str,
-        callbacks: Sequence[ProgressCallback],
-        *,
-        reopened: bool,
-        held: SwapRecord | None = None,
-        withdraw_fields: Mapping[str, str] | None = None,
-    ) -> SwapResult:
-        """Run the swap under a lease.  ``held`` is a record of it the caller has (just
-        created or read): it is used when the lease says it is still the stored revision,
-        instead of reading the record again."""
-        owner = LeaseOwner.current()
-        record: SwapRecord | None = None
-        if held is None and isinstance(self.store, RecordAcquirer):
-            lease, record = await self.store.acquire_record(swap_id, owner, ttl=self.lease_ttl)
-        else:
-            lease = await self.store.acquire(swap_id, owner, ttl=self.lease_ttl)
-            if held is not None and lease.revision == held.revision:
-                record = held
-        try:
-            if record is None:
-                record = await self.store.get(swap_id)
-            if record is None:  # pragma: no cover - acquire() already checked
-                raise SwapNotFoundError(f"no swap {swap_id!r}", swap_id=swap_id)
-            runner = _Runner(self, record, lease, callbacks)
-            if reopened and record.state is SwapState.NEEDS_OPERATOR:
-                target = reopen(record.state, record.stopped_at)
-                entry = TimelineEntry(target, utcnow(), "reopened by the operator")
-                await runner._save(
-                    attrs.evolve(
-                        record,
-                        state=target,
-                        reason=None,
-                        failed_step=None,
-                        stopped_at=None,
-                        timeline=(*record.timeline, entry),
-                    )
-                )
-            try:
-                if withdraw_fields is not None or (
-                    reopened and record.state is SwapState.WITHDRAW_FAILED
-                ):
-                    await runner.retry_withdrawal(withdraw_fields or {})
-                result = await runner.drive()
-            except WorkflowError:
-                raise
-            except KiiexError as exc:
-                if exc is runner.raised:
-                    raise
-                step = step_of(runner.record.state)
-                raise SwapInterruptedError(
-                    f"swap {swap_id} interrupted in state {runner.record.state.value}: {exc}. "
-                    "The checkpoint is consistent: resume it once the cause is fixed",
-                    swap_id=swap_id,
-                    step=step.label if step else None,
-                ) from exc
-            finally:
-                lease = runner.lease
-        finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self.store.release(lease)
-                except Exception:
-                    log.warning("could not release the lease of swap %s", swap_id)
-        await self._notify(
-            callbacks,
-            ProgressEvent(
-                swap_id=swap_id,
-                kind=ProgressKind.FINISHED,
-                state=result.state,
-                step=None,
-                message=result.reason or result.state.value.lower(),
-                at=utcnow(),
-                result=result,
-            ),
-        )
-        return result
-
-
-class SwapRun:
-    """A running swap as an async iterator of :class:`ProgressEvent` (see
-    :meth:`SwapWorkflow.stream`).  ``result`` is set once the iteration ended."""
-
-    def __init__(self, start: Callable[[ProgressCallback], Awaitable[SwapResult]]) -> None:
-        self._start = start
-        self._result: SwapResult | None = None
-        self._error: BaseException | None = None
-        self._surfaced = False
-        self._done = False
-        self._send, self._receive = anyio.create_memory_object_stream[ProgressEvent](math.inf)
-        self._group: anyio.abc.TaskGroup | None = None
-
-    async def __aenter__(self) -> Self:
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        self._group.start_soon(self._main)
-        return self
-
-    async def _main(self) -> None:
-        async with self._send:
-            try:
-                self._result = await self._start(self._send.send)
-            except Exception as exc:
-                self._error = exc
-            finally:
-                self._done = True
-
-    def __aiter__(self) -> AsyncIterator[ProgressEvent]:
-        return self
-
-    async def __anext__(self) -> ProgressEvent:
-        try:
-            return await self._receive.receive()
-        except anyio.EndOfStream:
-            if self._error is not None and not self._surfaced:
-                self._surfaced = True
-                raise self._error from None
-            raise StopAsyncIteration from None
-
-    @property
-    def result(self) -> SwapResult:
-        """The swap's result; raises the run's error if it failed, or
-        :class:`WorkflowError` if it has not finished."""
-        if self._error is not None:
-            raise self._error
-        if self._result is None:
-            raise WorkflowError("the swap has not finished")
-        return self._result
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        assert self._group is not None
-        if not self._done:
-            self._group.cancel_scope.cancel()
-        try:
-            # The body's own exception (if any) propagates as is, not wrapped in a group.
-            await self._group.__aexit__(None, None, None)
-        finally:
-            self._receive.close()
-        if exc_type is None and self._error is not None and not self._surfaced:
-            self._surfaced = True
-            raise self._error
-        return None

@@ -1,50 +1,46 @@
-"""Checkpoint stores: the :class:`CheckpointStore` protocol, SQLite and in-memory versions.
+"""Checkpoint stores: the :class:`CheckpointStore` protocol, its optional extensions
+(:class:`RecordAcquirer`, :class:`SwapQueue`), the lease rules every store shares, and the
+in-memory store.  The SQLite store is in :mod:`._sqlite_store`, the PostgreSQL store in
+:mod:`._pg_store`.
 
 Guarantees every store gives the runner:
 
 * a save is atomic (all of the record or none of it) and durable when it returns;
-* a save is *fenced*: it succeeds only for the lease holder and only on top of the revision
-  the holder last saw, so a runner whose lease was taken over cannot overwrite its successor;
+* a save is *fenced*: it succeeds only under the swap's current lease, i.e. with its
+  current fencing token (:attr:`Lease.token`, incremented by every grant), and only on top
+  of the revision the holder last saw, so a runner whose lease was taken over cannot
+  overwrite its successor, nor renew or release the successor's lease;
 * one runner per swap: :meth:`CheckpointStore.acquire` grants a lease (owner id, pid, host,
   expiry).  A lease may be taken over once it expired, or at once when its holder ran on this
   host and its process is gone (a SIGKILLed run can be resumed immediately).
 
-The two stores here also tell, in :attr:`Lease.revision`, which revision of the record was
+The stores here also tell, in :attr:`Lease.revision`, which revision of the record was
 stored when the lease was granted or last used to save, and offer
-:meth:`~SqliteCheckpointStore.acquire_record` (the lease and the record in one call), so a
+:meth:`~RecordAcquirer.acquire_record` (the lease and the record in one call), so a
 runner that already holds the current record does not read it again.  Both are optional:
 a store without them gets the plain ``acquire`` + ``get``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import builtins
 import os
 import socket
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import (
-    Any,
     Final,
-    Generic,
-    Literal,
     Protocol,
     Self,
     TypeVar,
-    cast,
     runtime_checkable,
 )
 
-import anyio
-import anyio.to_thread
 import attrs
 
-from ..errors import ConfigurationError
 from ._errors import (
     CheckpointError,
     CheckpointSchemaError,
@@ -52,22 +48,21 @@ from ._errors import (
     SwapLockedError,
     SwapNotFoundError,
 )
+from ._machine import SwapState
 from ._record import RECORD_VERSION, SwapRecord, decode_record, encode_record
 
 __all__ = [
-    "SCHEMA_VERSION",
     "CheckpointStore",
     "Lease",
     "LeaseOwner",
     "MemoryCheckpointStore",
     "RecordAcquirer",
-    "SqliteCheckpointStore",
+    "SwapQueue",
+    "claimable",
     "lease_is_free",
     "pid_alive",
 ]
 
-#: Version of the SQLite layout (table ``meta``, key ``schema_version``).
-SCHEMA_VERSION: Final = 1
 #: Default lease time-to-live in seconds; the runner renews it at every save and poll.
 DEFAULT_LEASE_TTL: Final = 30.0
 
@@ -94,17 +89,21 @@ class LeaseOwner:
 
 @attrs.frozen
 class Lease:
-    """The right to run one swap until ``expires_at`` (epoch seconds).
+    """The right to run one swap until ``expires_at`` (epoch seconds, the store's clock).
 
-    ``revision`` is the record revision stored when the lease was granted or last used to
-    save (``None`` when the store does not say): a runner holding a record of that revision
-    holds the current one and need not read it again.
+    ``token`` is the *fencing token*: every grant of the swap's lease increments it, and
+    every write (save, renew, release) must carry the current one, so a runner whose lease
+    was taken over (it paused past its expiry) can never write again.  ``revision`` is the
+    record revision stored when the lease was granted or last used to save (``None`` when
+    the store does not say): a runner holding a record of that revision holds the current
+    one and need not read it again.
     """
 
     swap_id: str
     owner: LeaseOwner
     expires_at: float
     revision: int | None = None
+    token: int = 0
 
 
 def pid_alive(pid: int) -> bool:
@@ -174,6 +173,35 @@ class CheckpointStore(Protocol):
 
 
 @runtime_checkable
+class SwapQueue(Protocol):
+    """Optional extension of a :class:`CheckpointStore`: a queue of swaps for workers.
+
+    A *claimable* swap is not terminal, is bound to the worker's exchange (and user, once
+    known), is not deferred, and is either queued with no lease or held by a lease that
+    expired (its runner died or paused).  Claiming grants a new lease (token + 1) exactly
+    like :meth:`CheckpointStore.acquire`; two workers never claim the same swap.
+    """
+
+    async def submit(self, record: SwapRecord) -> None:
+        """Insert a new swap, queued for a worker; :class:`CheckpointError` if it exists."""
+
+    async def claim(
+        self,
+        owner: LeaseOwner,
+        *,
+        exchange: str,
+        user_id: int | None,
+        ttl: float,
+        limit: int,
+    ) -> list[tuple[Lease, SwapRecord]]:
+        """Take up to ``limit`` claimable swaps, oldest first, with their records."""
+
+    async def defer(self, lease: Lease, *, delay: float) -> None:
+        """Give the lease up and leave the swap queued, claimable again after ``delay``
+        seconds (0: at once); nothing happens if the lease was lost."""
+
+
+@runtime_checkable
 class RecordAcquirer(Protocol):
     """Optional extension of a :class:`CheckpointStore`: lease and record in one call."""
 
@@ -186,9 +214,22 @@ class RecordAcquirer(Protocol):
 
 
 class _Row:
-    """A stored swap: the encoded record and its lease (shared by both stores' logic)."""
+    """A stored swap: the encoded record, its lease and queue facts (shared by the stores'
+    logic)."""
 
-    __slots__ = ("expires", "holder", "record", "revision", "version")
+    __slots__ = (
+        "exchange",
+        "expires",
+        "holder",
+        "queued",
+        "record",
+        "revision",
+        "run_after",
+        "state",
+        "token",
+        "user_id",
+        "version",
+    )
 
     def __init__(
         self,
@@ -197,12 +238,43 @@ class _Row:
         version: int,
         holder: LeaseOwner | None,
         expires: float | None,
+        token: int = 0,
     ) -> None:
         self.record = record
         self.revision = revision
         self.version = version
         self.holder = holder
         self.expires = expires
+        self.token = token
+        self.queued = False
+        self.run_after: float | None = None
+        self.state = ""
+        self.exchange: str | None = None
+        self.user_id: int | None = None
+
+    def describe(self, record: SwapRecord) -> None:
+        """Copy the facts the queue filters on from ``record``."""
+        self.state = record.state.value
+        self.exchange = record.exchange.exchange if record.exchange else None
+        self.user_id = record.exchange.user_id if record.exchange else None
+
+
+def claimable(
+    *,
+    terminal: bool,
+    queued: bool,
+    holder: LeaseOwner | None,
+    expires_at: float | None,
+    run_after: float | None,
+    now: float,
+) -> bool:
+    """Decide (purely) whether a worker may claim a swap of its exchange: see
+    :class:`SwapQueue`."""
+    if terminal or (run_after is not None and run_after > now):
+        return False
+    if holder is None or expires_at is None:
+        return queued
+    return expires_at <= now
 
 
 def _check_version(swap_id: str, version: int) -> None:
@@ -214,10 +286,14 @@ def _check_version(swap_id: str, version: int) -> None:
         )
 
 
-def _acquire_row(row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float) -> Lease:
+def _acquire_row(
+    row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float, now: float | None = None
+) -> Lease:
+    """The lease ``owner`` gets on ``row`` at ``now`` (the store's clock; default this
+    host's), or :class:`SwapNotFoundError` / :class:`SwapLockedError`."""
     if row is None:
         raise SwapNotFoundError(f"no swap {swap_id!r} in the checkpoint store", swap_id=swap_id)
-    now = time.time()
+    now = time.time() if now is None else now
     if not lease_is_free(row.holder, row.expires, me=owner, now=now):
         assert row.holder is not None
         assert row.expires is not None
@@ -228,15 +304,37 @@ def _acquire_row(row: _Row | None, swap_id: str, owner: LeaseOwner, ttl: float) 
             holder=row.holder.describe(),
             expires_in=row.expires - now,
         )
-    return Lease(swap_id=swap_id, owner=owner, expires_at=now + ttl, revision=row.revision)
+    return Lease(
+        swap_id=swap_id,
+        owner=owner,
+        expires_at=now + ttl,
+        revision=row.revision,
+        token=row.token + 1,
+    )
+
+
+def holds(row: _Row | None, lease: Lease) -> bool:
+    """True when ``lease`` is the row's current lease (same owner and fencing token)."""
+    return (
+        row is not None
+        and row.holder is not None
+        and row.holder.owner_id == lease.owner.owner_id
+        and row.token == lease.token
+    )
+
+
+def lease_lost(lease: Lease) -> LeaseLostError:
+    """The error of a write whose lease is not the current one any more."""
+    return LeaseLostError(
+        f"the lease on swap {lease.swap_id} (token {lease.token}) was taken over by another "
+        "runner: this one stops without writing",
+        swap_id=lease.swap_id,
+    )
 
 
 def _check_held(row: _Row | None, lease: Lease) -> None:
-    if row is None or row.holder is None or row.holder.owner_id != lease.owner.owner_id:
-        raise LeaseLostError(
-            f"the lease on swap {lease.swap_id} was taken over by another runner",
-            swap_id=lease.swap_id,
-        )
+    if not holds(row, lease):
+        raise lease_lost(lease)
 
 
 def _check_revision(row: _Row, record: SwapRecord) -> None:
@@ -249,7 +347,7 @@ def _check_revision(row: _Row, record: SwapRecord) -> None:
 
 
 class MemoryCheckpointStore:
-    """A :class:`CheckpointStore` in memory (tests, throw-away runs).
+    """A :class:`CheckpointStore` and :class:`SwapQueue` in memory (tests, throw-away runs).
 
     Records are kept encoded, exactly as SQLite keeps them, so that what a test resumes
     from went through the same codec.
@@ -273,9 +371,14 @@ class MemoryCheckpointStore:
         """Insert a new swap; see :meth:`CheckpointStore.create`."""
         if record.swap_id in self._rows:
             raise CheckpointError(f"swap {record.swap_id} already exists", swap_id=record.swap_id)
-        self._rows[record.swap_id] = _Row(
-            encode_record(record), record.revision, record.version, None, None
-        )
+        row = _Row(encode_record(record), record.revision, record.version, None, None)
+        row.describe(record)
+        self._rows[record.swap_id] = row
+
+    async def submit(self, record: SwapRecord) -> None:
+        """See :meth:`SwapQueue.submit`."""
+        await self.create(record)
+        self._rows[record.swap_id].queued = True
 
     async def get(self, swap_id: str) -> SwapRecord | None:
         """See :meth:`CheckpointStore.get`."""
@@ -290,12 +393,15 @@ class MemoryCheckpointStore:
         records = [decode_record(row.record) for row in self._rows.values()]
         return sorted(records, key=lambda r: (r.created_at, r.swap_id))
 
+    def _grant(self, row: _Row, lease: Lease) -> None:
+        row.holder, row.expires, row.token = lease.owner, lease.expires_at, lease.token
+
     async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.acquire`."""
         row = self._rows.get(swap_id)
         lease = _acquire_row(row, swap_id, owner, ttl)
         assert row is not None
-        row.holder, row.expires = owner, lease.expires_at
+        self._grant(row, lease)
         return lease
 
     async def acquire_record(
@@ -307,8 +413,38 @@ class MemoryCheckpointStore:
         assert row is not None
         _check_version(swap_id, row.version)
         record = decode_record(row.record)
-        row.holder, row.expires = owner, lease.expires_at
+        self._grant(row, lease)
         return lease, record
+
+    async def claim(
+        self,
+        owner: LeaseOwner,
+        *,
+        exchange: str,
+        user_id: int | None,
+        ttl: float,
+        limit: int,
+    ) -> builtins.list[tuple[Lease, SwapRecord]]:
+        """See :meth:`SwapQueue.claim`."""
+        now = time.time()
+        taken: builtins.list[tuple[Lease, SwapRecord]] = []
+        for swap_id, row in self._rows.items():  # insertion order: oldest first
+            if len(taken) >= limit:
+                break
+            mine = row.exchange == exchange and row.user_id in (None, user_id)
+            if mine and claimable(
+                terminal=SwapState(row.state).is_terminal,
+                queued=row.queued,
+                holder=row.holder,
+                expires_at=row.expires,
+                run_after=row.run_after,
+                now=now,
+            ):
+                lease = Lease(swap_id, owner, now + ttl, row.revision, row.token + 1)
+                self._grant(row, lease)
+                row.queued = True
+                taken.append((lease, decode_record(row.record)))
+        return taken
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.renew`."""
@@ -325,18 +461,24 @@ class MemoryCheckpointStore:
         assert row is not None
         _check_revision(row, record)
         row.record, row.revision = encode_record(record), record.revision
+        row.describe(record)
         row.expires = time.time() + ttl
         return attrs.evolve(lease, expires_at=row.expires, revision=record.revision)
 
     async def release(self, lease: Lease) -> None:
         """See :meth:`CheckpointStore.release`."""
         row = self._rows.get(lease.swap_id)
-        if (
-            row is not None
-            and row.holder is not None
-            and row.holder.owner_id == lease.owner.owner_id
-        ):
+        if holds(row, lease):
+            assert row is not None
             row.holder, row.expires = None, None
+
+    async def defer(self, lease: Lease, *, delay: float) -> None:
+        """See :meth:`SwapQueue.defer`."""
+        row = self._rows.get(lease.swap_id)
+        if holds(row, lease):
+            assert row is not None
+            row.holder, row.expires = None, None
+            row.queued, row.run_after = True, time.time() + delay
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -346,454 +488,3 @@ class MemoryCheckpointStore:
         for row in self._rows.values():
             if row.expires is not None:
                 row.expires = 0.0
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS swaps (
-    swap_id TEXT PRIMARY KEY,
-    schema_version INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    record TEXT NOT NULL,
-    lease_owner TEXT,
-    lease_pid INTEGER,
-    lease_host TEXT,
-    lease_expires REAL
-);
-"""
-
-
-#: ``durability=`` of :class:`SqliteCheckpointStore` -> SQLite's ``synchronous`` setting.
-_SYNCHRONOUS: Final = {"full": "FULL", "normal": "NORMAL"}
-
-
-class _Op(Generic[T]):
-    """One write queued for the next group commit, and what became of it."""
-
-    __slots__ = ("apply", "done", "error", "result", "taken", "wake")
-
-    def __init__(self, apply: Callable[[sqlite3.Connection], T]) -> None:
-        self.apply = apply
-        #: Set once the op left the queue for a batch (it will be applied, or failed).
-        self.taken = False
-        #: Set once the batch holding it committed (or failed): ``result`` / ``error`` hold.
-        self.done = False
-        self.result: T | None = None
-        self.error: BaseException | None = None
-        #: Set when the op is done, or when its caller is asked to lead the next batch.
-        self.wake = anyio.Event()
-
-    def fail(self, error: BaseException) -> None:
-        self.result, self.error = None, error
-
-
-def _create_private(path: Path) -> None:
-    """Create a missing database file readable by its owner only (0600): it holds account
-    ids, balances and withdrawal addresses.  SQLite gives its -wal and -shm files the
-    same mode."""
-    if str(path) == ":memory:" or str(path).startswith("file:"):
-        return
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-
-
-class SqliteCheckpointStore:
-    """The default :class:`CheckpointStore`: one SQLite file holding many swaps.
-
-    WAL journal, ``synchronous=FULL`` (an intent is on disk before the call it announces).
-    Writes (``create``, ``acquire``, ``renew``, ``save``, ``release``) are *group
-    committed*: the writes that arrive while a transaction is being committed are queued,
-    then applied together, in arrival order, in the next transaction, each inside its own
-    SAVEPOINT, so a write that fails (a lost lease, a stale revision, a swap that already
-    exists) fails alone and the others commit.  Each call returns only once the transaction
-    holding its write has committed, exactly as with one transaction per call: concurrent
-    swaps share one disk flush instead of queueing for one flush each.
-
-    ``durability="normal"`` (opt-in) uses ``synchronous=NORMAL``: a commit still survives a
-    crash of the process, but the last commits may be lost if the operating system crashes
-    or the machine loses power; a swap could then resume from an older checkpoint, before an
-    intent whose call was already sent (reconciliation still applies, but the exactly-once
-    guarantee then rests on it alone).  Keep the default for money.
-
-    The file's ``meta.schema_version`` is checked when it is opened and every row carries
-    the record version.  Records are JSON with money as decimal strings; no credential or
-    session token is ever written.  Blocking SQLite calls run in a worker thread
-    (``anyio.to_thread``), one at a time, so a slow disk never stalls the event loop.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        busy_timeout: float = 10.0,
-        durability: Literal["full", "normal"] = "full",
-    ) -> None:
-        synchronous = _SYNCHRONOUS.get(durability) if isinstance(durability, str) else None
-        if synchronous is None:
-            raise ConfigurationError('durability must be "full" or "normal"')
-        self.path = Path(path)
-        self.durability = durability
-        self._lock = threading.Lock()
-        #: Writes waiting for the next group commit, oldest first.
-        self._queue: list[_Op[Any]] = []
-        #: True while a batch is being applied (its leader is awaiting the worker thread).
-        self._flushing = False
-        self._closed = False
-        try:
-            _create_private(self.path)
-            self._db = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except (sqlite3.Error, OSError) as exc:
-            raise CheckpointError(f"cannot open checkpoint file {self.path}: {exc}") from exc
-        try:
-            self._open(synchronous)
-        except BaseException:
-            self._db.close()
-            raise
-
-    def _open(self, synchronous: str) -> None:
-        db = self._db
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={synchronous}")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                tables = {
-                    r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-                }
-                if "meta" in tables:
-                    row = db.execute(
-                        "SELECT value FROM meta WHERE key = 'schema_version'"
-                    ).fetchone()
-                    found = row[0] if row else None
-                    if found != str(SCHEMA_VERSION):
-                        raise CheckpointSchemaError(
-                            f"checkpoint file {self.path} has schema version {found}; this "
-                            f"kiiex_async needs version {SCHEMA_VERSION}. Use the kiiex_async "
-                            "version that wrote it, or another file"
-                        )
-                elif tables:
-                    raise CheckpointSchemaError(
-                        f"{self.path} is an SQLite file but not a kiiex_async checkpoint store"
-                    )
-                else:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise CheckpointError(f"{self.path} is not a usable checkpoint file: {exc}") from exc
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def _error(self, exc: sqlite3.Error) -> CheckpointError:
-        error = CheckpointError(f"checkpoint store {self.path}: {exc}")
-        error.__cause__ = exc
-        return error
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise CheckpointError(f"checkpoint store {self.path} is closed")
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A read, in a worker thread, outside the write queue."""
-        self._check_open()
-
-        def call() -> T:
-            with self._lock:
-                try:
-                    return fn(self._db)
-                except sqlite3.Error as exc:
-                    raise self._error(exc) from exc
-
-        return await anyio.to_thread.run_sync(call)
-
-    # -- group commit ---------------------------------------------------------------------
-
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Queue a write for the next group commit; return once that commit is durable.
-
-        The caller that finds no batch in flight leads one: it takes every queued write
-        (its own included) and applies them in one transaction, in a worker thread, then
-        wakes their callers and hands the lead to the oldest write queued meanwhile.  A
-        caller cancelled while its write is still queued withdraws it; once the write is
-        in a batch, the caller waits for the outcome before the cancellation proceeds, so
-        a write is never left in doubt inside this process.
-        """
-        self._check_open()
-        op = _Op(fn)
-        self._queue.append(op)
-        while not op.done:
-            if not self._flushing:
-                await self._flush()
-                continue
-            try:
-                await op.wake.wait()
-            except anyio.get_cancelled_exc_class():
-                if not op.taken:
-                    self._queue.remove(op)
-                    self._hand_over()
-                    raise
-                with anyio.CancelScope(shield=True):
-                    while not op.done:
-                        op.wake = anyio.Event()
-                        await op.wake.wait()
-                raise
-            if not op.done:
-                op.wake = anyio.Event()
-        if op.error is not None:
-            raise op.error
-        return cast(T, op.result)
-
-    async def _flush(self) -> None:
-        batch, self._queue = self._queue, []
-        for op in batch:
-            op.taken = True
-        self._flushing = True
-        finished = False
-        try:
-            # The batch holds other callers' writes: it is finished even if ours is
-            # cancelled (the worker thread could not be stopped anyway).
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._apply_batch, batch)
-            finished = True
-        finally:
-            self._flushing = False
-            for op in batch:
-                if not finished and op.error is None:
-                    op.fail(CheckpointError(f"checkpoint store {self.path}: write not applied"))
-                op.done = True
-                op.wake.set()
-            self._hand_over()
-
-    def _hand_over(self) -> None:
-        """Ask the oldest queued write's caller to lead the next batch."""
-        if self._queue and not self._flushing:
-            self._queue[0].wake.set()
-
-    def _apply_batch(self, batch: list[_Op[Any]]) -> None:
-        """Worker thread: apply ``batch`` in one transaction, one SAVEPOINT per write.
-
-        Fills in each op's ``result`` or ``error``; its caller sees them only after this
-        returned, i.e. after the COMMIT (or the rollback) of the whole transaction.
-        """
-        with self._lock:
-            if self._closed:
-                for op in batch:
-                    op.fail(CheckpointError(f"checkpoint store {self.path} is closed"))
-                return
-            db = self._db
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                for op in batch:
-                    db.execute("SAVEPOINT op")
-                    try:
-                        op.result = op.apply(db)
-                    except Exception as exc:
-                        op.fail(self._error(exc) if isinstance(exc, sqlite3.Error) else exc)
-                        if not db.in_transaction:
-                            # SQLite rolled the whole transaction back (I/O error, disk
-                            # full...): the writes before this one are gone too.
-                            raise
-                        db.execute("ROLLBACK TO op")
-                    db.execute("RELEASE op")
-                db.execute("COMMIT")
-            except BaseException as exc:
-                if db.in_transaction:
-                    # Failing here too means the connection is unusable: the next BEGIN
-                    # says so to the callers of the next batch.
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                for op in batch:
-                    if op.error is None:
-                        # Nothing of this batch was committed; each caller gets its own error.
-                        op.fail(self._batch_error(exc))
-                if not isinstance(exc, Exception):
-                    raise
-
-    def _batch_error(self, exc: BaseException) -> CheckpointError:
-        if isinstance(exc, sqlite3.Error):
-            error = CheckpointError(f"checkpoint store {self.path}: {exc}")
-        else:
-            error = CheckpointError(f"checkpoint store {self.path}: write failed: {exc!r}")
-        error.__cause__ = exc
-        return error
-
-    # -- the protocol ---------------------------------------------------------------------
-
-    @staticmethod
-    def _row(db: sqlite3.Connection, swap_id: str) -> _Row | None:
-        found = db.execute(
-            "SELECT record, revision, schema_version, lease_owner, lease_pid, lease_host, "
-            "lease_expires FROM swaps WHERE swap_id = ?",
-            (swap_id,),
-        ).fetchone()
-        if found is None:
-            return None
-        record, revision, version, owner, pid, host, expires = found
-        holder = None if owner is None else LeaseOwner(owner_id=owner, pid=pid, host=host)
-        return _Row(record, revision, version, holder, expires)
-
-    async def create(self, record: SwapRecord) -> None:
-        """See :meth:`CheckpointStore.create`."""
-        text = encode_record(record)
-
-        def insert(db: sqlite3.Connection) -> None:
-            try:
-                db.execute(
-                    "INSERT INTO swaps (swap_id, schema_version, state, revision, created_at, "
-                    "updated_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.swap_id,
-                        record.version,
-                        record.state.value,
-                        record.revision,
-                        record.created_at.isoformat(),
-                        record.updated_at.isoformat(),
-                        text,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise CheckpointError(
-                    f"swap {record.swap_id} already exists", swap_id=record.swap_id
-                ) from None
-
-        await self._write(insert)
-
-    async def get(self, swap_id: str) -> SwapRecord | None:
-        """See :meth:`CheckpointStore.get`."""
-        row = await self._run(lambda db: self._row(db, swap_id))
-        if row is None:
-            return None
-        _check_version(swap_id, row.version)
-        return decode_record(row.record)
-
-    async def list(self) -> list[SwapRecord]:
-        """See :meth:`CheckpointStore.list`."""
-        rows = await self._run(
-            lambda db: db.execute(
-                "SELECT swap_id, schema_version, record FROM swaps ORDER BY created_at, swap_id"
-            ).fetchall()
-        )
-        records = []
-        for swap_id, version, text in rows:
-            _check_version(swap_id, version)
-            records.append(decode_record(text))
-        return records
-
-    @staticmethod
-    def _take(db: sqlite3.Connection, owner: LeaseOwner, lease: Lease) -> None:
-        db.execute(
-            "UPDATE swaps SET lease_owner = ?, lease_pid = ?, lease_host = ?, "
-            "lease_expires = ? WHERE swap_id = ?",
-            (owner.owner_id, owner.pid, owner.host, lease.expires_at, lease.swap_id),
-        )
-
-    async def acquire(self, swap_id: str, owner: LeaseOwner, *, ttl: float) -> Lease:
-        """See :meth:`CheckpointStore.acquire`."""
-
-        def take(db: sqlite3.Connection) -> Lease:
-            row = self._row(db, swap_id)
-            lease = _acquire_row(row, swap_id, owner, ttl)
-            self._take(db, owner, lease)
-            return lease
-
-        return await self._write(take)
-
-    async def acquire_record(
-        self, swap_id: str, owner: LeaseOwner, *, ttl: float
-    ) -> tuple[Lease, SwapRecord]:
-        """See :meth:`RecordAcquirer.acquire_record` (one group-committed write)."""
-
-        def take(db: sqlite3.Connection) -> tuple[Lease, SwapRecord]:
-            row = self._row(db, swap_id)
-            lease = _acquire_row(row, swap_id, owner, ttl)
-            assert row is not None
-            _check_version(swap_id, row.version)
-            record = decode_record(row.record)
-            self._take(db, owner, lease)
-            return lease, record
-
-        return await self._write(take)
-
-    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
-        """See :meth:`CheckpointStore.renew`."""
-
-        def extend(db: sqlite3.Connection) -> Lease:
-            expires = time.time() + ttl
-            cur = db.execute(
-                "UPDATE swaps SET lease_expires = ? WHERE swap_id = ? AND lease_owner = ?",
-                (expires, lease.swap_id, lease.owner.owner_id),
-            )
-            if cur.rowcount != 1:
-                _check_held(None, lease)
-            return attrs.evolve(lease, expires_at=expires)
-
-        return await self._write(extend)
-
-    async def save(self, record: SwapRecord, lease: Lease, *, ttl: float) -> Lease:
-        """See :meth:`CheckpointStore.save`."""
-        text = encode_record(record)
-
-        def write(db: sqlite3.Connection) -> Lease:
-            row = self._row(db, record.swap_id)
-            _check_held(row, lease)
-            assert row is not None
-            _check_revision(row, record)
-            expires = time.time() + ttl
-            db.execute(
-                "UPDATE swaps SET schema_version = ?, state = ?, revision = ?, "
-                "updated_at = ?, record = ?, lease_expires = ? WHERE swap_id = ?",
-                (
-                    record.version,
-                    record.state.value,
-                    record.revision,
-                    record.updated_at.isoformat(),
-                    text,
-                    expires,
-                    record.swap_id,
-                ),
-            )
-            return attrs.evolve(lease, expires_at=expires, revision=record.revision)
-
-        return await self._write(write)
-
-    async def release(self, lease: Lease) -> None:
-        """See :meth:`CheckpointStore.release`."""
-
-        def free(db: sqlite3.Connection) -> None:
-            db.execute(
-                "UPDATE swaps SET lease_owner = NULL, lease_pid = NULL, lease_host = NULL, "
-                "lease_expires = NULL WHERE swap_id = ? AND lease_owner = ?",
-                (lease.swap_id, lease.owner.owner_id),
-            )
-
-        await self._write(free)
-
-    async def aclose(self) -> None:
-        """Close the database file (writes still queued fail with :class:`CheckpointError`)."""
-        self._closed = True
-        with self._lock:
-            self._db.close()
