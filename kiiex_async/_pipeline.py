@@ -322,7 +322,10 @@ def read_answer(method: str, convert: Callable[..., T], *args: Any, write: bool)
         return convert(*args)
     except Exception as exc:
         if write:
-            raise outcome_error(exc, method, write=True) from exc
+            error = outcome_error(exc, method, write=True)
+            if error is exc:  # a refusal that proves the write was not applied
+                raise
+            raise error from exc
         if isinstance(exc, DecodeError) and exc.method is None:
             raise DecodeError(f"{method}: {exc}", method=method) from None
         if isinstance(exc, KiiexError):

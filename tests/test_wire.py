@@ -1214,3 +1214,14 @@ def test_absent_factory_default_before_a_present_field_is_left_to_init() -> None
     assert _wire.structure({"first": 1, "items": ["3"]}, _FactoryGap).items == (3,)
     with pytest.raises(errors.DecodeError, match=r"^_FactoryGap\.last: expected a decimal"):
         _wire.structure({"first": 1, "last": "x"}, _FactoryGap)
+
+
+def test_refusal_while_reading_a_write_answer_passes_through() -> None:
+    """A refusal raised while reading a write's answer is not an unknown outcome."""
+
+    def convert() -> Any:
+        raise errors.RejectedError("SendOrder: rejected", method="SendOrder")
+
+    with pytest.raises(errors.RejectedError) as info:
+        read_answer("SendOrder", convert, write=True)
+    assert info.value.__cause__ is None
