@@ -15,7 +15,8 @@ or an error.  It owns, each in one place:
 * the retry engine (:func:`retry_wait` and stamina) and each call's time budget
   (``timeout=``, default :attr:`RetryPolicy.timeout`);
 * the rule for "this write's outcome is unknown" (:func:`outcome_error`), including a
-  write cancelled from outside while its request was in flight.
+  write cancelled from outside while its request was in flight, and an answer that
+  cannot be read (:func:`read_answer`, used by the client and the stream).
 
 Retry rules:
 
@@ -42,15 +43,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
-import json
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from decimal import Decimal
-from enum import IntEnum
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 import attrs
@@ -89,12 +87,14 @@ __all__ = [
     "outcome_error",
     "parse_retry_after",
     "query_params",
+    "read_answer",
     "retry_wait",
 ]
 
 log = logging.getLogger("kiiex_async.transport")
 
 HttpMethod = Literal["POST", "GET"]
+T = TypeVar("T")
 #: Makes the extra headers of one attempt (per-request signing: a fresh nonce each time).
 HeaderFactory = Callable[[], Mapping[str, str] | None]
 
@@ -310,6 +310,36 @@ def _chained(error: Exception, cause: BaseException | None) -> Exception:
     return error
 
 
+def read_answer(method: str, convert: Callable[..., T], *args: Any, write: bool) -> T:
+    """``convert(*args)`` on an answer that decoded as JSON; its failure mapped once (pure).
+
+    The one rule for an answer that cannot be read: after a write it makes the outcome
+    unknown (:func:`outcome_error`); after a read it is a
+    :class:`~kiiex_async.errors.DecodeError` naming the method.  The details of a login
+    answer are never shown: it carries the session token.
+    """
+    try:
+        return convert(*args)
+    except Exception as exc:
+        if write:
+            error = outcome_error(exc, method, write=True)
+            if error is exc:  # a refusal that proves the write was not applied
+                raise
+            raise error from exc
+        if isinstance(exc, DecodeError) and exc.method is None:
+            raise DecodeError(f"{method}: {exc}", method=method) from None
+        if isinstance(exc, KiiexError):
+            raise
+        if method in _SECRET_ANSWERS:
+            raise DecodeError(f"{method}: unexpected answer shape", method=method) from None
+        raise DecodeError(
+            f"{method}: unexpected answer shape ({type(exc).__name__}: {exc})", method=method
+        ) from exc
+
+
+_SECRET_ANSWERS: Final = frozenset({"AuthenticateUser", "Authenticate2FA"})
+
+
 def _client_order_id(payload: Mapping[str, Any]) -> int | None:
     value = payload.get("ClientOrderId")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -330,31 +360,22 @@ def _redeliver(task: asyncio.Task[Any], baseline: int, message: Any) -> None:
         task.uncancel()
 
 
-def _decimal_text(value: Decimal) -> str:
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
 def _query_value(value: Any) -> str:
+    """A query parameter: text as it is, anything else as the JSON body would write it."""
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, IntEnum):
-        return str(int(value))
-    if isinstance(value, Decimal):
-        return _decimal_text(value)
-    if isinstance(value, int | str):
-        return str(value)
-    if isinstance(value, Mapping):
-        return _wire.dumps(value).decode()
-    if isinstance(value, list | tuple):
-        return json.dumps([int(v) if isinstance(v, IntEnum) else v for v in value])
-    raise InvalidInputError(f"cannot send {type(value).__name__} in a query string")
+    return _wire.encode(value)
 
 
 def query_params(payload: Mapping[str, Any]) -> dict[str, str]:
-    """Render a request payload as query parameters (``None`` values are left out)."""
+    """Render a request payload as query parameters (``None`` values are left out).
+
+    Numbers, enums, lists and mappings are written by the JSON body's encoder
+    (:func:`kiiex_async._wire.encode`): a ``Decimal`` reads the same in both, exact and
+    without exponent; a ``float`` is refused.
+    """
     return {key: _query_value(value) for key, value in payload.items() if value is not None}
 
 

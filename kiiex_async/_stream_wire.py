@@ -17,7 +17,7 @@ import yarl
 
 from . import _wire
 from ._backoff import equal_jitter as backoff_delay
-from .client import _shaped
+from ._pipeline import read_answer
 from .errors import ApiError, ConfigurationError
 from .models import (
     AuthResult,
@@ -108,12 +108,11 @@ _RESULTS: Final[dict[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
 def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any:
     """Map one reply frame to the HTTP call's result or error (pure).
 
-    An unreadable answer goes through the client's own rule (``_shaped``): after a write
-    it means the outcome is unknown.
+    An unreadable answer goes through the client's own rule
+    (:func:`~kiiex_async._pipeline.read_answer`): after a write the outcome is unknown.
     """
     write = method.lower() in WRITES
-    payload = _shaped(method, lambda: _wire.loads(o) if isinstance(o, str | bytes) else o,
-                      write=write)  # fmt: skip
+    payload = read_answer(method, _payload, o, write=write)
     if m == ERROR:
         raise _wire.api_error(method, 200, payload) or ApiError(
             f"{method}: the gateway answered an error frame", method=method
@@ -124,4 +123,9 @@ def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any
     convert = _RESULTS.get(method.lower())
     if convert is None:
         return payload
-    return _shaped(method, lambda: convert(payload, request), write=write)
+    return read_answer(method, convert, payload, request, write=write)
+
+
+def _payload(o: Any) -> Any:
+    """A frame's ``o``: JSON text decoded, anything else as it came."""
+    return _wire.loads(o) if isinstance(o, str | bytes) else o

@@ -16,29 +16,39 @@ Responses are read leniently, the way AlphaPoint venues actually answer:
   ``"Pending2Fa"``); an unknown value becomes the enum's ``UNKNOWN`` member if it has one;
 * a ``null`` string field becomes ``""``.
 
-Requests are written by :func:`dumps`: compact JSON whose decimals are exact JSON numbers.
+Requests are written by :func:`encode` (:func:`dumps` for a body; the pipeline's query
+strings use it too): compact JSON whose decimals are exact plain numbers
+(:func:`decimal_text`).
 
-Speed: each model class gets a field table built once, and each distinct set of keys a
-generated straight-line function (the way cattrs generates its own), so an object costs
-one read per known field plus a conversion only when the JSON type differs from the
-field's.  ``Decimal`` values are trusted to be finite and in range: :func:`loads` never
-yields others.
-When the generated code fails, a key-by-key pass reruns to name the failing field.
+Speed, in plain code (no source is generated): each model class gets a field table built
+once; each distinct key set a plan (which keys fill which ``__init__`` arguments, picked
+in one C-level call); each pattern of value types within it the few conversions it
+needs (a ``Decimal`` field given an int, an enum field given a name...), so an object
+costs a handful of C-level passes, one call per value whose JSON type is not its
+field's, and the model's own ``__init__``.  ``Decimal`` values are trusted to be finite
+and in range: :func:`loads` never yields others.  A failing value is named
+(``Class.field``) by the same pass: nothing is structured twice.
+
+cattrs' own generated structuring functions (``cattrs.gen.make_dict_structure_fn``) were
+measured for this and are slower than the whole of this path before any key matching:
+they call a Python hook per field and build through ``__init__`` with keyword arguments.
+The converter still dispatches containers (``list[Order]``, ``dict[str, Decimal]``) to
+these functions through a hook factory.
 """
 
 from __future__ import annotations
 
 import decimal
 import enum
-import inspect
 import json
+import operator
 import re
 import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from json.encoder import encode_basestring_ascii
-from types import MemberDescriptorType, NoneType, UnionType
+from types import NoneType, UnionType
 from typing import Any, TypeVar
 
 import attrs
@@ -65,7 +75,9 @@ __all__ = [
     "MAX_EXPONENT",
     "api_error",
     "converter",
+    "decimal_text",
     "dumps",
+    "encode",
     "loads",
     "parse_l2_snapshot",
     "parse_level1_summary",
@@ -170,7 +182,13 @@ def _not_json(body: bytes | str, exc: Exception) -> str:
     return f"the response is not valid JSON: {exc}"
 
 
-def _decimal_text(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
+    """The one way a ``Decimal`` is written in a request, JSON body or query string alike.
+
+    Exact, plain (no exponent), no trailing zeros, ``-0`` as ``0``: ``Decimal("1E+3")`` ->
+    ``1000``, ``Decimal("100.50")`` -> ``100.5``.  ``NaN``/``Infinity`` raise
+    :class:`~kiiex_async.errors.InvalidInputError`.
+    """
     if not value.is_finite():
         raise errors.InvalidInputError(f"{value} cannot be sent: pass a finite Decimal")
     text = format(value, "f")
@@ -192,7 +210,7 @@ def _encode(value: Any, out: list[str]) -> None:
     elif value is False:
         out.append("false")
     elif kind is Decimal:
-        out.append(_decimal_text(value))
+        out.append(decimal_text(value))
     elif kind is not dict and isinstance(value, enum.Enum):
         _encode(value.value, out)
     elif kind is dict or isinstance(value, Mapping):
@@ -222,7 +240,7 @@ def _encode(value: Any, out: list[str]) -> None:
             "a float cannot be sent (it is not exact): pass a Decimal or a str"
         )
     elif isinstance(value, Decimal):
-        out.append(_decimal_text(value))
+        out.append(decimal_text(value))
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, str):
@@ -231,17 +249,21 @@ def _encode(value: Any, out: list[str]) -> None:
         raise errors.InvalidInputError(f"cannot send a {type(value).__name__} in a request")
 
 
-def dumps(payload: Mapping[str, Any]) -> bytes:
-    """Encode a request as compact ASCII JSON.
+def encode(value: Any) -> str:
+    """One value as compact ASCII JSON text.
 
-    ``Decimal`` becomes an exact JSON number with no exponent and no trailing zeros
-    (``Decimal("100.50")`` -> ``100.5``), enums their value; nested mappings, lists and
-    tuples are fine.  A ``float``, ``NaN`` or an unsupported type raises
-    :class:`~kiiex_async.errors.InvalidInputError`.
+    ``Decimal`` becomes an exact JSON number (:func:`decimal_text`), enums their value;
+    nested mappings, lists and tuples are fine.  A ``float``, ``NaN`` or an unsupported
+    type raises :class:`~kiiex_async.errors.InvalidInputError`.
     """
     out: list[str] = []
-    _encode(payload, out)
-    return "".join(out).encode("ascii")
+    _encode(value, out)
+    return "".join(out)
+
+
+def dumps(payload: Mapping[str, Any]) -> bytes:
+    """Encode a request body: :func:`encode` of the payload, as bytes."""
+    return encode(payload).encode("ascii")
 
 
 # ------------------------------------------------------------------ scalar converters
@@ -322,9 +344,7 @@ def _to_str(value: Any) -> str:
 def _json_text(value: Any) -> str:
     """A field that holds JSON text: an object or list is re-encoded exactly."""
     if isinstance(value, Mapping | list):
-        out: list[str] = []
-        _encode(value, out)
-        return "".join(out)
+        return encode(value)
     return _to_str(value)
 
 
@@ -356,8 +376,30 @@ def _norm(name: str) -> str:
 _ENUM_CACHE_LIMIT = 256
 
 
-# Per enum: every int value and every spelling seen so far -> member (read by generated code).
-_ENUM_KNOWN: dict[type[enum.Enum], dict[Any, enum.Enum]] = {}
+class _Members(dict[Any, enum.Enum]):
+    """Every int value and every spelling seen so far -> member; a miss asks ``convert``.
+
+    A hit is one C-level lookup: models read enum fields through ``__getitem__``.
+    """
+
+    __slots__ = ("convert",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convert: _Fn = _SCALARS[Any]
+
+    def __missing__(self, key: Any) -> enum.Enum:
+        return self.convert(key)  # type: ignore[no-any-return]
+
+
+# Per enum, its _Members.
+_ENUM_MEMBERS: dict[type[enum.Enum], _Members] = {}
+
+
+def _members(cls: type[enum.Enum]) -> _Members:
+    """The member lookup of an enum (its converter built first if need be)."""
+    _structurer(cls)
+    return _ENUM_MEMBERS[cls]
 
 
 def _enum_converter(cls: type[enum.Enum]) -> _Fn:
@@ -365,9 +407,10 @@ def _enum_converter(cls: type[enum.Enum]) -> _Fn:
     for member in cls:
         by_text[_norm(member.name)] = member
         by_text[str(member.value)] = member
-    known: dict[Any, enum.Enum] = {member.value: member for member in cls}
+    known = _Members()
+    known.update({member.value: member for member in cls})
     known.update(by_text)
-    _ENUM_KNOWN[cls] = known
+    _ENUM_MEMBERS[cls] = known
     unknown = cls.__members__.get("UNKNOWN")
     name = cls.__name__
 
@@ -393,6 +436,7 @@ def _enum_converter(cls: type[enum.Enum]) -> _Fn:
             return unknown
         raise errors.DecodeError(f"unknown {name} value {str(value)[:40]!r}")
 
+    known.convert = convert
     return convert
 
 
@@ -418,10 +462,6 @@ _SCALARS: dict[Any, _Fn] = {
 }
 
 
-class _NoFastPath:
-    """Stands for "no JSON value is already of this field's type"."""
-
-
 # ---------------------------------------------------------------- model field tables
 
 # Wire keys that do not normalise to the field name (normalised key -> field name).
@@ -445,265 +485,261 @@ _FIELD_OVERRIDES: dict[tuple[type, str], _Fn] = {
         for name in names
     },
 }
-
-_Entry = tuple[str, Any, _Fn, bool]  # field name, type taking the fast path, converter, alias?
-_IGNORE: _Entry = ("", _NoFastPath, _SCALARS[Any], False)
 _KEY_CACHE_LIMIT = 1024
-# Distinct key sets compiled per class; a server sends only a handful per method.
+# Key sets planned per class, and value-type patterns per key set: a server sends only
+# a handful of each.  Past a limit, plans and patterns are worked out per object.
 _SHAPE_LIMIT = 64
+_PATTERN_LIMIT = 64
 _STRUCTURERS: dict[Any, _Fn] = {}
+_FACTORY: type = type(attrs.Factory(list))
+_UNSEEN: Any = object()
 
 
-def _value_converter(tp: Any) -> tuple[Any, _Fn]:
-    """(type that needs no conversion, converter) for one annotation."""
+@attrs.frozen
+class _Reader:
+    """How one field reads a JSON value.
+
+    ``takes``: the value types kept as they are; ``quick``: a C-level converter for some
+    other types (a dict lookup: an int into a ``Decimal``, a name or an int into an enum
+    member); ``convert``: any other value (it refuses what does not fit).
+    """
+
+    takes: frozenset[type]
+    quick: Mapping[type, _Fn]
+    convert: _Fn
+
+    def step(self, kind: type) -> _Fn | None:
+        """The conversion a value of type ``kind`` needs (``None``: none)."""
+        if kind in self.takes:
+            return None
+        return self.quick.get(kind, self.convert)
+
+
+def _reader(tp: Any) -> _Reader:
+    """The :class:`_Reader` of one annotation."""
+    if tp is Decimal:
+        return _Reader(frozenset({Decimal}), {int: _INT_DECIMAL.__getitem__}, _to_decimal)
     if tp in _SCALARS:
-        return (tp if tp is not Any else _NoFastPath), _SCALARS[tp]
+        return _Reader(frozenset() if tp is Any else frozenset({tp}), {}, _SCALARS[tp])
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp, _structurer(tp)
+        lookup = _members(tp).__getitem__
+        return _Reader(frozenset({tp}), {int: lookup, str: lookup}, _structurer(tp))
     if isinstance(tp, type) and attrs.has(tp):
-        return tp, _structurer(tp)
+        return _Reader(frozenset({tp}), {}, _structurer(tp))
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, UnionType) and len(args) == 2 and NoneType in args:
-        inner = args[0] if args[1] is NoneType else args[1]
-        fast, convert = _value_converter(inner)
+        inner = _reader(args[0] if args[1] is NoneType else args[1])
+        convert = inner.convert
 
         def optional(value: Any) -> Any:
             return None if value is None else convert(value)
 
-        return fast, optional
+        return _Reader(inner.takes | {NoneType}, inner.quick, optional)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        item_fast, item_convert = _value_converter(args[0])
+        item = _reader(args[0])
 
         def sequence(value: Any) -> tuple[Any, ...]:
             if not isinstance(value, list | tuple):
                 raise errors.DecodeError(f"expected a list, got {_kind(value)}")
-            return tuple(item if type(item) is item_fast else item_convert(item) for item in value)
+            return tuple(v if type(v) in item.takes else item.convert(v) for v in value)
 
-        return _NoFastPath, sequence
-    return _NoFastPath, lambda value: converter.structure(value, tp)
-
-
-def _class_structurer(cls: type[Any]) -> _Fn:
-    """Build the structuring function of one attrs class (called once per class)."""
-    hints = typing.get_type_hints(cls)
-    table: dict[str, _Entry] = {}
-    required: list[str] = []
-    for field in attrs.fields(cls):
-        if not field.init:
-            continue
-        argument = field.alias or field.name
-        override = _FIELD_OVERRIDES.get((cls, field.name))
-        if override is not None:
-            fast_type = str if override in (_json_text, _optional_json_text) else _NoFastPath
-            entry: _Entry = (argument, fast_type, override, False)
-        else:
-            fast, convert = _value_converter(hints.get(field.name, Any))
-            entry = (argument, fast, convert, False)
-        key = _norm(field.name)
-        if key in table:  # pragma: no cover - a model bug, caught by the test suite
-            raise TypeError(f"{cls.__name__}: two fields read the wire key {key!r}")
-        table[key] = entry
-        if field.default is attrs.NOTHING:
-            required.append(argument)
-    for alias, target in _ALIASES.get(cls, {}).items():
-        canonical = table[_norm(target)]
-        table[alias] = (canonical[0], canonical[1], canonical[2], True)
-    cache: dict[Any, _Entry] = dict(table)
-    lookup = cache.get
-    name_of_class = cls.__name__
-    positional = _positional_parameters(cls)
-    slots = _slot_setters(cls)
-
-    def resolve(key: Any) -> _Entry:
-        entry = table.get(_norm(key), _IGNORE) if isinstance(key, str) else _IGNORE
-        if len(cache) < _KEY_CACHE_LIMIT:
-            cache[key] = entry
-        return entry
-
-    def checked(data: Mapping[Any, Any]) -> Any:
-        """Key by key, tracking the field so that errors can name it."""
-        kwargs: dict[str, Any] = {}
-        name = ""
-        try:
-            for key, value in data.items():
-                name, fast, convert, alias = lookup(key) or resolve(key)
-                if not name or (alias and name in kwargs):
-                    continue
-                kwargs[name] = value if type(value) is fast else convert(value)
-        except errors.DecodeError as exc:
-            raise errors.DecodeError(f"{name_of_class}.{name}: {exc}") from None
-        except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
-            raise errors.DecodeError(f"{name_of_class}.{name}: {type(exc).__name__}") from None
-        missing = [argument for argument in required if argument not in kwargs]
-        if missing:
-            raise errors.DecodeError(
-                f"{name_of_class}: missing required field(s) {', '.join(missing)}"
-            )
-        return cls(**kwargs)
-
-    shapes: dict[tuple[Any, ...], _Fn] = {}
-
-    def compile_shape(shape: tuple[Any, ...]) -> _Fn:
-        """Straight-line code for one key set: the common case, many objects of one shape.
-
-        Only model field names enter the source; wire keys and converters are constants
-        of the namespace, so nothing a server sends can change the code.
-        """
-        if len(shapes) >= _SHAPE_LIMIT:
-            return checked
-        resolved = [(key, lookup(key) or resolve(key)) for key in shape]
-        canonical = {entry[0] for _, entry in resolved if entry[0] and not entry[3]}
-        steps: dict[str, tuple[Any, Any, _Fn]] = {}
-        for key, (name, fast, convert, alias) in resolved:
-            if name and not (alias and name in canonical):
-                steps.pop(name, None)  # the last spelling of a key wins, as in a dict
-                steps[name] = (key, fast, convert)
-        namespace: dict[str, Any] = {
-            "cls": cls,
-            "Decimal": Decimal,
-            "decimal_of_int": _INT_DECIMAL,
-            "int": int,
-            "bool": bool,
-        }
-        where = {key: index for index, key in enumerate(shape)}
-        targets = ["_"] * len(shape)
-        values: dict[str, str] = {}
-        for name, (key, fast, convert) in steps.items():
-            index = where[key]
-            namespace[f"f{index}"], namespace[f"c{index}"] = fast, convert
-            v, c = f"v{index}", f"c{index}"
-            targets[index] = v
-            if fast is Decimal:
-                # .NET sends 0 and whole amounts as JSON ints.
-                values[name] = (
-                    f"{v} if type({v}) is Decimal else "
-                    f"decimal_of_int[{v}] if type({v}) is int else {c}({v})"
-                )
-            elif fast in _ENUM_KNOWN:
-                namespace[f"m{index}"] = _ENUM_KNOWN[fast]
-                values[name] = (
-                    f"m{index}[{v}] if type({v}) is not bool and {v} in m{index} else {c}({v})"
-                )
-            else:
-                values[name] = f"{v} if type({v}) is f{index} else {c}({v})"
-        # The shape is the exact key order of ``data``, so one unpacking reads every value.
-        unpack = f"    {', '.join(targets)}, = data.values()\n" if shape else ""
-        if slots is not None and slots[2].issubset(values):
-            # Fill the slots directly: what the attrs __init__ does, minus its overhead.
-            setters, defaults, _ = slots
-            namespace["new"] = object.__new__
-            lines = ["    obj = new(cls)\n"]
-            for index, (name, setter) in enumerate(setters.items()):
-                namespace[f"s{index}"] = setter
-                if name in values:
-                    lines.append(f"    s{index}(obj, {values[name]})\n")
-                else:
-                    namespace[f"d{index}"] = defaults[name]
-                    lines.append(f"    s{index}(obj, d{index})\n")
-            source = f"def build(data):\n{unpack}{''.join(lines)}    return obj\n"
-        else:
-            # Positional arguments bind faster than keywords: pass the leading run of
-            # present fields by position.
-            arguments = []
-            for name in positional:
-                if name not in values:
-                    break
-                arguments.append(values.pop(name))
-            arguments += [f"{name}={value}" for name, value in values.items()]
-            source = f"def build(data):\n{unpack}    return cls({', '.join(arguments)})\n"
-        exec(compile(source, f"<kiiex_async._wire {name_of_class}>", "exec"), namespace)
-        function: _Fn = namespace["build"]
-        shapes[shape] = function
-        return function
-
-    def structure_object(data: Any) -> Any:
-        if type(data) is not dict:
-            if isinstance(data, cls):
-                return data
-            if not isinstance(data, Mapping):
-                raise errors.DecodeError(
-                    f"{name_of_class}: expected a JSON object, got {_kind(data)}"
-                )
-        shape = tuple(data)
-        build = shapes.get(shape)
-        if build is None:
-            build = compile_shape(shape)
-        try:
-            return build(data)
-        except Exception:
-            # Rerun slowly to report which field failed (or that a required one is missing).
-            return checked(data)
-
-    return structure_object
+        return _Reader(frozenset(), {}, sequence)
+    return _Reader(frozenset(), {}, _fallback(tp))
 
 
 @attrs.frozen
-class _FrozenProbe:
-    """Only here to learn the ``__setattr__`` attrs gives frozen classes."""
+class _Field:
+    """One ``__init__`` argument of a model: how it reads and how it is passed."""
+
+    name: str  # the attribute, named in errors
+    argument: str  # the ``__init__`` parameter
+    reader: _Reader
+    positional: bool
+    default: Any  # attrs.NOTHING: required; an attrs Factory: left to __init__
 
 
-_Setter = Callable[[Any, Any], None]
-_FACTORY: type = type(attrs.Factory(list))
+def _fields(cls: type[Any]) -> tuple[_Field, ...]:
+    hints = typing.get_type_hints(cls)
+    result = []
+    for field in attrs.fields(cls):
+        if not field.init:
+            continue
+        override = _FIELD_OVERRIDES.get((cls, field.name))
+        if override is None:
+            reader = _reader(hints.get(field.name, Any))
+        else:  # JSON text is kept as it came; a list of str is parsed out of it
+            text = override in (_json_text, _optional_json_text)
+            reader = _Reader(frozenset({str}) if text else frozenset(), {}, override)
+        result.append(
+            _Field(field.name, field.alias or field.name, reader, not field.kw_only, field.default)
+        )
+    return tuple(result)
 
 
-def _slot_setters(cls: type[Any]) -> tuple[dict[str, _Setter], dict[str, Any], set[str]] | None:
-    """(slot setter per field, defaults, required fields) of a plain attrs model, or None.
+def _picker(keys: list[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """Items ``keys`` of a mapping or a tuple, as a tuple, in one C-level call."""
+    if len(keys) >= 2:
+        return operator.itemgetter(*keys)
+    if keys:
+        key = keys[0]
+        return lambda items: (items[key],)
+    return lambda items: ()
 
-    Plain: an attrs class with slots and no base class whose generated ``__init__`` only
-    stores each argument in its slot: no validator, converter, factory, alias,
-    ``__attrs_pre_init__``/``__attrs_post_init__``, cached hash or own ``__setattr__``.
-    Building one is then ``object.__new__`` plus one slot store per field.
+
+class _Plan:
+    """How to build one model from the objects of one key set (keys in that order).
+
+    ``pick`` takes the ``__init__`` arguments out of an object, positional ones first
+    (with the defaults of absent fields that come before present ones).  The types of
+    those values select the conversions, once per type pattern: an object costs a few
+    C-level passes plus one call per value whose JSON type is not its field's.
     """
-    code = getattr(cls.__init__, "__code__", None)
-    own_setattr = cls.__dict__.get("__setattr__")
-    if (
-        cls.__bases__ != (object,)
-        or "__slots__" not in cls.__dict__
-        or code is None
-        or not code.co_filename.startswith("<attrs generated")
-        or hasattr(cls, "__attrs_pre_init__")
-        or hasattr(cls, "__attrs_post_init__")
-        or own_setattr not in (None, _FrozenProbe.__dict__["__setattr__"])
-    ):
-        return None
-    fields = attrs.fields(cls)
-    if not set(cls.__slots__) <= {field.name for field in fields} | {"__weakref__"}:
-        return None
-    setters: dict[str, _Setter] = {}
-    defaults: dict[str, Any] = {}
-    required: set[str] = set()
-    for field in fields:
-        slot = cls.__dict__.get(field.name)
-        if (
-            not field.init
-            or field.validator is not None
-            or field.converter is not None
-            or field.alias != field.name
-            or isinstance(field.default, _FACTORY)
-            or not isinstance(slot, MemberDescriptorType)
-        ):
-            return None
-        setters[field.name] = slot.__set__
-        if field.default is attrs.NOTHING:
-            required.add(field.name)
+
+    __slots__ = ("fields", "keywords", "missing", "model", "patterns", "pick")
+
+    def __init__(self, model: _ModelReader, shape: tuple[Any, ...]) -> None:
+        self.model = model
+        fields = model.fields
+        chosen: dict[int, tuple[int, bool]] = {}  # field -> (its key's position, alias?)
+        for position, key in enumerate(shape):
+            found = model.resolve(key)
+            if found is not None:
+                index, alias = found
+                seen = chosen.get(index)
+                # Two spellings of one key: the later wins, as in a dict, but a field's
+                # own name beats an alias of it.
+                if not (alias and seen is not None and not seen[1]):
+                    chosen[index] = (position, alias)
+        absent = [f.argument for i, f in enumerate(fields) if i not in chosen and _required(f)]
+        self.missing = (
+            f"{model.name}: missing required field(s) {', '.join(absent)}" if absent else None
+        )
+        row: list[int] = []  # per argument: its key's position, or width + its default's
+        used: list[_Field | None] = []  # per argument: its field (None: a default)
+        keywords: list[str] = []
+        defaults: list[Any] = []
+        open_ = True
+        for index, field in enumerate(fields):
+            where = chosen.get(index)
+            if open_ and field.positional:
+                if where is None and isinstance(field.default, _FACTORY):
+                    open_ = False
+                else:
+                    if where is None:
+                        where = (len(shape) + len(defaults), False)
+                        defaults.append(field.default)
+                    row.append(where[0])
+                    used.append(None if index not in chosen else field)
+                    continue
+            if where is not None:
+                keywords.append(field.argument)
+                row.append(where[0])
+                used.append(field)
+        positional = len(row) - len(keywords)
+        while positional and used[positional - 1] is None:  # __init__ supplies these
+            positional -= 1
+            del row[positional], used[positional]
+            defaults.pop()
+        self.pick: Callable[[Mapping[Any, Any]], tuple[Any, ...]]
+        width = len(shape)  # row positions from here on are defaults
+        keys = [shape[position] for position in row if position < width]
+        by_key = _picker(keys)
+        if defaults:  # read by key, then put the defaults in their places
+            tail = tuple(defaults)
+            present = iter(range(len(keys)))
+            order = _picker([next(present) if at < width else at - width + len(keys) for at in row])
+            self.pick = lambda data: order(by_key(data) + tail)
         else:
-            defaults[field.name] = field.default
-    return setters, defaults, required
+            self.pick = by_key
+        self.fields = tuple(used)
+        self.keywords = tuple(keywords)
+        self.patterns: dict[tuple[type, ...], tuple[tuple[int, _Fn], ...]] = {}
+
+    def steps(self, kinds: tuple[type, ...]) -> tuple[tuple[int, _Fn], ...]:
+        """(argument index, conversion) for each value of type pattern ``kinds`` needing one."""
+        steps = tuple(
+            (index, step)
+            for index, (field, kind) in enumerate(zip(self.fields, kinds, strict=True))
+            if field is not None and (step := field.reader.step(kind)) is not None
+        )
+        if len(self.patterns) < _PATTERN_LIMIT:
+            self.patterns[kinds] = steps
+        return steps
+
+    def where(self, index: int) -> str:
+        field = self.fields[index]
+        return f"{self.model.name}.{field.name if field is not None else '?'}"
 
 
-def _positional_parameters(cls: type[Any]) -> tuple[str, ...]:
-    """The names ``cls(...)`` takes by position, in order (attrs: the non-kw-only fields)."""
-    try:
-        parameters = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):  # pragma: no cover - every model has a signature
-        return ()
-    names = []
-    for parameter in parameters:
-        if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
-            break
-        names.append(parameter.name)
-    return tuple(names)
+def _required(field: _Field) -> bool:
+    return field.default is attrs.NOTHING
+
+
+class _ModelReader:
+    """The structuring function of one attrs model (built once per class).
+
+    Keys match fields case-insensitively with underscores ignored (plus
+    :data:`_ALIASES`); each key set gets a :class:`_Plan`.  Plain code: no source is
+    generated.
+    """
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.cls = cls
+        self.name = cls.__name__
+        self.fields = _fields(cls)
+        table: dict[str, tuple[int, bool]] = {}  # normalised key -> (field, alias?)
+        for index, field in enumerate(self.fields):
+            table[_norm(field.name)] = (index, False)
+        for alias, target in _ALIASES.get(cls, {}).items():
+            table[alias] = (table[_norm(target)][0], True)
+        self.table = table
+        self.keys: dict[Any, tuple[int, bool] | None] = {}
+        self.shapes: dict[tuple[Any, ...], _Plan] = {}
+
+    def resolve(self, key: Any) -> tuple[int, bool] | None:
+        """(field index, alias?) that wire key ``key`` fills, or ``None`` (ignored)."""
+        found = self.keys.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self.table.get(_norm(key)) if isinstance(key, str) else None
+            if len(self.keys) < _KEY_CACHE_LIMIT:
+                self.keys[key] = found
+        return found  # type: ignore[no-any-return]
+
+    def __call__(self, data: Any) -> Any:
+        if type(data) is not dict:
+            if isinstance(data, self.cls):
+                return data
+            if not isinstance(data, Mapping):
+                raise errors.DecodeError(f"{self.name}: expected a JSON object, got {_kind(data)}")
+        shape = tuple(data)
+        plan = self.shapes.get(shape)
+        if plan is None:
+            plan = _Plan(self, shape)
+            if len(self.shapes) < _SHAPE_LIMIT:
+                self.shapes[shape] = plan
+        if plan.missing is not None:
+            raise errors.DecodeError(plan.missing)
+        values: Any = plan.pick(data)
+        kinds = tuple(map(type, values))
+        steps = plan.patterns.get(kinds)
+        if steps is None:
+            steps = plan.steps(kinds)
+        if steps:
+            values = list(values)
+            index = 0
+            try:
+                for index, convert in steps:
+                    values[index] = convert(values[index])
+            except errors.DecodeError as exc:
+                raise errors.DecodeError(f"{plan.where(index)}: {exc}") from None
+            except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+                raise errors.DecodeError(f"{plan.where(index)}: {type(exc).__name__}") from None
+        if plan.keywords:
+            split = len(values) - len(plan.keywords)
+            keywords = dict(zip(plan.keywords, values[split:], strict=True))
+            return self.cls(*values[:split], **keywords)
+        return self.cls(*values)
 
 
 def _withdraw_template(data: Any) -> Any:
@@ -768,7 +804,7 @@ def _structurer(cls: Any) -> _Fn:
     elif isinstance(cls, type) and attrs.has(cls):
         # Registered before it is built so that self-referencing models terminate.
         _STRUCTURERS[cls] = lambda data: _STRUCTURERS[cls](data)
-        function = _class_structurer(cls)
+        function = _ModelReader(cls)
         prepare = _PREPARE.get(cls)
         if prepare is not None:
             function = _prepared(prepare, function)
@@ -824,15 +860,14 @@ def structure_list(data: Any, cls: type[T]) -> list[T]:
     function = _STRUCTURERS.get(cls)
     if function is None:
         function = _structurer(cls)
+    result: list[T] = []
+    append = result.append
     try:
-        return [function(item) for item in data]
-    except errors.DecodeError:
-        for index, item in enumerate(data):
-            try:
-                function(item)
-            except errors.DecodeError as exc:
-                raise errors.DecodeError(f"item {index}: {exc}") from None
-        raise  # pragma: no cover - the loop above raises
+        for item in data:
+            append(function(item))
+    except errors.DecodeError as exc:
+        raise errors.DecodeError(f"item {len(result)}: {exc}") from None
+    return result
 
 
 # ------------------------------------------------------------------- market data rows

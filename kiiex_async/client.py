@@ -1,7 +1,8 @@
 """``KiiexClient``: one typed coroutine per AlphaPoint method.
 
 This module owns the client itself: its options (:class:`ClientOptions`), its lifetime,
-its state and how answers are structured (``_decode``, ``_decode_list``, :func:`_shaped`).
+its state and how answers are structured (``_decode``, ``_decode_list``, ``_structure``,
+under :func:`kiiex_async._pipeline.read_answer`'s rule: a bad answer is read once).
 Every endpoint reads as validate → payload → call → structure, and lives with its family:
 
 * :mod:`kiiex_async._validate`: the rules for arguments, checked before anything is sent
@@ -43,6 +44,7 @@ from ._pipeline import (
     HttpMethod,
     Pipeline,
     RetryPolicy,
+    read_answer,
 )
 from ._session import AuthMode
 from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
@@ -50,10 +52,8 @@ from ._validate import Amount
 from .auth import Credentials
 from .errors import (
     ConfigurationError,
-    DecodeError,
     InvalidInputError,
     KiiexError,
-    UnknownOutcomeError,
 )
 from .models import AuthResult, Instrument
 
@@ -72,7 +72,6 @@ T = TypeVar("T")
 _AUTH_MODES: Final = ("auto", "session", "per_request")
 _TEMPLATE_FORM_ENCODINGS: Final = ("object", "string")
 _LOGOUT_TIMEOUT: Final = 5.0
-_LOGIN_METHODS: Final = frozenset({"AuthenticateUser", "Authenticate2FA"})
 
 
 class ClientOptions(TypedDict, total=False):
@@ -292,19 +291,14 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
         return self._user_id
 
     def _decode(self, method: str, data: Any, cls: type[T], *, write: bool = False) -> T:
-        try:
-            return _wire.structure(data, cls)
-        except Exception:
-            pass
-        # structure is pure, so it fails again here, where _shaped maps the failure.
-        return _shaped(method, lambda: _wire.structure(data, cls), write=write)
+        return read_answer(method, lambda: _wire.structure(data, cls), write=write)
 
     def _decode_list(self, method: str, data: Any, cls: type[T]) -> list[T]:
-        return _shaped(method, lambda: _wire.structure_list(data, cls), write=False)
+        return read_answer(method, lambda: _wire.structure_list(data, cls), write=False)
 
     def _structure(self, method: str, convert: Callable[[], T]) -> T:
         """Run ``convert`` on a read's answer, mapping a shape mismatch like ``_decode``."""
-        return _shaped(method, convert, write=False)
+        return read_answer(method, convert, write=False)
 
     def stream(self, **options: Any) -> Stream:
         """One WebSocket to the exchange's ``/WSGateway`` (``async with client.stream()``).
@@ -318,29 +312,3 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
             credentials = self._credentials
             login = functools.partial(self._login_payload, credentials)
         return Stream(self, login=login, **options)
-
-
-def _shaped(method: str, convert: Callable[[], T], *, write: bool) -> T:
-    """Run ``convert`` on an answer that decoded as JSON; map a shape mismatch to an error.
-
-    After a write, an unreadable answer means the outcome is unknown.  The details of a
-    login answer are never shown: it carries the session token.
-    """
-    try:
-        return convert()
-    except Exception as exc:
-        if write:
-            raise UnknownOutcomeError(
-                f"{method}: the answer could not be read, so the outcome is unknown; "
-                "reconcile with the exchange before sending it again",
-                method=method,
-            ) from exc
-        if isinstance(exc, DecodeError) and exc.method is None:
-            raise DecodeError(f"{method}: {exc}", method=method) from None
-        if isinstance(exc, KiiexError):
-            raise
-        if method in _LOGIN_METHODS:
-            raise DecodeError(f"{method}: unexpected answer shape", method=method) from None
-        raise DecodeError(
-            f"{method}: unexpected answer shape ({type(exc).__name__}: {exc})", method=method
-        ) from exc

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiiex_async import _wire, errors
+from kiiex_async._pipeline import query_params, read_answer
 from kiiex_async.models import (
     AuthResult,
     ChangeReason,
@@ -131,6 +132,32 @@ def test_loads_error_never_quotes_the_body() -> None:
 def test_dumps_writes_decimals_as_exact_plain_numbers(value: Decimal, text: str) -> None:
     """Decimals become JSON numbers with no exponent and no trailing zeros."""
     assert _wire.dumps({"Amount": value}) == f'{{"Amount":{text}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("100.50"),
+        Decimal("1E+3"),
+        Decimal("-0.000"),
+        Decimal("0.0000000100000000000000000000"),
+    ],
+)
+def test_body_and_query_write_a_decimal_the_same_way(value: Decimal) -> None:
+    """A JSON body and a GET query string write one Decimal identically: exact, no exponent."""
+    body = json.loads(_wire.dumps({"Amount": value}), parse_float=str, parse_int=str)
+    query = query_params({"Amount": value, "Amounts": [value]})
+    assert query == {"Amount": body["Amount"], "Amounts": f"[{body['Amount']}]"}
+    assert "E" not in query["Amount"].upper() and Decimal(query["Amount"]) == value
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("-Infinity"), 0.5, [0.5]])
+def test_body_and_query_refuse_the_same_numbers(value: Any) -> None:
+    """NaN, Infinity and floats are refused in a query string as in a body."""
+    with pytest.raises(errors.InvalidInputError):
+        _wire.dumps({"Amount": value})
+    with pytest.raises(errors.InvalidInputError):
+        query_params({"Amount": value})
 
 
 def test_dumps_enums_nesting_and_literals() -> None:
@@ -1134,3 +1161,68 @@ def test_session_token_reading() -> None:
     assert _wire.session_token({"SessionToken": 5}) is None
     assert _wire.session_token([{"SessionToken": "abc"}]) is None
     assert _wire.session_token({"Authenticated": True}) is None
+
+
+# ------------------------------------------------------------------- unreadable answers
+
+
+def test_unreadable_answer_is_structured_once_and_mapped_by_read_or_write() -> None:
+    """A failing conversion runs once: a read gets DecodeError, a write UnknownOutcomeError."""
+    calls: list[Any] = []
+
+    def convert(data: Any) -> Order:
+        calls.append(data)
+        return _wire.structure(data, Order)
+
+    bad = {"OrderId": "x", "OrderState": 1, "QuantityExecuted": 0, "AvgPrice": 0}
+    with pytest.raises(errors.DecodeError, match=r"^GetOrderStatus: Order\.order_id: ") as read:
+        read_answer("GetOrderStatus", convert, bad, write=False)
+    assert read.value.method == "GetOrderStatus"
+    with pytest.raises(
+        errors.UnknownOutcomeError, match=r"^SendOrder: .*outcome is unknown"
+    ) as info:
+        read_answer("SendOrder", convert, bad, write=True)
+    assert isinstance(info.value.__cause__, errors.DecodeError)
+    assert calls == [bad, bad]
+
+
+def test_unreadable_login_answer_hides_its_details() -> None:
+    """A login answer that breaks a converter is named, never quoted (it holds the token)."""
+
+    def convert() -> Any:
+        raise TypeError("token 4a2a5857 in the way")
+
+    with pytest.raises(errors.DecodeError) as info:
+        read_answer("AuthenticateUser", convert, write=False)
+    assert str(info.value) == "AuthenticateUser: unexpected answer shape"
+    with pytest.raises(errors.DecodeError, match=r"GetLevel1: .*\(TypeError: token"):
+        read_answer("GetLevel1", convert, write=False)
+
+
+@attrs.frozen
+class _FactoryGap:
+    """A model whose absent Factory default sits before a present field."""
+
+    first: int
+    items: tuple[int, ...] = attrs.Factory(tuple)
+    last: Decimal | None = None
+
+
+def test_absent_factory_default_before_a_present_field_is_left_to_init() -> None:
+    """A Factory default the object lacks is built by __init__; later fields still fill."""
+    built = _wire.structure({"First": "1", "Last": 2}, _FactoryGap)
+    assert built == _FactoryGap(1, last=Decimal(2))
+    assert _wire.structure({"first": 1, "items": ["3"]}, _FactoryGap).items == (3,)
+    with pytest.raises(errors.DecodeError, match=r"^_FactoryGap\.last: expected a decimal"):
+        _wire.structure({"first": 1, "last": "x"}, _FactoryGap)
+
+
+def test_refusal_while_reading_a_write_answer_passes_through() -> None:
+    """A refusal raised while reading a write's answer is not an unknown outcome."""
+
+    def convert() -> Any:
+        raise errors.RejectedError("SendOrder: rejected", method="SendOrder")
+
+    with pytest.raises(errors.RejectedError) as info:
+        read_answer("SendOrder", convert, write=True)
+    assert info.value.__cause__ is None
