@@ -6,12 +6,14 @@ or an error.  It owns, each in one place:
 
 * encoding: JSON bodies and GET query strings (:func:`query_params`);
 * the rate budget shared by every coroutine of a client, and the pause after a 429;
-* the ``aptoken`` session header (per-request signed headers come in ``headers=``);
+* the ``aptoken`` session header; per-request signed headers come from ``sign=``, a
+  factory called once per attempt, so a retried read carries a fresh nonce;
 * the body-size cap of each call (``max_body_size``; history calls get
   ``max_history_body_size``);
 * the status → error table (:func:`interpret_response`, with
   :func:`kiiex_async._wire.api_error` for AlphaPoint's JSON error shapes);
-* the retry engine (:func:`retry_wait` and stamina);
+* the retry engine (:func:`retry_wait` and stamina) and each call's time budget
+  (``timeout=``, default :attr:`RetryPolicy.timeout`);
 * the rule for "this write's outcome is unknown" (:func:`outcome_error`), including a
   write cancelled from outside while its request was in flight.
 
@@ -23,6 +25,11 @@ Retry rules:
   :attr:`RetryPolicy.max_retry_after`;
 * writes (``write=True``) are sent once.  Only a failure that provably happened before the
   request left (:class:`~kiiex_async.errors.ConnectError`) is retried.
+
+Time budget: no retry starts once a call's budget is spent (stamina's ``timeout``).  A
+budget given per call (``call(..., timeout=seconds)``) bounds the attempt in flight too:
+past it a read raises :class:`~kiiex_async.errors.RequestTimeout` and a write whose
+request may have left :class:`~kiiex_async.errors.UnknownOutcomeError`.
 
 The first attempt runs outside stamina: a call that succeeds never pays for the retry
 machinery.  A retryable first failure is handed to stamina as its attempt 1, so backoff,
@@ -39,7 +46,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import IntEnum
 from types import TracebackType
@@ -51,7 +58,7 @@ import stamina
 from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import _wire
+from . import _otel, _wire
 from ._transport import AsyncTransport, Request, too_large
 from .errors import (
     ApiError,
@@ -73,9 +80,11 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_HISTORY_BODY_SIZE",
     "HISTORY_METHODS",
+    "HeaderFactory",
     "HttpMethod",
     "Pipeline",
     "RetryPolicy",
+    "check_timeout",
     "interpret_response",
     "outcome_error",
     "parse_retry_after",
@@ -86,6 +95,8 @@ __all__ = [
 log = logging.getLogger("kiiex_async.transport")
 
 HttpMethod = Literal["POST", "GET"]
+#: Makes the extra headers of one attempt (per-request signing: a fresh nonce each time).
+HeaderFactory = Callable[[], Mapping[str, str] | None]
 
 #: Default cap of an answer's body (8 MiB): far above any single object AlphaPoint sends.
 DEFAULT_MAX_BODY_SIZE: Final = 8 * 1024 * 1024
@@ -347,6 +358,20 @@ def query_params(payload: Mapping[str, Any]) -> dict[str, str]:
     return {key: _query_value(value) for key, value in payload.items() if value is not None}
 
 
+def check_timeout(value: object, name: str = "timeout") -> float | None:
+    """A call's time budget: ``None`` or a positive, finite number of seconds."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidInputError(f"{name} must be a positive number of seconds or None")
+    return float(value)
+
+
 def _size(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be a positive int (bytes)")
@@ -509,6 +534,7 @@ class Pipeline:
             max_body_size=limit,
         )
 
+    @_otel.traced_call
     async def call(
         self,
         method: str,
@@ -516,17 +542,22 @@ class Pipeline:
         *,
         write: bool = False,
         headers: Mapping[str, str] | None = None,
+        sign: HeaderFactory | None = None,
         http: HttpMethod = "POST",
         retry: bool = True,
         use_session: bool = True,
+        timeout: float | None = None,
     ) -> Any:
         """Call one AlphaPoint method and return its decoded JSON answer.
 
         ``write=True`` marks a call that changes state (it is sent once; see the module
         docstring) and must use POST.  ``retry=False`` sends any call once.
         ``use_session=False`` leaves the ``aptoken`` header out (logging in); ``headers``
-        are added to the request (per-request signed headers).  Raises the mapped
-        :mod:`kiiex_async.errors`.
+        are added to every attempt, and so is what ``sign()`` returns, called anew for each
+        attempt (per-request signed headers, each with a fresh nonce).  ``timeout`` is the
+        whole call's budget in seconds, every attempt of a read included (``None``: the
+        policy's :attr:`RetryPolicy.timeout`, which bounds retries only).  Raises the
+        mapped :mod:`kiiex_async.errors`.
         """
         if self._closed:
             raise RuntimeError("this transport (client) is closed")
@@ -534,6 +565,31 @@ class Pipeline:
             # aiohttp itself resends idempotent methods (GET) on a stale keep-alive socket.
             raise InvalidInputError("writes are sent with POST only")
         body = payload if payload is not None else {}
+        prepared = _Call(method, body, write, headers, sign, http, use_session)
+        if timeout is not None:
+            return await self._within(prepared, retry, check_timeout(timeout) or 0.0)
+        return await self._send(prepared, retry, self._retry.timeout)
+
+    async def _within(self, call: _Call, retry: bool, budget: float) -> Any:
+        """A call bounded by ``budget`` seconds, the attempt in flight included."""
+        deadline = asyncio.timeout(budget)
+        try:
+            async with deadline:
+                return await self._send(call, retry, budget)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            # Cancelled before a request left (a write in flight became UnknownOutcomeError
+            # inside, so it never gets here): nothing was applied.
+            error = RequestTimeout(
+                f"{call.method}: no answer within the call's timeout of {budget:g}s",
+                method=call.method,
+            )
+            raise error from exc
+
+    async def _send(self, call: _Call, retry: bool, budget: float | None) -> Any:
+        """The first attempt of ``call``, then the retry engine with ``budget`` seconds."""
+        method, body, write, http = call.method, call.body, call.write, call.http
         # The first attempt is made here, without stamina (see the module docstring).
         began = started = time.monotonic()
         if self._paused_until:
@@ -544,7 +600,12 @@ class Pipeline:
             await self._limiter.acquire()
             started = time.monotonic()
         try:
-            request = self._request(method, body, headers, http, use_session)
+            headers = call.headers
+            if call.sign is not None:
+                signed = call.sign()
+                if signed:
+                    headers = {**headers, **signed} if headers else signed
+            request = self._request(method, body, headers, http, call.use_session)
             if write:
                 task = asyncio.current_task()
                 baseline = task.cancelling() if task is not None else 0
@@ -559,6 +620,7 @@ class Pipeline:
             else:
                 response = await self._transport.handle_async_request(request)
             status = response.status
+            _otel.record_status(status)
             content = response.content
             log.debug("%s %s -> HTTP %d in %.3fs", http, method, status, time.monotonic() - started)
             limit = request.max_body_size
@@ -589,16 +651,7 @@ class Pipeline:
                 raise error  # outcome_error already set its cause (or hid the context)
             first = error
         try:
-            return await self._retry_after(
-                first,
-                time.monotonic() - began,
-                method,
-                body,
-                write=write,
-                headers=headers,
-                http=http,
-                use_session=use_session,
-            )
+            return await self._retry_after(first, time.monotonic() - began, call, budget)
         finally:
             del first, error  # their traceback holds this frame: do not keep the cycle
 
@@ -619,33 +672,25 @@ class Pipeline:
         )
 
     async def _retry_after(
-        self,
-        first: Exception,
-        elapsed: float,
-        method: str,
-        payload: Mapping[str, Any],
-        *,
-        write: bool,
-        headers: Mapping[str, str] | None,
-        http: HttpMethod,
-        use_session: bool,
+        self, first: Exception, elapsed: float, call: _Call, budget: float | None
     ) -> Any:
         """Retry a call whose first attempt failed with ``first``, ``elapsed`` seconds ago.
 
         stamina replays ``first`` as its attempt 1, so it decides, waits and reports exactly
-        as if it had made that attempt itself; the time budget is what is left of it.
+        as if it had made that attempt itself; its time budget is what is left of
+        ``budget``.
         """
         policy = self._retry
-        timeout = policy.timeout
+        timeout = budget
         if timeout is not None:
             timeout -= elapsed
             if timeout <= 0:
                 if not stamina.is_testing():
                     raise first  # the budget is spent: stamina would stop here too
-                timeout = policy.timeout  # testing mode ignores the budget
+                timeout = budget  # testing mode ignores the budget
 
         def hook(exc: Exception) -> bool | float:
-            return retry_wait(exc, write=write, max_retry_after=policy.max_retry_after)
+            return retry_wait(exc, write=call.write, max_retry_after=policy.max_retry_after)
 
         replay: Exception | None = first
         async for attempt in stamina.retry_context(
@@ -661,16 +706,22 @@ class Pipeline:
                 if replay is not None:
                     failure, replay = replay, None
                     raise failure
-                return await self.call(
-                    method,
-                    payload,
-                    write=write,
-                    headers=headers,
-                    http=http,
-                    retry=False,
-                    use_session=use_session,
-                )
+                _otel.record_attempt()
+                return await self._send(call, False, None)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+
+@attrs.frozen(slots=True)
+class _Call:
+    """One call as the caller asked for it; each attempt is prepared from it anew."""
+
+    method: str
+    body: Mapping[str, Any]
+    write: bool
+    headers: Mapping[str, str] | None
+    sign: HeaderFactory | None
+    http: HttpMethod
+    use_session: bool
 
 
 def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:

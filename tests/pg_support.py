@@ -91,7 +91,7 @@ class PgServer:
 
         name = f"kiiex_test_{os.getpid()}_{next(_databases)}"
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+            conn.execute(f"CREATE DATABASE {name}")
         return self.dsn_for(name)
 
 

@@ -61,7 +61,9 @@ def test_swap_on_embedded_simulator_then_list_and_show(
 
     code, shown = run_json(capsys, "show", str(swap_id))
     assert code == 0
-    states = [entry["state"] for entry in shown[0]["timeline"]]  # type: ignore[union-attr]
+    timeline = shown[0]["timeline"]
+    assert isinstance(timeline, list)
+    states = [entry["state"] for entry in timeline]
     assert states[0] == "CREATED"
     assert states[-1] == "COMPLETED"
     assert "ORDER_INTENT" in states

@@ -72,6 +72,6 @@ def test_resume_with_withdraw_field_retries_a_failed_withdrawal(
     assert result["state"] == "COMPLETED"
     books = ledger(state_dir)
     assert len(books["orders"]) == 1
-    done = [t for t in books["tickets"] if t["status"] == 5]  # type: ignore[index]
+    done = [t for t in books["tickets"] if t["status"] == 5]
     assert len(done) == 1
-    assert "new-wallet" in str(done[0]["template_form"])  # type: ignore[index]
+    assert "new-wallet" in str(done[0]["template_form"])

@@ -141,7 +141,12 @@ async def test_get_account_transactions_decodes_the_ledger() -> None:
         (entry,) = await client.get_account_transactions(depth=10)
         with pytest.raises(errors.InvalidInputError, match="depth"):
             await client.get_account_transactions(depth=0)
-    assert (entry.transaction_id, entry.cr, entry.dr, entry.balance) == (2663709493, 10, 0, 10)
+    assert (entry.transaction_id, entry.cr, entry.dr, entry.balance) == (
+        2663709493,
+        Decimal(10),
+        Decimal(0),
+        Decimal(10),
+    )
     assert (entry.reference_type, entry.transaction_type, entry.time_stamp) == (
         "Deposit",
         "Other",
@@ -171,11 +176,11 @@ async def test_get_ticker_history_parses_ohlcv_rows_and_sends_utc_dates() -> Non
         1607299200000,
     )
     assert (last.high, last.low, last.open, last.close, last.volume) == (
-        2,
-        1,
+        Decimal(2),
+        Decimal(1),
         Decimal("1.5"),
         Decimal("1.75"),
-        100,
+        Decimal(100),
     )
     assert (last.instrument_id, last.begin_time) == (8, None)
     (seen,) = server.of("GetTickerHistory")

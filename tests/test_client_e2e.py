@@ -54,7 +54,7 @@ async def test_quick_start_swap_usdt_to_copm_to_usdc(sim: Simulator, client: Kii
     trades = await client.get_trades_history(order_id=sold.order_id)
     executed = usdt_copm.quantity_increment * (Decimal("100.004") // usdt_copm.quantity_increment)
     assert sum(t.quantity for t in trades) == executed == order.quantity_executed
-    value = sum(t.quantity * t.price for t in trades)
+    value = sum((t.quantity * t.price for t in trades), Decimal(0))
     assert order.avg_price == value / executed
     fees = [t.fee for t in trades]
     if sim.config.dialect == "guide":
@@ -62,7 +62,7 @@ async def test_quick_start_swap_usdt_to_copm_to_usdc(sim: Simulator, client: Kii
         journal = await client.get_account_transactions()
         ids = {t.trade_id for t in trades}
         fees = [e.dr for e in journal if e.transaction_type == "Fee" and e.reference_id in ids]
-    received = value - sum(f for f in fees if f is not None)
+    received = value - sum((f for f in fees if f is not None), Decimal(0))
     positions = {p.product_symbol: p for p in await client.get_account_positions()}
     assert positions["COPM"].amount == received == _balance(sim, "COPM")
     assert positions["USDT"].amount == _balance(sim, "USDT") < Decimal(10000)

@@ -95,7 +95,11 @@ async def test_guide_positions_sample_decodes_with_unsaid_fields_none(
     async with make(server) as client:
         (position,) = await client.get_account_positions()
     assert (position.product_symbol, position.product_id, position.oms_id) == ("text", 1, 1)
-    assert (position.amount, position.hold, position.available) == (1, 1, 0)
+    assert (position.amount, position.hold, position.available) == (
+        Decimal(1),
+        Decimal(1),
+        Decimal(0),
+    )
     assert position.pending_deposits is None
     assert position.notional_value is None
 
@@ -123,7 +127,11 @@ async def test_level1_summary_rows_of_strings_and_short_rows_decode() -> None:
         Decimal("4000.50"),
     )
     assert full.rolling_24hr_volume == Decimal("12345.6")
-    assert (short.instrument_id, short.symbol, short.last_traded_px) == (2, "USDCCOPM", 3999)
+    assert (short.instrument_id, short.symbol, short.last_traded_px) == (
+        2,
+        "USDCCOPM",
+        Decimal(3999),
+    )
     assert short.rolling_24hr_px_change is None and short.rolling_24hr_volume is None
     (seen,) = server.of("GetLevel1SummaryMin")
     assert seen.body == {"OMSId": 1, "InstrumentIds": "[1,2]"}
@@ -144,7 +152,7 @@ async def test_guide_order_status_sample_decodes_and_unknown_state_is_not_final(
     """The four-field order status decodes; "text" is OrderState.UNKNOWN, never final."""
     async with make(server) as client:
         order = await client.get_order_status(1)
-    assert (order.order_id, order.quantity_executed, order.avg_price) == (1, 1, 1)
+    assert (order.order_id, order.quantity_executed, order.avg_price) == (1, Decimal(1), Decimal(1))
     assert order.order_state is OrderState.UNKNOWN
     assert not order.order_state.is_final
     assert order.side is None and order.instrument_id is None and order.orig_quantity is None
@@ -156,7 +164,12 @@ async def test_guide_trades_sample_decodes_without_invented_fee(server: GuideSer
     """The four-field trade decodes; fee, side and value are None (not said), not zero."""
     async with make(server) as client:
         (trade,) = await client.get_trades_history(order_id=1)
-    assert (trade.trade_id, trade.order_id, trade.quantity, trade.price) == (1, 1, 1, 1)
+    assert (trade.trade_id, trade.order_id, trade.quantity, trade.price) == (
+        1,
+        1,
+        Decimal(1),
+        Decimal(1),
+    )
     assert trade.fee is None and trade.fee_product_id is None
     assert trade.side is None and trade.value is None and trade.execution_id is None
 
@@ -184,7 +197,7 @@ async def test_guide_withdraw_ticket_sample_keeps_comments_and_audit_log(
         (ticket,) = await client.get_withdraw_tickets()
     assert (ticket.ticket_number, ticket.amount, ticket.status) == (
         1,
-        1,
+        Decimal(1),
         WithdrawStatus.ADMIN_PROCESSING,
     )
     assert (ticket.comments, ticket.attachments, ticket.audit_log) == ("text", "text", "text")
@@ -406,11 +419,11 @@ async def test_no_secret_or_signature_in_logs_reprs_or_errors(
         assert secret not in blob
 
 
-async def test_retried_signed_read_recovers_when_the_server_refuses_a_reused_nonce(
+async def test_retried_signed_read_is_signed_again_so_a_nonce_checking_server_takes_it(
     server: GuideServer,
 ) -> None:
-    """A read retried after a 5xx reuses its headers; a server refusing the old nonce gets
-    one re-login and the read again with a fresh signature (the answer still arrives)."""
+    """A read retried after a 5xx is signed afresh for its second attempt: a server refusing
+    a reused nonce accepts it, with no re-login."""
     async with make(server, max_retries=1) as client:
         await client.authenticate()
         server.fail_once["GetAccountPositions"] = 503
@@ -419,8 +432,6 @@ async def test_retried_signed_read_recovers_when_the_server_refuses_a_reused_non
     assert server.methods() == [
         "AuthenticateUser",
         "GetAccountPositions",  # 503
-        "GetAccountPositions",  # the transport's retry, same nonce: refused
-        "AuthenticateUser",
-        "GetAccountPositions",  # freshly signed
+        "GetAccountPositions",  # the pipeline's retry, with a new nonce: accepted
     ]
     assert server.seen[-1].signed

@@ -201,7 +201,7 @@ def test_round_quantity_rounds_down_to_the_increment() -> None:
     """A quantity is floored to the instrument's quantity increment."""
     assert round_quantity(INSTRUMENTS[0], D("100.019")) == D("100.01")
     assert round_quantity(INSTRUMENTS[2], D("7")) == D(7)
-    assert round_quantity(INSTRUMENTS[0], 5) == D(5)
+    assert round_quantity(INSTRUMENTS[0], 5) == D(5)  # type: ignore[arg-type]  # an int works too
 
 
 def test_round_quantity_below_minimum_names_instrument_increment_and_minimum() -> None:
@@ -252,7 +252,7 @@ def test_round_price_refuses_bad_and_too_low_prices() -> None:
         round_price(instrument(minimum_price="0"), D("0.001"))
     for bad in (D(0), D("NaN"), 4000.5):
         with pytest.raises(errors.InvalidInputError, match="price"):
-            round_price(inst, bad)
+            round_price(inst, bad)  # type: ignore[arg-type]  # a float on purpose
 
 
 # ---------------------------------------------------------------------- check_amount
@@ -360,8 +360,13 @@ def test_quote_reports_a_book_too_thin() -> None:
 def test_quote_on_an_empty_side_is_zero_and_unfilled() -> None:
     """An empty side gives zeros and filled=False rather than an error."""
     q = quote(book([("1", "1")], []), side=Side.BUY, base_quantity=D(1))
-    assert (q.base_quantity, q.quote_amount, q.average_price, q.best_price) == (0, 0, 0, 0)
-    assert (q.slippage, q.filled) == (0, False)
+    assert (q.base_quantity, q.quote_amount, q.average_price, q.best_price) == (
+        D(0),
+        D(0),
+        D(0),
+        D(0),
+    )
+    assert (q.slippage, q.filled) == (D(0), False)
 
 
 @pytest.mark.parametrize(

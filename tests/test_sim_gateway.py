@@ -33,7 +33,7 @@ class Raw:
         return self.seq
 
     async def recv(self, wait: float = 5.0) -> dict[str, Any]:
-        frame = json.loads(await asyncio.wait_for(self.ws.receive_str(), wait))
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.receive_str(), wait))
         frame["o"] = json.loads(frame["o"])
         return frame
 

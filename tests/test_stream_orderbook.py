@@ -90,9 +90,9 @@ def test_cached_best_prices_match_a_naive_book(ops: list[tuple[int, int, int, in
             model[side][price] = qty
     assert book.best_bid == (max(model[0]) if model[0] else None)
     assert book.best_ask == (min(model[1]) if model[1] else None)
-    assert [(e.price, e.quantity) for e in book.levels.bids] == sorted(
-        model[0].items(), reverse=True
-    )
+    assert [(e.price, e.quantity) for e in book.levels.bids] == [
+        (D(price), D(qty)) for price, qty in sorted(model[0].items(), reverse=True)
+    ]
 
 
 def test_bench_frames_are_level2_updates_the_book_accepts() -> None:

@@ -144,6 +144,7 @@ async def test_the_sweep_runs_only_while_calls_are_in_flight(server: str) -> Non
         await t.aclose()
     assert deadlines(t)._timer is None and not deadlines(t)._live
     slow.cancel()
+    outcome: object
     (outcome,) = await asyncio.gather(slow, return_exceptions=True)
     # The call in flight ends with the closing (or the cancellation), not a KeyError.
     assert isinstance(outcome, errors.KiiexError | asyncio.CancelledError), repr(outcome)

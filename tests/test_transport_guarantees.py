@@ -234,6 +234,7 @@ async def test_a_200_mb_answer_stops_at_the_cap_without_being_read(declare: bool
     assert error.limit == 8 * MiB and error.status == 200 and error.method == "GetLevel1"
     assert not flood.finished
     assert flood.written < 200 * MiB
+    assert error.size is not None
     if declare:
         assert error.size == 200 * MiB
     else:

@@ -21,7 +21,7 @@ from workflow_support import (
     swap_withdrawals,
 )
 
-from kiiex_async import Credentials
+from kiiex_async import AiohttpTransport, Credentials
 from kiiex_async.client import KiiexClient
 from kiiex_async.errors import (
     BelowMinimumError,
@@ -33,6 +33,7 @@ from kiiex_async.errors import (
 from kiiex_async.models import AccountTransaction, DepositStatus, OrderState, Trade, WithdrawStatus
 from kiiex_async.sim import DemoUser, Fault, Simulator
 from kiiex_async.sim._exchange import OrderRequest
+from kiiex_async.testing import MockTransport, Request, Response
 from kiiex_async.workflow import (
     AmountSide,
     DepositSpec,
@@ -256,7 +257,7 @@ def test_request_validation_is_pure() -> None:
         SwapRequest("usdt", "USDT", D("1"))
     for amount in (D("0"), D("-1"), D("NaN"), 1.5, "abc"):
         with pytest.raises(InvalidInputError):
-            SwapRequest("USDT", "COPM", amount)  # type: ignore[arg-type]
+            SwapRequest("USDT", "COPM", amount)  # type: ignore[arg-type]  # floats on purpose
     with pytest.raises(InvalidInputError, match="max_slippage"):
         SwapRequest("USDT", "COPM", D("1"), max_slippage=D("1.5"))
     with pytest.raises(InvalidInputError):
@@ -787,6 +788,35 @@ async def test_writes_refused_for_authentication_interrupt_instead_of_failing(
         assert (await store.get("auth")).state is SwapState.ORDER_INTENT  # type: ignore[union-attr]
         assert swap_orders(sim, "auth") == []
         result = await workflow.resume("auth")
+    assert result.state is SwapState.COMPLETED, result.reason
+    assert_ledger(sim, initial, [result])
+
+
+async def test_a_redirected_write_was_not_applied_and_interrupts(
+    sim: Simulator, store: MemoryCheckpointStore
+) -> None:
+    """A write answered by a 307 redirect was refused, not sent: the run stops resumable
+    (no reconciliation, not FAILED) and resume sends the order once."""
+    initial = balances(sim)
+    network = AiohttpTransport()
+    redirected: list[Request] = []
+
+    async def handler(request: Request) -> Response:
+        # The simulator's faults are HTTP errors only: a proxy in front of it redirects.
+        if request.name == "SendOrder" and not redirected:
+            redirected.append(request)
+            return Response(307, headers={"Location": "https://elsewhere.test/ap/SendOrder"})
+        return await network.handle_async_request(request)
+
+    async with network, make_client(sim, transport=MockTransport(handler)) as client:
+        workflow = SwapWorkflow(client, store)
+        with pytest.raises(SwapInterruptedError, match="redirect"):
+            await workflow.run(full_request(), swap_id="moved")
+        record = await store.get("moved")
+        assert record is not None and record.state is SwapState.ORDER_INTENT
+        assert record.order is not None and record.order.attempts == 1
+        assert swap_orders(sim, "moved") == []
+        result = await workflow.resume("moved")
     assert result.state is SwapState.COMPLETED, result.reason
     assert_ledger(sim, initial, [result])
 

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
@@ -154,12 +155,12 @@ async def test_defer_leaves_the_swap_queued_after_a_delay(store: CheckpointStore
 def test_claim_rules_are_pure() -> None:
     """claimable decides from terminal, queued, holder, expiry and deferral alone."""
     someone = LeaseOwner("x", 1, "h")
-    base = {"terminal": False, "queued": True, "holder": None, "expires_at": None}
+    base: dict[str, Any] = {"terminal": False, "queued": True, "holder": None, "expires_at": None}
     assert claimable(**base, run_after=None, now=10)
     assert not claimable(**{**base, "terminal": True}, run_after=None, now=10)
     assert not claimable(**{**base, "queued": False}, run_after=None, now=10)
     assert not claimable(**base, run_after=11.0, now=10)
-    held = {**base, "holder": someone, "expires_at": 20.0}
+    held: dict[str, Any] = {**base, "holder": someone, "expires_at": 20.0}
     assert not claimable(**held, run_after=None, now=10)
     assert claimable(**{**held, "queued": False}, run_after=None, now=20)
 

@@ -151,7 +151,7 @@ async def test_workers_killed_and_frozen_at_random_still_swap_exactly_once(
         workers = Workers(sim, postgres_dsn, tmp_path)
         try:
             pool = [await workers.spawn() for _ in range(3)]
-            actions = []
+            actions: list[str] = []
             with anyio.fail_after(150):
                 while await unfinished(postgres_dsn):
                     await anyio.sleep(rng.uniform(0.3, 0.9))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 
@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_INSTRUMENTS",
     "DEFAULT_PRODUCTS",
     "DIALECTS",
+    "CredentialsKwargs",
     "DemoUser",
     "InstrumentSpec",
     "ProductSpec",
@@ -53,6 +54,16 @@ def _default_balances() -> Mapping[str, Decimal]:
     return _balances({"USDT": 10_000, "USDC": 10_000})
 
 
+class CredentialsKwargs(TypedDict):
+    """The keyword arguments of ``kiiex_async.Credentials`` that log in as the demo user."""
+
+    api_key: str
+    api_secret: str
+    user_id: str
+    username: str
+    password: str
+
+
 @attrs.frozen
 class DemoUser:
     """A user of the simulated exchange with one account and its opening balances.
@@ -76,7 +87,7 @@ class DemoUser:
     )
 
     @property
-    def credentials_kwargs(self) -> dict[str, str]:
+    def credentials_kwargs(self) -> CredentialsKwargs:
         """Keyword arguments for ``kiiex_async.Credentials(**kwargs)``."""
         return {
             "api_key": self.api_key,

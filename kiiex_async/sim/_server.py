@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ._app import SimApp
 from ._clock import SimClock
-from ._config import DemoUser, SimConfig
+from ._config import CredentialsKwargs, DemoUser, SimConfig
 from ._exchange import Exchange
 from ._faults import Fault, FaultInjector
 from ._gateway import Gateway
@@ -190,7 +190,7 @@ class Simulator:
         return self.config.demo
 
     @property
-    def credentials_kwargs(self) -> dict[str, str]:
+    def credentials_kwargs(self) -> CredentialsKwargs:
         """``Credentials(**sim.credentials_kwargs)`` logs in as the demo user."""
         return self.config.demo.credentials_kwargs
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from .. import _validate as check
 from ..errors import InvalidInputError
 from ..pricing import check_amount, format_amount
 
@@ -47,13 +48,7 @@ def _withdrawal_amount(value: AmountIn | None) -> Decimal | None:
 
 
 def _symbol(value: str) -> str:
-    return _checked_symbol(value)
-
-
-def _checked_symbol(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"asset must be a non-empty symbol, got {value!r}")
-    return value.strip().upper()
+    return check.text(value, "asset").strip().upper()
 
 
 def _form(value: Mapping[str, str | None] | None) -> Mapping[str, str]:
@@ -140,8 +135,7 @@ class WithdrawSpec:
 
     @template_type.validator
     def _check_template_type(self, _attribute: attrs.Attribute[str], value: str) -> None:
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInputError("withdrawal template_type must be a non-empty string")
+        check.text(value, "withdrawal template_type")
 
 
 def _slippage(value: AmountIn | None) -> Decimal | None:
@@ -194,12 +188,8 @@ class SwapRequest:
         ):
             if spec is not None and not isinstance(spec, cls):
                 raise InvalidInputError(f"{name} must be a {cls.__name__}")
-        if self.account_id is not None and (
-            isinstance(self.account_id, bool)
-            or not isinstance(self.account_id, int)
-            or self.account_id <= 0
-        ):
-            raise InvalidInputError("account_id must be a positive int")
+        if self.account_id is not None:
+            check.positive_id(self.account_id, "account_id")
 
     @property
     def amount_asset(self) -> str:

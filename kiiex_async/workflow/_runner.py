@@ -23,10 +23,10 @@ from typing import Any
 
 import attrs
 
-from .. import pricing
+from .. import _otel, pricing
 from ..errors import ConfigurationError, InsufficientFundsError, InvalidInputError, WorkflowError
 from ..models import Product, Side
-from ._machine import SwapEvent, SwapState, SwapStep
+from ._machine import SwapEvent, SwapState, SwapStep, step_of
 from ._planning import check_funds, plan_order
 from ._record import SwapPlan
 from ._result import SwapResult
@@ -66,7 +66,8 @@ class _Runner(_TicketSteps, _TradeSteps):
         while not self.record.state.is_terminal:
             self.keeper.check_stop(self.record)
             revision = self.record.revision
-            await handlers[self.record.state]()
+            with _otel.swap_step(self, step_of(self.record.state)):
+                await handlers[self.record.state]()
             if self.record.revision == revision:  # pragma: no cover - a bug, never a loop
                 raise WorkflowError(
                     f"internal error: step {self.record.state.value} made no progress",

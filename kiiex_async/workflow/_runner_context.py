@@ -31,6 +31,7 @@ from ..errors import (
     KiiexError,
     NotFoundError,
     RateLimitedError,
+    RedirectError,
     RejectedError,
     ServerError,
     TransportError,
@@ -68,8 +69,10 @@ _RETRYABLE: Final = (TransportError, ServerError, RateLimitedError, DecodeError)
 #: A write failing with one of these was certainly not applied.
 _DEFINITIVE: Final = (RejectedError, NotFoundError, InvalidInputError)
 #: A write failing with one of these was not applied either, but the cause is not the
-#: swap's: the run stops (resumable) instead of failing the swap.
-_NOT_APPLIED: Final = (AuthenticationError, ConfigurationError)
+#: swap's: the run stops (resumable) instead of failing the swap.  A redirect reaching the
+#: runner is a refusal (the pipeline turns a 303 into UnknownOutcomeError), usually a wrong
+#: base URL.
+_NOT_APPLIED: Final = (AuthenticationError, ConfigurationError, RedirectError)
 
 
 def _available(positions: Sequence[Position], product_id: int, symbol: str) -> Position | None:
