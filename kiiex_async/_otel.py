@@ -65,11 +65,9 @@ class _Run(Protocol):
 class _Call:
     """The span of one call in flight, and what its attempts found."""
 
-    __slots__ = ("attempts", "method", "owner", "status")
+    __slots__ = ("attempts", "status")
 
-    def __init__(self, owner: object, method: str) -> None:
-        self.owner = owner
-        self.method = method
+    def __init__(self) -> None:
         self.attempts = 1
         self.status: int | None = None
 
@@ -122,9 +120,8 @@ def traced_call(
         tracer = _tracer()
         if tracer is None:
             return call(*args, **kwargs)
-        owner = args[0]
         method = args[1] if len(args) > 1 else kwargs["method"]
-        return _traced(tracer, functools.partial(call, *args, **kwargs), owner, str(method), kwargs)
+        return _traced(tracer, functools.partial(call, *args, **kwargs), str(method), kwargs)
 
     # Python 3.12+: still a coroutine function to inspect.iscoroutinefunction().
     mark = getattr(inspect, "markcoroutinefunction", None)
@@ -134,13 +131,12 @@ def traced_call(
 async def _traced(
     tracer: Tracer,
     start: Callable[[], Coroutine[Any, Any, R]],
-    owner: object,
     method: str,
     options: dict[str, Any],
 ) -> R:
     from opentelemetry.trace import SpanKind  # loaded: _tracer() saw it
 
-    state = _Call(owner, method)
+    state = _Call()
     write = bool(options.get("write", False))
     attributes: dict[str, str | bool] = {
         "kiiex.method": method,

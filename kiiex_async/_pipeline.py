@@ -57,7 +57,7 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _otel, _wire
-from ._transport import AsyncTransport, Request, too_large
+from ._transport import DEFAULT_POOL_SIZE, AsyncTransport, Request, too_large
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -460,7 +460,11 @@ class Pipeline:
     def pool_size(self) -> int:
         """Most calls the transport carries at once (its ``pool_size``; 100 if it has none)."""
         size = getattr(self._transport, "pool_size", None)
-        return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else 100
+        return (
+            size
+            if isinstance(size, int) and not isinstance(size, bool) and size > 0
+            else DEFAULT_POOL_SIZE
+        )
 
     @property
     def closed(self) -> bool:

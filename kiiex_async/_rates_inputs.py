@@ -14,15 +14,13 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, TypeGuard
 
+from ._transport import DEFAULT_POOL_SIZE
 from .errors import InvalidInputError
 from .models import Instrument, Level1, Level1Summary
 
 __all__ = ["InstrumentSpec", "RateMode", "RateSource"]
 
 InstrumentSpec = int | str | Instrument
-
-# Pool size assumed for a source that does not expose ``pool_size``: KiiexClient's default.
-_DEFAULT_POOL = 100
 
 
 class RateSource(Protocol):
@@ -119,7 +117,7 @@ def _in_flight_cap(client: object, max_in_flight: int | None) -> int:
     if not _is_count(pool, 1):
         # A source that does not say (a wrapper around a client, a fake): assume the pool
         # of a default KiiexClient, which is also aiohttp's default connection limit.
-        pool = _DEFAULT_POOL
+        pool = DEFAULT_POOL_SIZE
     return max(1, pool - max(1, pool // 10))
 
 

@@ -47,7 +47,11 @@ from .errors import (
     TransportError,
 )
 
+#: Connections a transport opens at most when none is said (aiohttp's own default limit).
+DEFAULT_POOL_SIZE = 100
+
 __all__ = [
+    "DEFAULT_POOL_SIZE",
     "DEFAULT_USER_AGENT",
     "AiohttpTransport",
     "AsyncTransport",
@@ -388,7 +392,7 @@ class AiohttpTransport:
             total=None, connect=self._timeouts.connect, sock_read=self._timeouts.sock_read
         )
         self._deadlines = _Deadlines(self._timeouts.total)
-        self._pool_size = pool_size if pool_size is not None else 100
+        self._pool_size = pool_size if pool_size is not None else DEFAULT_POOL_SIZE
         self._keepalive_timeout = keepalive_timeout
         self._user_agent = user_agent
         self._ssl: SSLOption = ssl if ssl is not None else True

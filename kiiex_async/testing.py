@@ -27,7 +27,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 
-from ._transport import Request, Response
+from ._transport import DEFAULT_POOL_SIZE, Request, Response
 
 __all__ = ["Handler", "MockTransport", "Request", "Response"]
 
@@ -43,7 +43,7 @@ class MockTransport:
     :meth:`aclose`, requests raise ``RuntimeError``.
     """
 
-    def __init__(self, handler: Handler, *, pool_size: int = 100) -> None:
+    def __init__(self, handler: Handler, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         if not callable(handler):
             raise TypeError("handler must be a function of a Request returning a Response")
         self._handler = handler
