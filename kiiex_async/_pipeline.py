@@ -27,6 +27,13 @@ Retry rules:
 * writes (``write=True``) are sent once.  Only a failure that provably happened before the
   request left (:class:`~kiiex_async.errors.ConnectError`) is retried.
 
+Retry scopes: ``with pipeline.retry_scope(seconds, retry_on=..., on_retry=...)`` sets the
+budget of every read made inside it in the same task (a deadline ``seconds`` from entering
+the scope, shared by all its calls), lets those reads retry until the deadline rather than
+for a fixed number of attempts, adds errors worth retrying (a ``NotFoundError`` for an
+order not visible yet) and calls ``on_retry(method, error)`` before each retry.  The
+workflow passes its step limit down this way instead of looping around the client.
+
 Time budget: no retry starts once a call's budget is spent (stamina's ``timeout``).  A
 budget given per call (``call(..., timeout=seconds)``) bounds the attempt in flight too:
 past it a read raises :class:`~kiiex_async.errors.RequestTimeout` and a write whose
@@ -41,12 +48,14 @@ machinery.  A retryable first failure is handed to stamina as its attempt 1, so 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import email.utils
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote, urlencode
@@ -81,7 +90,9 @@ __all__ = [
     "HeaderFactory",
     "HttpMethod",
     "Pipeline",
+    "RetryCallback",
     "RetryPolicy",
+    "RetryScope",
     "check_timeout",
     "interpret_response",
     "outcome_error",
@@ -97,6 +108,8 @@ HttpMethod = Literal["POST", "GET"]
 T = TypeVar("T")
 #: Makes the extra headers of one attempt (per-request signing: a fresh nonce each time).
 HeaderFactory = Callable[[], Mapping[str, str] | None]
+#: Told ``(method, error)`` before a read in a retry scope is tried again.
+RetryCallback = Callable[[str, Exception], Awaitable[None]]
 
 #: Default cap of an answer's body (8 MiB): far above any single object AlphaPoint sends.
 DEFAULT_MAX_BODY_SIZE: Final = 8 * 1024 * 1024
@@ -151,6 +164,29 @@ class RetryPolicy:
             raise ConfigurationError("attempts must be an int")
         if self.attempts < 1:
             raise ConfigurationError("attempts must be at least 1 (1 = no retries)")
+
+
+@attrs.frozen(slots=True)
+class RetryScope:
+    """The retry settings of the reads made inside :meth:`Pipeline.retry_scope`."""
+
+    #: The pipeline the scope belongs to: another client's calls keep their own policy.
+    owner: object
+    #: ``time.monotonic()`` past which no read of the scope is sent or retried.
+    deadline: float
+    #: Read errors retried besides the transient ones of :func:`retry_wait`.
+    retry_on: tuple[type[Exception], ...]
+    on_retry: RetryCallback | None
+    #: The longest wait between two attempts (``None``: the policy's ``wait_max``).
+    wait_max: float | None
+
+    def retries(self, exc: Exception) -> bool:
+        return bool(self.retry_on) and isinstance(exc, self.retry_on)
+
+
+_SCOPE: Final[contextvars.ContextVar[RetryScope | None]] = contextvars.ContextVar(
+    "kiiex_async_retry_scope", default=None
+)
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -591,16 +627,69 @@ class Pipeline:
             raise InvalidInputError("writes are sent with POST only")
         body = payload if payload is not None else {}
         prepared = _Call(method, body, write, headers, sign, http, use_session)
+        scope = _SCOPE.get()
+        if scope is not None and scope.owner is self and not write:
+            return await self._scoped(prepared, retry, scope, timeout)
         if timeout is not None:
             return await self._within(prepared, retry, check_timeout(timeout) or 0.0)
         return await self._send(prepared, retry, self._retry.timeout)
 
-    async def _within(self, call: _Call, retry: bool, budget: float) -> Any:
+    @contextlib.contextmanager
+    def retry_scope(
+        self,
+        timeout: float,
+        *,
+        retry_on: tuple[type[Exception], ...] = (),
+        on_retry: RetryCallback | None = None,
+        wait_max: float | None = None,
+    ) -> Iterator[RetryScope]:
+        """Give every read of this pipeline made inside the ``with`` block (in this task)
+        one deadline, ``timeout`` seconds from now, and retry it until then.
+
+        Inside the scope a read is retried on the transient failures of
+        :func:`retry_wait` and on ``retry_on``, with no limit on attempts but the deadline
+        (the policy's ``attempts`` does not apply); ``on_retry(method, error)`` is awaited
+        before each retry (an exception from it ends the call); ``wait_max`` caps the
+        backoff.  A per-call ``timeout=`` can only shorten the budget.  Writes ignore the
+        scope.  Scopes nest: the innermost applies.
+        """
+        budget = check_timeout(timeout)
+        if budget is None:
+            raise InvalidInputError("a retry scope needs a timeout")
+        if not isinstance(retry_on, tuple) or not all(
+            isinstance(kind, type) and issubclass(kind, Exception) for kind in retry_on
+        ):
+            raise InvalidInputError("retry_on must be a tuple of exception classes")
+        wait_cap = check_timeout(wait_max, "wait_max")
+        scope = RetryScope(self, time.monotonic() + budget, retry_on, on_retry, wait_cap)
+        token = _SCOPE.set(scope)
+        try:
+            yield scope
+        finally:
+            _SCOPE.reset(token)
+
+    async def _scoped(
+        self, call: _Call, retry: bool, scope: RetryScope, timeout: float | None
+    ) -> Any:
+        """A read inside a retry scope: bounded by the scope's deadline."""
+        budget = scope.deadline - time.monotonic()
+        if timeout is not None:
+            budget = min(budget, check_timeout(timeout) or 0.0)
+        if budget <= 0:
+            raise RequestTimeout(
+                f"{call.method}: the retry scope's time was spent before it was sent",
+                method=call.method,
+            )
+        return await self._within(call, retry, budget, scope)
+
+    async def _within(
+        self, call: _Call, retry: bool, budget: float, scope: RetryScope | None = None
+    ) -> Any:
         """A call bounded by ``budget`` seconds, the attempt in flight included."""
         deadline = asyncio.timeout(budget)
         try:
             async with deadline:
-                return await self._send(call, retry, budget)
+                return await self._send(call, retry, budget, scope)
         except TimeoutError as exc:
             if not deadline.expired():
                 raise
@@ -612,7 +701,9 @@ class Pipeline:
             )
             raise error from exc
 
-    async def _send(self, call: _Call, retry: bool, budget: float | None) -> Any:
+    async def _send(
+        self, call: _Call, retry: bool, budget: float | None, scope: RetryScope | None = None
+    ) -> Any:
         """The first attempt of ``call``, then the retry engine with ``budget`` seconds."""
         method, body, write, http = call.method, call.body, call.write, call.http
         # The first attempt is made here, without stamina (see the module docstring).
@@ -666,17 +757,13 @@ class Pipeline:
             )
             if isinstance(error, RateLimitedError):
                 self.pause(error.retry_after)
-            if (
-                not retry
-                or retry_wait(error, write=write, max_retry_after=self._retry.max_retry_after)
-                is False
-            ):
+            if not retry or self._retry_wait(error, write, scope) is False:
                 if error is exc:
                     raise
                 raise error  # outcome_error already set its cause (or hid the context)
             first = error
         try:
-            return await self._retry_after(first, time.monotonic() - began, call, budget)
+            return await self._retry_after(first, time.monotonic() - began, call, budget, scope)
         finally:
             del first, error  # their traceback holds this frame: do not keep the cycle
 
@@ -696,14 +783,27 @@ class Pipeline:
             client_order_id=client_order_id,
         )
 
+    def _retry_wait(self, exc: Exception, write: bool, scope: RetryScope | None) -> bool | float:
+        """:func:`retry_wait`, plus the errors a retry scope adds for its reads."""
+        wait = retry_wait(exc, write=write, max_retry_after=self._retry.max_retry_after)
+        if wait is False and scope is not None and not write and scope.retries(exc):
+            return True
+        return wait
+
     async def _retry_after(
-        self, first: Exception, elapsed: float, call: _Call, budget: float | None
+        self,
+        first: Exception,
+        elapsed: float,
+        call: _Call,
+        budget: float | None,
+        scope: RetryScope | None = None,
     ) -> Any:
         """Retry a call whose first attempt failed with ``first``, ``elapsed`` seconds ago.
 
         stamina replays ``first`` as its attempt 1, so it decides, waits and reports exactly
         as if it had made that attempt itself; its time budget is what is left of
-        ``budget``.
+        ``budget``.  In a retry scope attempts are limited by the budget only, and the
+        scope's ``on_retry`` hears of each failure before its retry.
         """
         policy = self._retry
         timeout = budget
@@ -714,25 +814,38 @@ class Pipeline:
                     raise first  # the budget is spent: stamina would stop here too
                 timeout = budget  # testing mode ignores the budget
 
-        def hook(exc: Exception) -> bool | float:
-            return retry_wait(exc, write=call.write, max_retry_after=policy.max_retry_after)
+        last = first
 
+        def hook(exc: Exception) -> bool | float:
+            nonlocal last
+            last = exc
+            return self._retry_wait(exc, call.write, scope)
+
+        on_retry = scope.on_retry if scope is not None else None
+        wait_max = policy.wait_max
+        if scope is not None and scope.wait_max is not None:
+            wait_max = min(wait_max, scope.wait_max)
         replay: Exception | None = first
-        async for attempt in stamina.retry_context(
-            on=hook,
-            attempts=policy.attempts,
-            timeout=timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=policy.wait_jitter,
-            wait_exp_base=policy.wait_exp_base,
-        ):
-            with attempt:
-                if replay is not None:
-                    failure, replay = replay, None
-                    raise failure
-                _otel.record_attempt()
-                return await self._send(call, False, None)
+        try:
+            async for attempt in stamina.retry_context(
+                on=hook,
+                attempts=policy.attempts if scope is None else None,
+                timeout=timeout,
+                wait_initial=policy.wait_initial,
+                wait_max=wait_max,
+                wait_jitter=policy.wait_jitter,
+                wait_exp_base=policy.wait_exp_base,
+            ):
+                if on_retry is not None and replay is None:
+                    await on_retry(call.method, last)
+                with attempt:
+                    if replay is not None:
+                        failure, replay = replay, None
+                        raise failure
+                    _otel.record_attempt()
+                    return await self._send(call, False, None)
+        finally:
+            del last  # the error's traceback holds this frame: do not keep the cycle
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
 

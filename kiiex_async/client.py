@@ -43,7 +43,9 @@ from ._pipeline import (
     DEFAULT_MAX_HISTORY_BODY_SIZE,
     HttpMethod,
     Pipeline,
+    RetryCallback,
     RetryPolicy,
+    RetryScope,
     read_answer,
 )
 from ._session import AuthMode
@@ -289,6 +291,30 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
     def user_id(self) -> int | None:
         """The logged-in user's id, once authenticated."""
         return self._user_id
+
+    def retry_scope(
+        self,
+        timeout: float,
+        *,
+        retry_on: tuple[type[Exception], ...] = (),
+        on_retry: RetryCallback | None = None,
+        wait_max: float | None = None,
+    ) -> contextlib.AbstractContextManager[RetryScope]:
+        """``with client.retry_scope(30):``: every read of this client inside the block (in
+        this task) shares one deadline ``timeout`` seconds away and is retried until then.
+
+        The client's retry engine does the retrying: transient failures (connection,
+        timeout, 5xx, 429) and ``retry_on`` (say ``(NotFoundError,)`` for an order not
+        visible yet) are retried with jittered backoff capped at ``wait_max``, without
+        the ``max_retries`` limit; ``await on_retry(method, error)`` runs before each retry.
+        Past the deadline the last error is raised (a
+        :class:`~kiiex_async.errors.RequestTimeout` if an attempt was cut short).  Writes
+        are not affected: they are still sent once.  ``SwapWorkflow`` runs each read of a
+        step in such a scope, with the step's time limit.
+        """
+        return self._transport.retry_scope(
+            timeout, retry_on=retry_on, on_retry=on_retry, wait_max=wait_max
+        )
 
     def _decode(self, method: str, data: Any, cls: type[T], *, write: bool = False) -> T:
         return read_answer(method, lambda: _wire.structure(data, cls), write=write)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -725,16 +726,39 @@ async def test_reads_failing_past_the_step_limit_interrupt_and_resume_recovers(
     initial = balances(sim)
     sim.faults.inject(Fault("GetOrderStatus", "error", status=503))
     request = full_request(timeouts=attrs.evolve(FAST, step=0.3))
+    events: list[ProgressEvent] = []
     async with make_client(sim, max_retries=0) as client:
-        workflow = SwapWorkflow(client, store)
+        workflow = SwapWorkflow(client, store, on_progress=events.append)
         with pytest.raises(SwapInterruptedError, match="GetOrderStatus kept failing") as info:
             await workflow.run(request, swap_id="flaky")
         assert info.value.swap_id == "flaky"
+        # The client's engine retried past max_retries=0, within the step's limit, and
+        # each retry was reported.
+        retries = [e for e in events if e.kind is ProgressKind.RETRY]
+        assert len(retries) >= 2
+        assert all(e.message.startswith("GetOrderStatus failed") for e in retries)
         assert (await store.get("flaky")).state is SwapState.ORDER_PLACED  # type: ignore[union-attr]
         sim.faults.clear()
         result = await workflow.resume("flaky")
     assert result.state is SwapState.COMPLETED, result.reason
     assert_ledger(sim, initial, [result])
+
+
+async def test_a_hanging_read_is_cut_at_the_step_limit_not_the_clients_timeout(
+    sim: Simulator, store: MemoryCheckpointStore
+) -> None:
+    """The step's limit is the read's whole budget, the attempt in flight included: a read
+    that hangs interrupts the run at the step limit although one attempt of the client may
+    take a minute."""
+    sim.faults.inject(Fault("GetOrderStatus", "latency", delay=60))
+    request = full_request(timeouts=attrs.evolve(FAST, step=0.3))
+    async with make_client(sim, timeout=60.0) as client:
+        workflow = SwapWorkflow(client, store)
+        # A generous bound on the whole run: the fault alone would take 60 s.
+        async with asyncio.timeout(20):
+            with pytest.raises(SwapInterruptedError, match="GetOrderStatus kept failing"):
+                await workflow.run(request, swap_id="hung")
+    assert (await store.get("hung")).state is SwapState.ORDER_PLACED  # type: ignore[union-attr]
 
 
 async def test_no_secret_reaches_the_checkpoint_file(sim: Simulator, tmp_path: Path) -> None:

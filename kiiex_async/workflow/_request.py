@@ -80,12 +80,14 @@ def _seconds(minimum: float) -> Any:
 class StepTimeouts:
     """Per-step time limits and poll intervals, in seconds.
 
-    Reads that fail (5xx, 429, timeouts, dropped connections, after the transport's own
-    retries) are retried with jittered backoff until the running step's limit.
+    Each read is given the running step's limit as its whole budget (the attempt in
+    flight included): the client's retry engine retries it on transient failures (5xx,
+    429, timeouts, dropped connections) until then (:meth:`KiiexClient.retry_scope`).
     """
 
-    #: Limit for steps without a poll of their own (authenticate, rate, trades, positions...).
-    step: float = attrs.field(default=30.0, validator=_seconds(0.0))
+    #: Limit for steps without a poll of their own (authenticate, rate, trades, positions...),
+    #: and the budget of each read.
+    step: float = attrs.field(default=30.0, validator=_seconds(0.001))
     #: How long to wait for a deposit ticket to be credited.
     deposit: float = attrs.field(default=300.0, validator=_seconds(0.0))
     #: How long to wait for the order to reach a terminal state.

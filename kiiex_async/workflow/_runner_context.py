@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
@@ -64,8 +63,12 @@ ProgressCallback = Callable[[ProgressEvent], Awaitable[None] | None]
 CheckpointHook = Callable[[str, SwapRecord], Awaitable[None] | None]
 
 _ZERO: Final = Decimal(0)
-#: A read failing with one of these is retried by the runner until the step's limit.
-_RETRYABLE: Final = (TransportError, ServerError, RateLimitedError, DecodeError)
+#: A read failing with one of these, after the client retried it until the step's limit,
+#: interrupts the run (resumable) instead of failing the swap.
+_TRANSIENT: Final = (TransportError, ServerError, RateLimitedError)
+#: Retried inside a step's limit besides the client's transient failures: an answer that
+#: is not JSON (a proxy's error page).
+_READ_RETRY_ON: Final[tuple[type[Exception], ...]] = (DecodeError,)
 #: A write failing with one of these was certainly not applied.
 _DEFINITIVE: Final = (RejectedError, NotFoundError, InvalidInputError)
 #: A write failing with one of these was not applied either, but the cause is not the
@@ -223,34 +226,32 @@ class _RunnerContext:
         *,
         not_found_is_transient: bool = False,
     ) -> T:
-        """A read, retried with jittered backoff on transient failures until the step's
-        time limit; then :class:`SwapInterruptedError` (the swap stays resumable)."""
+        """A read given the step's time limit: the client's retry engine retries it
+        (:meth:`~kiiex_async.KiiexClient.retry_scope`), reporting each retry and keeping
+        the lease; past the limit :class:`SwapInterruptedError` (the swap stays resumable)."""
         limit = self.request.timeouts.step
-        deadline = anyio.current_time() + limit
-        delay = 0.05
-        while True:
-            try:
+        retry_on = _READ_RETRY_ON + ((NotFoundError,) if not_found_is_transient else ())
+        try:
+            with self.client.retry_scope(
+                limit,
+                retry_on=retry_on,
+                on_retry=self._retrying,
+                wait_max=self.request.timeouts.max_poll,
+            ):
                 return await call()
-            except Exception as exc:
-                transient = isinstance(exc, _RETRYABLE) or (
-                    not_found_is_transient and isinstance(exc, NotFoundError)
-                )
-                if not transient:
-                    raise
-                now = anyio.current_time()
-                if now >= deadline:
-                    raise SwapInterruptedError(
-                        f"{what} kept failing for {limit:g} s: {exc}",
-                        swap_id=self.record.swap_id,
-                        step=self._step_label(),
-                    ) from exc
-                wait = delay * random.uniform(0.5, 1.0)
-                if isinstance(exc, RateLimitedError) and exc.retry_after:
-                    wait = exc.retry_after
-                wait = min(wait, deadline - now, self.request.timeouts.max_poll)
-                await self.emit(ProgressKind.RETRY, f"{what} failed ({exc}); retrying")
-                await self.sleep(wait)
-                delay = min(delay * 2, self.request.timeouts.max_poll)
+        except Exception as exc:
+            if not isinstance(exc, retry_on + _TRANSIENT):
+                raise
+            raise SwapInterruptedError(
+                f"{what} kept failing (the step's limit is {limit:g} s): {exc}",
+                swap_id=self.record.swap_id,
+                step=self._step_label(),
+            ) from exc
+
+    async def _retrying(self, method: str, exc: Exception) -> None:
+        """Before the client retries a read: report it, and keep (or give up) the lease."""
+        await self.emit(ProgressKind.RETRY, f"{method} failed ({exc}); retrying")
+        await self.keep_lease()
 
     def _step_label(self) -> str | None:
         step = step_of(self.record.state)
