@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import attrs
+from aiohttp.payload import BytesPayload
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _wire
@@ -480,10 +481,12 @@ class AiohttpTransport:
         try:
             task = deadlines.enter()
             try:
+                content = request.content
                 async with session.request(
                     request.method,
                     request.url,
-                    data=request.content or None,
+                    # A payload made here skips aiohttp's registry lookup of the body's type.
+                    data=BytesPayload(content) if content else None,
                     headers=headers,
                     timeout=self._client_timeout,
                     allow_redirects=False,

@@ -13,10 +13,10 @@ import decimal
 import enum
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, Final
 
 from . import errors
 
@@ -70,9 +70,8 @@ def loads(body: bytes | str) -> Any:
             # An object or array opened by an ASCII byte is UTF-8: json.detect_encoding
             # would say so too, only slower (it looks for BOMs and UTF-16/32 zero bytes).
             if raw[:1] in _OPENERS and raw[1:2] != b"\x00":
-                text = raw.decode("utf-8", "surrogatepass")
-            else:
-                text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+                return _scan(raw.decode("utf-8", "surrogatepass"))
+            text = raw.decode(json.detect_encoding(raw), "surrogatepass")
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise errors.DecodeError(_not_json(body, exc)) from None
@@ -80,6 +79,23 @@ def loads(body: bytes | str) -> Any:
         raise errors.DecodeError(_OUT_OF_RANGE) from None
 
 
+def _scan(text: str) -> Any:
+    """``_DECODER.decode(text)`` for a text that opens an object or array at once: the
+    C scanner itself, without the two whitespace matches ``decode`` makes around it."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration as exc:
+        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+    if end != len(text):
+        rest = text[end:].lstrip(_JSON_SPACE)
+        if rest:
+            raise json.JSONDecodeError("Extra data", text, len(text) - len(rest))
+    return value
+
+
+# The decoder's C scanner (typeshed does not declare the attribute).
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_JSON_SPACE: Final = " \t\n\r"
 _OUT_OF_RANGE = f"a number is out of range (beyond 1e{MAX_EXPONENT} or 1e-{MAX_EXPONENT})"
 
 
@@ -145,18 +161,22 @@ def _encode(value: Any, out: list[str]) -> None:
         _encode(value.value, out)
     elif kind is dict or isinstance(value, Mapping):
         out.append("{")
-        first = True
+        separator = ""
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise errors.InvalidInputError(
-                    f"request keys must be str, got {type(key).__name__}"
-                )
-            if not first:
-                out.append(",")
-            first = False
-            out.append(encode_basestring_ascii(key))
-            out.append(":")
-            _encode(item, out)
+            label = _LABELS.get(key) if type(key) is str else None
+            if label is None:
+                label = _label(key)
+            out.append(separator)
+            out.append(label)
+            separator = ","
+            # Most values of a request are ints and text: written here, without a call.
+            kind = type(item)
+            if kind is int:
+                out.append(int.__repr__(item))
+            elif kind is str:
+                out.append(encode_basestring_ascii(item))
+            else:
+                _encode(item, out)
         out.append("}")
     elif isinstance(value, list | tuple):
         out.append("[")
@@ -177,6 +197,21 @@ def _encode(value: Any, out: list[str]) -> None:
         out.append(encode_basestring_ascii(str(value)))
     else:
         raise errors.InvalidInputError(f"cannot send a {type(value).__name__} in a request")
+
+
+#: ``"Key":`` of the keys seen so far: requests use a few dozen names over and over.
+_LABELS: dict[str, str] = {}
+_LABELS_LIMIT = 1024
+
+
+def _label(key: Any) -> str:
+    """``"key":`` as a request writes it (a key that is not text is refused)."""
+    if not isinstance(key, str):
+        raise errors.InvalidInputError(f"request keys must be str, got {type(key).__name__}")
+    label = encode_basestring_ascii(key) + ":"
+    if type(key) is str and len(_LABELS) < _LABELS_LIMIT:
+        _LABELS[key] = label
+    return label
 
 
 def encode(value: Any) -> str:

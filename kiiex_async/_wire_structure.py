@@ -98,6 +98,8 @@ _SHAPE_LIMIT = 64
 _PATTERN_LIMIT = 64
 _STRUCTURERS: dict[Any, _Fn] = {}
 _FACTORY: type = type(attrs.Factory(list))
+#: (argument index, conversion) for each value of one type pattern that needs one.
+_Steps = tuple[tuple[int, _Fn], ...]
 _UNSEEN: Any = object()
 
 
@@ -202,10 +204,11 @@ class _Plan:
     C-level passes plus one call per value whose JSON type is not its field's.
     """
 
-    __slots__ = ("fields", "keywords", "missing", "model", "patterns", "pick")
+    __slots__ = ("current", "fields", "keywords", "missing", "model", "patterns", "pick", "shape")
 
     def __init__(self, model: _ModelReader, shape: tuple[Any, ...]) -> None:
         self.model = model
+        self.shape = shape
         fields = model.fields
         chosen: dict[int, tuple[int, bool]] = {}  # field -> (its key's position, alias?)
         for position, key in enumerate(shape):
@@ -260,17 +263,23 @@ class _Plan:
             self.pick = by_key
         self.fields = tuple(used)
         self.keywords = tuple(keywords)
-        self.patterns: dict[tuple[type, ...], tuple[tuple[int, _Fn], ...]] = {}
+        self.patterns: dict[tuple[type, ...], _Steps] = {}
+        # The type pattern seen last and its steps, one attribute so that a thread never
+        # reads the pattern of one and the steps of another.
+        self.current: tuple[tuple[type, ...], _Steps] = ((), ())
 
-    def steps(self, kinds: tuple[type, ...]) -> tuple[tuple[int, _Fn], ...]:
+    def steps(self, kinds: tuple[type, ...]) -> _Steps:
         """(argument index, conversion) for each value of type pattern ``kinds`` needing one."""
-        steps = tuple(
-            (index, step)
-            for index, (field, kind) in enumerate(zip(self.fields, kinds, strict=True))
-            if field is not None and (step := field.reader.step(kind)) is not None
-        )
-        if len(self.patterns) < _PATTERN_LIMIT:
-            self.patterns[kinds] = steps
+        steps = self.patterns.get(kinds)
+        if steps is None:
+            steps = tuple(
+                (index, step)
+                for index, (field, kind) in enumerate(zip(self.fields, kinds, strict=True))
+                if field is not None and (step := field.reader.step(kind)) is not None
+            )
+            if len(self.patterns) < _PATTERN_LIMIT:
+                self.patterns[kinds] = steps
+        self.current = (kinds, steps)
         return steps
 
     def where(self, index: int) -> str:
@@ -302,6 +311,9 @@ class _ModelReader:
         self.table = table
         self.keys: dict[Any, tuple[int, bool] | None] = {}
         self.shapes: dict[tuple[Any, ...], _Plan] = {}
+        # The plan used last: the objects of one answer share their key set, and comparing
+        # two tuples of the same key objects costs less than hashing one.
+        self.last = _Plan(self, ())
 
     def resolve(self, key: Any) -> tuple[int, bool] | None:
         """(field index, alias?) that wire key ``key`` fills, or ``None`` (ignored)."""
@@ -312,24 +324,33 @@ class _ModelReader:
                 self.keys[key] = found
         return found  # type: ignore[no-any-return]
 
-    def __call__(self, data: Any) -> Any:
+    def plan(self, shape: tuple[Any, ...]) -> _Plan:
+        """The plan of key set ``shape`` (made and kept the first time), now the last one."""
+        plan = self.shapes.get(shape)
+        if plan is None:
+            plan = _Plan(self, shape)
+            if len(self.shapes) < _SHAPE_LIMIT:
+                self.shapes[shape] = plan
+        self.last = plan
+        return plan
+
+    def structure(self, data: Any) -> Any:
+        """The model read from one decoded JSON object."""
         if type(data) is not dict:
             if isinstance(data, self.cls):
                 return data
             if not isinstance(data, Mapping):
                 raise errors.DecodeError(f"{self.name}: expected a JSON object, got {_kind(data)}")
         shape = tuple(data)
-        plan = self.shapes.get(shape)
-        if plan is None:
-            plan = _Plan(self, shape)
-            if len(self.shapes) < _SHAPE_LIMIT:
-                self.shapes[shape] = plan
+        plan = self.last
+        if shape != plan.shape:
+            plan = self.plan(shape)
         if plan.missing is not None:
             raise errors.DecodeError(plan.missing)
         values: Any = plan.pick(data)
         kinds = tuple(map(type, values))
-        steps = plan.patterns.get(kinds)
-        if steps is None:
+        seen, steps = plan.current
+        if kinds != seen:
             steps = plan.steps(kinds)
         if steps:
             values = list(values)
@@ -410,7 +431,8 @@ def _structurer(cls: Any) -> _Fn:
     elif isinstance(cls, type) and attrs.has(cls):
         # Registered before it is built so that self-referencing models terminate.
         _STRUCTURERS[cls] = lambda data: _STRUCTURERS[cls](data)
-        function = _ModelReader(cls)
+        # A bound method: called faster than an instance with ``__call__``.
+        function = _ModelReader(cls).structure
         prepare = _PREPARE.get(cls)
         if prepare is not None:
             function = _prepared(prepare, function)

@@ -317,10 +317,11 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
         )
 
     def _decode(self, method: str, data: Any, cls: type[T], *, write: bool = False) -> T:
-        return read_answer(method, lambda: _wire.structure(data, cls), write=write)
+        model: T = read_answer(method, _wire.structure, data, cls, write=write)
+        return model
 
     def _decode_list(self, method: str, data: Any, cls: type[T]) -> list[T]:
-        return read_answer(method, lambda: _wire.structure_list(data, cls), write=False)
+        return read_answer(method, _wire.structure_list, data, cls, write=False)
 
     def _structure(self, method: str, convert: Callable[[], T]) -> T:
         """Run ``convert`` on a read's answer, mapping a shape mismatch like ``_decode``."""

@@ -104,6 +104,27 @@ def test_loads_garbage_is_decode_error(body: bytes, expected: str) -> None:
         _wire.loads(body)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a":1} x', b"[1] [2]", b'{"a":1}\xc2\xa0', b"[1,2", b"{", b"[", b'{"a":}', b'{"a":1}}'],
+)
+def test_loads_reads_a_body_exactly_as_json_loads_accepts_it(body: bytes) -> None:
+    """Bodies opening with { or [ are read by the scanner directly: trailing data, an
+    unclosed value and non-JSON whitespace fail at the position json.loads names."""
+    with pytest.raises(json.JSONDecodeError) as reference:
+        json.loads(body)
+    with pytest.raises(errors.DecodeError) as info:
+        _wire.loads(body)
+    ref = reference.value
+    assert str(info.value).endswith(f"{ref.msg} at line {ref.lineno} column {ref.colno}")
+
+
+@pytest.mark.parametrize("body", [b'{"a":1} ', b'{"a":1}\r\n\t ', b"[]", b"{}\n"])
+def test_loads_takes_json_whitespace_after_the_value(body: bytes) -> None:
+    """Whitespace after the value is JSON's own and is accepted."""
+    assert _wire.loads(body) == json.loads(body)
+
+
 def test_loads_error_never_quotes_the_body() -> None:
     """A truncated authentication answer does not leak its session token in the error."""
     body = b'{"Authenticated":true,"SessionToken":"4a2a5857-c4e5-4fac-b09e'
