@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import errors
-from ._wire_json import _in_range, _int_in_range, encode, loads
+from ._wire_json import MAX_EXPONENT, _in_range, _int_in_range, encode, loads
 
 _Fn = Callable[[Any], Any]
 
@@ -31,16 +31,23 @@ def _to_decimal(value: Any) -> Decimal:
     if kind is int:
         return Decimal(_int_in_range(value))
     if kind is str:
-        try:
-            result = Decimal(value)
-        except InvalidOperation:
-            raise errors.DecodeError("expected a decimal number, got a non-numeric str") from None
-        return _in_range(result)
+        return _decimal_of_str(value)
     if kind is float:
         raise errors.DecodeError("expected an exact decimal, got a float (decode with _wire.loads)")
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
         return _to_decimal(Decimal(value))
     raise errors.DecodeError(f"expected a decimal number, got {_kind(value)}")
+
+
+def _decimal_of_str(value: str) -> Decimal:
+    """A numeric str (AlphaPoint's decimals as text) as a finite, in-range ``Decimal``."""
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        raise errors.DecodeError("expected a decimal number, got a non-numeric str") from None
+    if result.is_finite() and (not result or -MAX_EXPONENT <= result.adjusted() <= MAX_EXPONENT):
+        return result
+    return _in_range(result)  # raises, saying why
 
 
 def _to_int(value: Any) -> int:

@@ -36,6 +36,7 @@ from ._wire_scalars import (
     _ENUM_MEMBERS,
     _INT_DECIMAL,
     _SCALARS,
+    _decimal_of_str,
     _enum_converter,
     _Fn,
     _json_text,
@@ -126,7 +127,8 @@ class _Reader:
 def _reader(tp: Any) -> _Reader:
     """The :class:`_Reader` of one annotation."""
     if tp is Decimal:
-        return _Reader(frozenset({Decimal}), {int: _INT_DECIMAL.__getitem__}, _to_decimal)
+        quick: dict[type, _Fn] = {int: _INT_DECIMAL.__getitem__, str: _decimal_of_str}
+        return _Reader(frozenset({Decimal}), quick, _to_decimal)
     if tp in _SCALARS:
         return _Reader(frozenset() if tp is Any else frozenset({tp}), {}, _SCALARS[tp])
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -204,7 +206,17 @@ class _Plan:
     C-level passes plus one call per value whose JSON type is not its field's.
     """
 
-    __slots__ = ("current", "fields", "keywords", "missing", "model", "patterns", "pick", "shape")
+    __slots__ = (
+        "current",
+        "defaults",
+        "fields",
+        "keywords",
+        "missing",
+        "model",
+        "patterns",
+        "pick",
+        "shape",
+    )
 
     def __init__(self, model: _ModelReader, shape: tuple[Any, ...]) -> None:
         self.model = model
@@ -252,15 +264,17 @@ class _Plan:
             defaults.pop()
         self.pick: Callable[[Mapping[Any, Any]], tuple[Any, ...]]
         width = len(shape)  # row positions from here on are defaults
-        keys = [shape[position] for position in row if position < width]
-        by_key = _picker(keys)
-        if defaults:  # read by key, then put the defaults in their places
-            tail = tuple(defaults)
-            present = iter(range(len(keys)))
-            order = _picker([next(present) if at < width else at - width + len(keys) for at in row])
-            self.pick = lambda data: order(by_key(data) + tail)
+        # An absent field before present ones takes its default as a conversion of a
+        # stand-in value (the object's first key): the pick stays one C-level call.
+        self.defaults: tuple[tuple[int, _Fn], ...] = tuple(
+            (index, _constant(defaults[at - width])) for index, at in enumerate(row) if at >= width
+        )
+        if width:
+            self.pick = _picker([shape[at if at < width else 0] for at in row])
         else:
-            self.pick = by_key
+            nothing = tuple(defaults)
+            self.pick = lambda data: nothing
+            self.defaults = ()
         self.fields = tuple(used)
         self.keywords = tuple(keywords)
         self.patterns: dict[tuple[type, ...], _Steps] = {}
@@ -273,9 +287,19 @@ class _Plan:
         steps = self.patterns.get(kinds)
         if steps is None:
             steps = tuple(
-                (index, step)
-                for index, (field, kind) in enumerate(zip(self.fields, kinds, strict=True))
-                if field is not None and (step := field.reader.step(kind)) is not None
+                sorted(
+                    (
+                        *self.defaults,
+                        *(
+                            (index, step)
+                            for index, (field, kind) in enumerate(
+                                zip(self.fields, kinds, strict=True)
+                            )
+                            if field is not None and (step := field.reader.step(kind)) is not None
+                        ),
+                    ),
+                    key=_first,
+                )
             )
             if len(self.patterns) < _PATTERN_LIMIT:
                 self.patterns[kinds] = steps
@@ -285,6 +309,19 @@ class _Plan:
     def where(self, index: int) -> str:
         field = self.fields[index]
         return f"{self.model.name}.{field.name if field is not None else '?'}"
+
+
+def _first(step: tuple[int, _Fn]) -> int:
+    return step[0]
+
+
+def _constant(value: Any) -> _Fn:
+    """A conversion that gives ``value`` whatever it is given (a field's default)."""
+
+    def default(_stand_in: Any) -> Any:
+        return value
+
+    return default
 
 
 def _required(field: _Field) -> bool:
