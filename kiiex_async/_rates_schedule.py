@@ -1,9 +1,10 @@
-"""The rate poller's schedule: polling units, their slot grids, dispatch and backoff.
+"""The rate poller's schedule: polling units, their slot grids and dispatch.
 
 Each polling unit (one instrument in ``BOOK`` mode, a batch in ``LAST`` mode) is due on
 its own grid ``start + k * interval``; :class:`_Dispatcher` hands the earliest due unit
-to one of a fixed set of workers (at most one timer pending, idle workers parked), and
-:func:`_backoff_delay` spaces the retries of a failing unit.  Used by
+to one of a fixed set of workers (at most one timer pending, idle workers parked).  A
+unit whose poll failed keeps its ``retry_at`` (set by the poller with
+:func:`kiiex_async._backoff.equal_jitter`): its next slot waits for it.  Used by
 :class:`kiiex_async.rates.RatePoller`, which owns the workers themselves.
 """
 
