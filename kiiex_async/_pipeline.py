@@ -10,13 +10,14 @@ or an error.  It owns, each in one place:
   factory called once per attempt, so a retried read carries a fresh nonce;
 * the body-size cap of each call (``max_body_size``; history calls get
   ``max_history_body_size``);
-* the status → error table (:func:`interpret_response`, with
-  :func:`kiiex_async._wire.api_error` for AlphaPoint's JSON error shapes);
-* the retry engine (:func:`retry_wait` and stamina) and each call's time budget
-  (``timeout=``, default :attr:`RetryPolicy.timeout`);
-* the rule for "this write's outcome is unknown" (:func:`outcome_error`), including a
-  write cancelled from outside while its request was in flight, and an answer that
-  cannot be read (:func:`read_answer`, used by the client and the stream).
+* the retry engine (stamina) and each call's time budget (``timeout=``, default
+  :attr:`RetryPolicy.timeout`, or a retry scope's deadline);
+* applying the pure rules of :mod:`kiiex_async._rules` to every attempt, which it
+  re-exports: the status → error table (:func:`interpret_response`), when to retry
+  (:func:`retry_wait`), the rule for "this write's outcome is unknown"
+  (:func:`outcome_error`; a write cancelled from outside while its request was in flight
+  is one more case, handled here) and an answer that cannot be read
+  (:func:`read_answer`, used by the client and the stream).
 
 Retry rules:
 
@@ -50,8 +51,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import datetime as dt
-import email.utils
 import logging
 import math
 import time
@@ -66,20 +65,23 @@ from aiolimiter import AsyncLimiter
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import _otel, _wire
+from ._rules import (
+    _client_order_id,
+    _unknown,
+    check_timeout,
+    interpret_response,
+    outcome_error,
+    parse_retry_after,
+    query_params,
+    read_answer,
+    retry_wait,
+)
 from ._transport import DEFAULT_POOL_SIZE, AsyncTransport, Request, too_large
 from .errors import (
-    ApiError,
-    AuthenticationError,
     ConfigurationError,
-    ConnectError,
-    DecodeError,
     InvalidInputError,
-    KiiexError,
     RateLimitedError,
-    RedirectError,
     RequestTimeout,
-    ServerError,
-    TransportError,
     UnknownOutcomeError,
 )
 
@@ -136,7 +138,6 @@ HISTORY_METHODS: Final = frozenset(
 
 # Read-only, so aiohttp takes them as they are instead of copying them into a new mapping.
 _JSON_HEADERS: Final = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
-_LOCATION_SHOWN: Final = 200
 
 
 @attrs.frozen
@@ -189,198 +190,6 @@ _SCOPE: Final[contextvars.ContextVar[RetryScope | None]] = contextvars.ContextVa
 )
 
 
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header, or ``None`` if absent or unreadable.
-
-    Accepts delay-seconds (``"120"``; fractions are tolerated) and an HTTP date, which is
-    measured from ``now`` (default: the current UTC time).  Dates in the past give ``0.0``.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now if now is not None else dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def retry_wait(exc: Exception, *, write: bool, max_retry_after: float) -> bool | float:
-    """Decide whether a failed attempt is retried (stamina backoff hook; pure).
-
-    Returns ``False`` (give up), ``True`` (retry after the jittered exponential backoff) or
-    a number of seconds (retry after exactly that long: a 429's ``Retry-After``).
-    """
-    if isinstance(exc, ConnectError):
-        return True
-    if write:
-        return False
-    if isinstance(exc, RateLimitedError):
-        if exc.retry_after is None:
-            return True
-        if exc.retry_after > max_retry_after:
-            return False
-        return float(exc.retry_after)
-    if isinstance(exc, RequestTimeout | ServerError):
-        return True
-    # A plain TransportError is a dropped or reset connection during a read.
-    return type(exc) is TransportError
-
-
-def interpret_response(
-    method: str,
-    status: int,
-    body: bytes,
-    *,
-    retry_after: float | None = None,
-    location: str | None = None,
-) -> Any:
-    """Decode a response body and raise the matching error, or return the payload (pure).
-
-    This is the status → error table.  A 3xx is a
-    :class:`~kiiex_async.errors.RedirectError` whatever its body (``location`` is its
-    ``Location`` header).  JSON error shapes are mapped by
-    :func:`kiiex_async._wire.api_error`.  A body that is not JSON (an HTML error page)
-    raises :class:`~kiiex_async.errors.ServerError` for 5xx,
-    :class:`~kiiex_async.errors.RateLimitedError` for 429,
-    :class:`~kiiex_async.errors.AuthenticationError` for 401/403 and
-    :class:`~kiiex_async.errors.DecodeError` otherwise, each with the HTTP status.
-    """
-    if 300 <= status < 400:
-        shown = location if location is None else location[:_LOCATION_SHOWN]
-        where = f" to {shown!r}" if shown else " (no Location)"
-        raise RedirectError(
-            f"{method}: HTTP {status} redirect{where} refused: the client never follows "
-            "redirects (check the base URL)",
-            method=method,
-            status=status,
-            location=location,
-        )
-    try:
-        payload = _wire.loads(body)
-    except DecodeError as exc:
-        where = f"{method}: HTTP {status}: {exc}"
-        error: KiiexError
-        if status == 429:
-            error = RateLimitedError(where, retry_after=retry_after, method=method)
-        elif status in (401, 403):
-            error = AuthenticationError(where, method=method, status=status)
-        elif status >= 500:
-            error = ServerError(where, method=method, status=status)
-        else:
-            error = DecodeError(where, method=method, status=status)
-        raise error from exc
-    api_error = _wire.api_error(method, status, payload)
-    if api_error is None and status >= 400:
-        api_error = (ServerError if status >= 500 else ApiError)(
-            f"{method}: HTTP {status}", method=method, status=status
-        )
-    if api_error is not None:
-        if isinstance(api_error, RateLimitedError) and api_error.retry_after is None:
-            api_error.retry_after = retry_after
-        raise api_error
-    return payload
-
-
-def outcome_error(
-    exc: Exception, method: str, *, write: bool, client_order_id: int | None = None
-) -> Exception:
-    """The error a failed call raises (pure): the one rule for "this write's outcome is unknown".
-
-    For a write, anything that may have happened after the request was sent becomes
-    :class:`~kiiex_async.errors.UnknownOutcomeError` (chained to ``exc``): a timeout, a
-    dropped connection, an answer too large or unreadable, a 5xx (errorcode 102 and 107
-    too), a 303, and any failure a custom transport raises that is not in the error tree.
-    A refused connection (:class:`~kiiex_async.errors.ConnectError`), any other redirect and
-    any other refusal by the exchange mean the write was not applied and pass through.  For
-    a read, socket failures of a custom transport are mapped like the default transport's;
-    anything else passes through.
-    """
-    if isinstance(exc, KiiexError):
-        if not write or isinstance(exc, ConnectError | UnknownOutcomeError):
-            return exc
-        unknown = isinstance(exc, ServerError | DecodeError | TransportError) or (
-            isinstance(exc, RedirectError) and exc.status == 303
-        )
-        if not unknown:
-            return exc
-    elif not write:
-        if isinstance(exc, TimeoutError):
-            return _chained(RequestTimeout(f"{method}: no answer in time", method=method), exc)
-        if isinstance(exc, OSError):
-            error = TransportError(f"{method}: connection failed ({exc!r})", method=method)
-            return _chained(error, exc)
-        return exc
-    what = str(exc).removeprefix(f"{method}: ") or type(exc).__name__
-    error = UnknownOutcomeError(
-        f"{_unknown(method, client_order_id)} ({what})",
-        method=method,
-        client_order_id=client_order_id,
-    )
-    return _chained(error, exc)
-
-
-def _unknown(method: str, client_order_id: int | None) -> str:
-    which = "" if client_order_id is None else f" (ClientOrderId {client_order_id})"
-    return (
-        f"{method}{which}: the request was sent but its outcome is unknown; "
-        "reconcile with the exchange before sending it again"
-    )
-
-
-def _chained(error: Exception, cause: BaseException | None) -> Exception:
-    """``error`` as ``raise error from cause`` would leave it (``None``: hide the context)."""
-    error.__cause__ = cause
-    error.__suppress_context__ = True
-    return error
-
-
-def read_answer(method: str, convert: Callable[..., T], *args: Any, write: bool) -> T:
-    """``convert(*args)`` on an answer that decoded as JSON; its failure mapped once (pure).
-
-    The one rule for an answer that cannot be read: after a write it makes the outcome
-    unknown (:func:`outcome_error`); after a read it is a
-    :class:`~kiiex_async.errors.DecodeError` naming the method.  The details of a login
-    answer are never shown: it carries the session token.
-    """
-    try:
-        return convert(*args)
-    except Exception as exc:
-        if write:
-            error = outcome_error(exc, method, write=True)
-            if error is exc:  # a refusal that proves the write was not applied
-                raise
-            raise error from exc
-        if isinstance(exc, DecodeError) and exc.method is None:
-            raise DecodeError(f"{method}: {exc}", method=method) from None
-        if isinstance(exc, KiiexError):
-            raise
-        if method in _SECRET_ANSWERS:
-            raise DecodeError(f"{method}: unexpected answer shape", method=method) from None
-        raise DecodeError(
-            f"{method}: unexpected answer shape ({type(exc).__name__}: {exc})", method=method
-        ) from exc
-
-
-_SECRET_ANSWERS: Final = frozenset({"AuthenticateUser", "Authenticate2FA"})
-
-
-def _client_order_id(payload: Mapping[str, Any]) -> int | None:
-    value = payload.get("ClientOrderId")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _redeliver(task: asyncio.Task[Any], baseline: int, message: Any) -> None:
     """Deliver again a cancellation that a cancelled write turned into an error.
 
@@ -394,39 +203,6 @@ def _redeliver(task: asyncio.Task[Any], baseline: int, message: Any) -> None:
     if not task.done() and task.cancelling() > baseline:
         task.cancel(message)
         task.uncancel()
-
-
-def _query_value(value: Any) -> str:
-    """A query parameter: text as it is, anything else as the JSON body would write it."""
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _wire.encode(value)
-
-
-def query_params(payload: Mapping[str, Any]) -> dict[str, str]:
-    """Render a request payload as query parameters (``None`` values are left out).
-
-    Numbers, enums, lists and mappings are written by the JSON body's encoder
-    (:func:`kiiex_async._wire.encode`): a ``Decimal`` reads the same in both, exact and
-    without exponent; a ``float`` is refused.
-    """
-    return {key: _query_value(value) for key, value in payload.items() if value is not None}
-
-
-def check_timeout(value: object, name: str = "timeout") -> float | None:
-    """A call's time budget: ``None`` or a positive, finite number of seconds."""
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InvalidInputError(f"{name} must be a positive number of seconds or None")
-    return float(value)
 
 
 def _size(value: object, name: str) -> int:

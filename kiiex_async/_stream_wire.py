@@ -17,7 +17,7 @@ import yarl
 
 from . import _wire
 from ._backoff import equal_jitter as backoff_delay
-from ._pipeline import read_answer
+from ._rules import read_answer
 from .errors import ApiError, ConfigurationError
 from .models import (
     AuthResult,
@@ -109,7 +109,7 @@ def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any
     """Map one reply frame to the HTTP call's result or error (pure).
 
     An unreadable answer goes through the client's own rule
-    (:func:`~kiiex_async._pipeline.read_answer`): after a write the outcome is unknown.
+    (:func:`~kiiex_async._rules.read_answer`): after a write the outcome is unknown.
     """
     write = method.lower() in WRITES
     payload = read_answer(method, _payload, o, write=write)

@@ -2,7 +2,7 @@
 
 This module owns the client itself: its options (:class:`ClientOptions`), its lifetime,
 its state and how answers are structured (``_decode``, ``_decode_list``, ``_structure``,
-under :func:`kiiex_async._pipeline.read_answer`'s rule: a bad answer is read once).
+under :func:`kiiex_async._rules.read_answer`'s rule: a bad answer is read once).
 Every endpoint reads as validate → payload → call → structure, and lives with its family:
 
 * :mod:`kiiex_async._validate`: the rules for arguments, checked before anything is sent
