@@ -44,6 +44,7 @@ __all__ = [
     "WRITES",
     "backoff_delay",
     "decode_reply",
+    "is_write",
     "ws_url_for",
 ]
 
@@ -54,6 +55,11 @@ WRITES: Final = frozenset(
     {"sendorder", "cancelorder", "cancelallorders", "cancelreplaceorder"}
     | {"createwithdrawticket", "createdepositticket"}
 )
+
+
+def is_write(method: str) -> bool:
+    """Whether ``method`` is a write: sent once, a lost reply making its outcome unknown."""
+    return method.lower() in WRITES
 
 
 def ws_url_for(base_url: str) -> str:
@@ -111,7 +117,7 @@ def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any
     An unreadable answer goes through the client's own rule
     (:func:`~kiiex_async._pipeline.read_answer`): after a write the outcome is unknown.
     """
-    write = method.lower() in WRITES
+    write = is_write(method)
     payload = read_answer(method, _payload, o, write=write)
     if m == ERROR:
         raise _wire.api_error(method, 200, payload) or ApiError(

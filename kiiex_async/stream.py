@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import aiohttp
 
-from . import _wire
+from . import _otel, _wire
 from ._events import (
     AccountEvent,
     CancelReject,
@@ -74,9 +74,9 @@ from ._stream_wire import (
     ERROR,
     REPLY,
     REQUEST,
-    WRITES,
     backoff_delay,
     decode_reply,
+    is_write,
     ws_url_for,
 )
 from .errors import (
@@ -317,7 +317,8 @@ class Stream:
                 else:
                     if not first.done():
                         first.set_result(None)
-                    self._connected.set()
+                    if not reader.done():
+                        self._connected.set()
                 await asyncio.wait([reader])
             finally:
                 await self._teardown(ws, reader, pinger)
@@ -351,7 +352,7 @@ class Stream:
     async def _setup(self, ws: aiohttp.ClientWebSocketResponse, *, reconnect: bool) -> None:
         """Log in, subscribe everything again, reconcile over REST after a reconnect."""
         if self._login is not None:
-            result = await self._request(ws, "AuthenticateUser", self._login())
+            result = await self._traced_request(ws, "AuthenticateUser", self._login())
             if not isinstance(result, AuthResult) or not result.authenticated:
                 raise AuthenticationError(
                     "stream: AuthenticateUser refused", method="AuthenticateUser"
@@ -389,7 +390,9 @@ class Stream:
                     return
         finally:
             # No reply can come any more: fail the waiting calls now (the set-up's login
-            # among them), not after their timeouts.
+            # among them), not after their timeouts, and let no call (a read asked again)
+            # pick this socket before the supervisor has torn it down.
+            self._connected.clear()
             self._fail_pending()
 
     async def _ping_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -453,7 +456,7 @@ class Stream:
         *,
         wait: float | None = None,
     ) -> Any:
-        write = method.lower() in WRITES
+        write = is_write(method)
         self._seq += 2
         i = self._seq
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
@@ -488,6 +491,11 @@ class Stream:
             self._pending.pop(i, None)
         return decode_reply(method, m, o, payload)
 
+    #: ``_request`` as one span of its own: what the stream sends for someone (its login,
+    #: its subscriptions), not its liveness Ping nor the attempts of a ``call``.
+    _traced_request = _otel.traced_ws_call(is_write, method_at=2)(_request)
+
+    @_otel.traced_ws_call(is_write, method_at=1)
     async def call(
         self,
         method: str,
@@ -517,6 +525,7 @@ class Stream:
             except _Lost:
                 if attempt == 2:
                     raise TransportError(f"{method}: the stream dropped twice", method=method)
+                _otel.record_attempt()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ market data
@@ -528,7 +537,7 @@ class Stream:
 
     async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, name: str, p: Any) -> Any:
         try:
-            return await self._request(ws, name, p)
+            return await self._traced_request(ws, name, p)
         except ApiError as exc:
             if exc.errorcode == _ALREADY_SUBSCRIBED:
                 return None
