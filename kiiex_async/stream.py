@@ -70,6 +70,7 @@ from ._events import (
 from ._feeds import AccountEvents, Latest, Level1Feed, TradeFeed
 from ._orderbook import OrderBook, decode_rows
 from ._stream_account import ACCOUNT_EVENTS, UNREADABLE, AccountHub, change_of
+from ._stream_login import log_in
 from ._stream_wire import (
     ERROR,
     REPLY,
@@ -81,7 +82,6 @@ from ._stream_wire import (
 )
 from .errors import (
     ApiError,
-    AuthenticationError,
     ConfigurationError,
     ConnectError,
     DecodeError,
@@ -91,12 +91,12 @@ from .errors import (
     UnknownOutcomeError,
 )
 from .models import (
-    AuthResult,
     Level1,
     Side,
 )
 
 if TYPE_CHECKING:
+    from .auth import TwoFactorProvider
     from .client import KiiexClient
 
 __all__ = [
@@ -159,7 +159,10 @@ class Stream:
 
     Use ``async with client.stream(...) as stream``; the first connection (and login, with
     credentials) happens on entry and its failure raises there.  ``ws_url`` defaults to
-    ``<ws|wss>://<host>/WSGateway`` of the client's base URL.
+    ``<ws|wss>://<host>/WSGateway`` of the client's base URL.  A login that asks for 2FA
+    takes a code from ``two_factor`` (``client.stream()`` passes
+    ``credentials.two_factor``; it is asked again on every reconnect) or fails with
+    :class:`~kiiex_async.errors.TwoFactorRequiredError`.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class Stream:
         client: KiiexClient,
         *,
         login: Callable[[], dict[str, Any]] | None = None,
+        two_factor: TwoFactorProvider | None = None,
         ws_url: str | None = None,
         ping_interval: float = 10.0,
         ping_timeout: float = 5.0,
@@ -181,6 +185,7 @@ class Stream:
             raise ConfigurationError("stream intervals and timeouts must be > 0")
         self._client = client
         self._login = login
+        self._two_factor = two_factor
         self.url = ws_url if ws_url is not None else ws_url_for(client.base_url)
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
@@ -306,9 +311,9 @@ class Stream:
             try:
                 try:
                     await self._setup(ws, reconnect=first.done())
-                except (KiiexError, _Lost) as exc:
+                except Exception as exc:  # a 2FA code source's own error included
                     if not first.done():
-                        if not isinstance(exc, KiiexError):
+                        if isinstance(exc, _Lost):
                             exc = ConnectError("stream: the connection closed during set-up")
                         first.set_exception(exc)
                         return
@@ -352,11 +357,8 @@ class Stream:
     async def _setup(self, ws: aiohttp.ClientWebSocketResponse, *, reconnect: bool) -> None:
         """Log in, subscribe everything again, reconcile over REST after a reconnect."""
         if self._login is not None:
-            result = await self._traced_request(ws, "AuthenticateUser", self._login())
-            if not isinstance(result, AuthResult) or not result.authenticated:
-                raise AuthenticationError(
-                    "stream: AuthenticateUser refused", method="AuthenticateUser"
-                )
+            send = functools.partial(self._traced_request, ws, raw=True)
+            result = await log_in(send, self._login(), self._two_factor)
             if result.user is not None and result.user.account_id:
                 self._account.account_id = result.user.account_id
         if self._account.subscribed:
@@ -455,6 +457,7 @@ class Stream:
         payload: Mapping[str, Any],
         *,
         wait: float | None = None,
+        raw: bool = False,
     ) -> Any:
         write = is_write(method)
         self._seq += 2
@@ -489,7 +492,7 @@ class Stream:
                 raise
         finally:
             self._pending.pop(i, None)
-        return decode_reply(method, m, o, payload)
+        return decode_reply(method, m, o, payload, raw=raw)
 
     #: ``_request`` as one span of its own: what the stream sends for someone (its login,
     #: its subscriptions), not its liveness Ping nor the attempts of a ``call``.

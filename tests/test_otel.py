@@ -19,13 +19,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from stream_support import until
+from stream_support import QUIET_STREAM, TWOFA, TWOFA_CODE, until
 from workflow_support import FAST, make_client, sim_config
 
 from kiiex_async import Credentials, KiiexClient, errors
 from kiiex_async._pipeline import Pipeline
 from kiiex_async.models import Side
-from kiiex_async.sim import Fault, Simulator
+from kiiex_async.sim import DemoUser, Fault, Simulator
 from kiiex_async.testing import MockTransport, Request, Response
 from kiiex_async.workflow import MemoryCheckpointStore, SwapRequest, SwapState, SwapWorkflow
 
@@ -47,15 +47,7 @@ CALL_KEYS = {
 }
 #: What a span of a request sent on the stream's socket may carry: no ``http.*`` at all.
 WS_KEYS = CALL_KEYS - {"http.request.method", "http.response.status_code"}
-#: A stream that pings rarely and gives up on a call quickly.
-STREAM = {
-    "ping_interval": 3600.0,
-    "ping_timeout": 5.0,
-    "reconnect_base": 0.01,
-    "reconnect_cap": 0.05,
-    "verify_interval": 3600.0,
-    "call_timeout": 5.0,
-}
+STREAM = QUIET_STREAM
 STEP_KEYS = {
     "kiiex.swap.id",
     "kiiex.swap.step",
@@ -331,6 +323,36 @@ async def test_no_socket_span_carries_a_secret_or_a_payload(
             span.name.removeprefix("kiiex "),
             "ws",
         }
+
+
+async def test_a_socket_2fa_login_is_two_spans_without_the_code_or_password(
+    spans: InMemorySpanExporter,
+) -> None:
+    """A 2FA user's socket login: AuthenticateUser then Authenticate2FA spans, and neither
+    the password nor the code in any span."""
+    code, password = TWOFA_CODE, TWOFA.password
+
+    async def provider(kind: str) -> str:
+        return code
+
+    credentials = Credentials(username="twofa", password=password, two_factor=provider)
+    async with (
+        Simulator(sim_config(users=(DemoUser(), TWOFA))) as sim,
+        KiiexClient(sim.url, credentials=credentials, rate_limit=None) as client,
+        client.stream(**STREAM) as stream,
+    ):
+        assert await stream.call("GetUserAccounts", {"OMSId": 1}) == [70]
+    exported = [s for s in named(spans, "kiiex ") if s.name != "kiiex LogOut"]
+    assert [s.name for s in exported] == [
+        "kiiex AuthenticateUser",
+        "kiiex Authenticate2FA",
+        "kiiex GetUserAccounts",
+    ]
+    text = "".join(s.to_json() for s in exported)
+    assert code not in text and password not in text
+    for span in exported:
+        assert set(span.attributes or {}) <= WS_KEYS
+        assert span.status.status_code is StatusCode.UNSET
 
 
 async def test_a_swap_gives_one_span_per_step_with_its_calls_as_children(
