@@ -11,9 +11,13 @@ With a provider configured:
 
 * each :meth:`Pipeline.call <kiiex_async._pipeline.Pipeline.call>` is one ``CLIENT`` span
   named ``kiiex <Method>`` (its retries are counted on it, not spanned apart), with
-  ``kiiex.method``, ``kiiex.write``, ``http.request.method``, ``kiiex.attempts``,
-  ``http.response.status_code`` and, on failure, ``kiiex.errorcode`` (AlphaPoint's) and
-  ``error.type`` with an error status;
+  ``kiiex.method``, ``kiiex.transport`` (``"http"``), ``kiiex.write``,
+  ``http.request.method``, ``kiiex.attempts``, ``http.response.status_code`` and, on
+  failure, ``kiiex.errorcode`` (AlphaPoint's) and ``error.type`` with an error status;
+* each request the stream sends for someone (:meth:`Stream.call
+  <kiiex_async.stream.Stream.call>`, its login and its subscriptions; not its liveness
+  ``Ping``) is the same span with ``kiiex.transport`` ``"ws"`` and no ``http.*``
+  attribute;
 * each step of a swap run is one span named ``kiiex swap <step>``, with ``kiiex.swap.id``,
   ``kiiex.swap.step``, ``kiiex.swap.step_number``, ``kiiex.swap.state_from`` and
   ``kiiex.swap.state`` (the state reached); the step's calls are its children.
@@ -37,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
-__all__ = ["record_status", "swap_step", "traced_call"]
+__all__ = ["record_attempt", "record_status", "swap_step", "traced_call", "traced_ws_call"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,11 +69,18 @@ class _Run(Protocol):
 class _Call:
     """The span of one call in flight, and what its attempts found."""
 
-    __slots__ = ("attempts", "status")
+    __slots__ = ("attempts", "http", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, http: bool) -> None:
         self.attempts = 1
+        #: An HTTP call (a socket call has no HTTP status to report).
+        self.http = http
         self.status: int | None = None
+
+
+#: What a traced callable's arguments say of its span: the method, the opening attributes
+#: and whether the call is HTTP.
+_Describe = Callable[[tuple[Any, ...], dict[str, Any]], tuple[str, dict[str, str | bool], bool]]
 
 
 _CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
@@ -107,7 +118,54 @@ def _version() -> str | None:
 def traced_call(
     call: Callable[P, Coroutine[Any, Any, R]],
 ) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Decorate ``Pipeline.call``: one span per call, its retries counted on it.
+    """Decorate ``Pipeline.call``: one span per call, its retries counted on it."""
+    return _traced_by(_describe_http, call)
+
+
+def _describe_http(
+    args: tuple[Any, ...], options: dict[str, Any]
+) -> tuple[str, dict[str, str | bool], bool]:
+    method = str(args[1] if len(args) > 1 else options["method"])
+    attributes: dict[str, str | bool] = {
+        "kiiex.method": method,
+        "kiiex.transport": "http",
+        "kiiex.write": bool(options.get("write", False)),
+        "http.request.method": str(options.get("http", "POST")),
+    }
+    return method, attributes, True
+
+
+def traced_ws_call(
+    is_write: Callable[[str], bool], *, method_at: int
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """Decorate a request sent on the stream's socket: one span per request, like HTTP's.
+
+    The method is the positional argument at ``method_at`` (``self`` counted) or the
+    ``method`` keyword; ``is_write`` says whether it is sent once.  A second attempt (a
+    read asked again on a new socket) is counted with :func:`record_attempt`.
+    """
+
+    def describe(
+        args: tuple[Any, ...], options: dict[str, Any]
+    ) -> tuple[str, dict[str, str | bool], bool]:
+        method = str(args[method_at] if len(args) > method_at else options["method"])
+        attributes: dict[str, str | bool] = {
+            "kiiex.method": method,
+            "kiiex.transport": "ws",
+            "kiiex.write": is_write(method),
+        }
+        return method, attributes, False
+
+    def decorate(call: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        return _traced_by(describe, call)
+
+    return decorate
+
+
+def _traced_by(
+    describe: _Describe, call: Callable[P, Coroutine[Any, Any, R]]
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``call`` with one span per call, described by ``describe``.
 
     The wrapper is a plain function returning ``call``'s own coroutine when nothing is
     traced, so an untraced call costs one lookup and no extra coroutine.
@@ -120,8 +178,8 @@ def traced_call(
         tracer = _tracer()
         if tracer is None:
             return call(*args, **kwargs)
-        method = args[1] if len(args) > 1 else kwargs["method"]
-        return _traced(tracer, functools.partial(call, *args, **kwargs), str(method), kwargs)
+        method, attributes, http = describe(args, kwargs)
+        return _traced(tracer, functools.partial(call, *args, **kwargs), method, attributes, http)
 
     # Python 3.12+: still a coroutine function to inspect.iscoroutinefunction().
     mark = getattr(inspect, "markcoroutinefunction", None)
@@ -132,17 +190,12 @@ async def _traced(
     tracer: Tracer,
     start: Callable[[], Coroutine[Any, Any, R]],
     method: str,
-    options: dict[str, Any],
+    attributes: dict[str, str | bool],
+    http: bool,
 ) -> R:
     from opentelemetry.trace import SpanKind  # loaded: _tracer() saw it
 
-    state = _Call()
-    write = bool(options.get("write", False))
-    attributes: dict[str, str | bool] = {
-        "kiiex.method": method,
-        "kiiex.write": write,
-        "http.request.method": str(options.get("http", "POST")),
-    }
+    state = _Call(http)
     with tracer.start_as_current_span(
         f"kiiex {method}",
         kind=SpanKind.CLIENT,
@@ -166,11 +219,12 @@ async def _traced(
 
 def _failed(span: Span, exc: BaseException, state: _Call) -> None:
     """Mark ``span`` failed by ``exc``: its class, HTTP status and errorcode, no text."""
-    status = getattr(exc, "status", None)
-    if isinstance(status, int) and not isinstance(status, bool):
-        state.status = status
-    if state.status is not None:
-        span.set_attribute("http.response.status_code", state.status)
+    if state.http:
+        status = getattr(exc, "status", None)
+        if isinstance(status, int) and not isinstance(status, bool):
+            state.status = status
+        if state.status is not None:
+            span.set_attribute("http.response.status_code", state.status)
     errorcode = getattr(exc, "errorcode", None)
     if isinstance(errorcode, int) and not isinstance(errorcode, bool):
         span.set_attribute("kiiex.errorcode", errorcode)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from . import _validate as check
 from . import _wire
 from ._pipeline import HttpMethod, Pipeline, check_timeout
-from .auth import Credentials
+from .auth import Credentials, TwoFactorProvider
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -35,7 +35,7 @@ from .errors import (
 )
 from .models import AuthResult, GenericResult, UserInfo
 
-__all__ = ["AuthMode", "SessionMixin"]
+__all__ = ["AuthMode", "SessionMixin", "merge_auth", "pending_2fa_token", "two_factor_code"]
 
 log = logging.getLogger("kiiex_async.client")
 
@@ -168,9 +168,7 @@ class SessionMixin:
             "AuthenticateUser", self._login_payload(credentials), use_session=False
         )
         result = self._decode("AuthenticateUser", data, AuthResult)
-        token = self._token(data)
-        pending = _ci_get(data, "Pending2FaToken") or _ci_get(data, "TwoFAToken") or None
-        return result, token, pending if isinstance(pending, str) else None
+        return result, self._token(data), pending_2fa_token(data)
 
     async def _authenticate_2fa_step(
         self, code: str, pending: str | None
@@ -186,15 +184,9 @@ class SessionMixin:
         self._pending_2fa = None
         result, token, pending = await self._authenticate_user_step()
         if token is None and result.requires_2fa:
-            if credentials.two_factor is None:
-                raise TwoFactorRequiredError(
-                    "AuthenticateUser: the exchange asks for a 2FA code and "
-                    "credentials.two_factor is not set",
-                    method="AuthenticateUser",
-                )
-            code = await credentials.two_factor(result.two_fa_type or result.auth_type or "Google")
-            second, token = await self._authenticate_2fa_step(check.text(code, "2FA code"), pending)
-            result = _merge_auth(result, second)
+            code = await two_factor_code(credentials.two_factor, result, "AuthenticateUser")
+            second, token = await self._authenticate_2fa_step(code, pending)
+            result = merge_auth(result, second)
             await self._adopt_session(result, token, "Authenticate2FA")
         else:
             await self._adopt_session(result, token)
@@ -290,7 +282,7 @@ class SessionMixin:
             first, pending = self._pending_2fa
             try:
                 second, token = await self._authenticate_2fa_step(code, pending)
-                result = _merge_auth(first, second)
+                result = merge_auth(first, second)
                 await self._adopt_session(result, token, "Authenticate2FA")
             except Exception as exc:
                 self._auth_failure = exc
@@ -443,7 +435,29 @@ def _shared(exc: Exception) -> Exception:
         return exc
 
 
-def _merge_auth(first: AuthResult, second: AuthResult) -> AuthResult:
+def pending_2fa_token(data: object) -> str | None:
+    """The token a 2FA challenge hands back for ``Authenticate2FA``, if it has one."""
+    pending = _ci_get(data, "Pending2FaToken") or _ci_get(data, "TwoFAToken") or None
+    return pending if isinstance(pending, str) else None
+
+
+async def two_factor_code(
+    provider: TwoFactorProvider | None, challenge: AuthResult, method: str
+) -> str:
+    """A code from ``provider`` for the 2FA type ``challenge`` names (Google by default).
+
+    Without a provider the login cannot go on: :class:`TwoFactorRequiredError`.
+    """
+    if provider is None:
+        raise TwoFactorRequiredError(
+            f"{method}: the exchange asks for a 2FA code and credentials.two_factor is not set",
+            method=method,
+        )
+    code = await provider(challenge.two_fa_type or challenge.auth_type or "Google")
+    return check.text(code, "2FA code")
+
+
+def merge_auth(first: AuthResult, second: AuthResult) -> AuthResult:
     """The result of a 2FA login: the second answer, completed by the first."""
     return AuthResult(
         authenticated=second.authenticated,

@@ -44,6 +44,8 @@ __all__ = [
     "WRITES",
     "backoff_delay",
     "decode_reply",
+    "decode_result",
+    "is_write",
     "ws_url_for",
 ]
 
@@ -54,6 +56,11 @@ WRITES: Final = frozenset(
     {"sendorder", "cancelorder", "cancelallorders", "cancelreplaceorder"}
     | {"createwithdrawticket", "createdepositticket"}
 )
+
+
+def is_write(method: str) -> bool:
+    """Whether ``method`` is a write: sent once, a lost reply making its outcome unknown."""
+    return method.lower() in WRITES
 
 
 def ws_url_for(base_url: str) -> str:
@@ -82,6 +89,7 @@ def _l2(data: Any, request: Mapping[str, Any]) -> Any:
 _RESULTS: Final[dict[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
     "ping": _structure(Pong),
     "authenticateuser": _structure(AuthResult),
+    "authenticate2fa": _structure(AuthResult),
     "webauthenticateuser": _structure(AuthResult),
     "getproducts": _structure_list(Product),
     "getinstruments": _structure_list(Instrument),
@@ -105,14 +113,17 @@ _RESULTS: Final[dict[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
 }
 
 
-def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any:
+def decode_reply(
+    method: str, m: int, o: Any, request: Mapping[str, Any], *, raw: bool = False
+) -> Any:
     """Map one reply frame to the HTTP call's result or error (pure).
 
     An unreadable answer goes through the client's own rule
     (:func:`~kiiex_async._rules.read_answer`): after a write the outcome is unknown.
+    ``raw``: the answer's JSON once checked for errors, not its model (see
+    :func:`decode_result`).
     """
-    write = method.lower() in WRITES
-    payload = read_answer(method, _payload, o, write=write)
+    payload = read_answer(method, _payload, o, write=is_write(method))
     if m == ERROR:
         raise _wire.api_error(method, 200, payload) or ApiError(
             f"{method}: the gateway answered an error frame", method=method
@@ -120,10 +131,15 @@ def decode_reply(method: str, m: int, o: Any, request: Mapping[str, Any]) -> Any
     error = _wire.api_error(method, 200, payload)
     if error is not None:
         raise error
+    return payload if raw else decode_result(method, payload, request)
+
+
+def decode_result(method: str, payload: Any, request: Mapping[str, Any]) -> Any:
+    """The model the HTTP method returns, built from an answer already checked for errors."""
     convert = _RESULTS.get(method.lower())
     if convert is None:
         return payload
-    return read_answer(method, convert, payload, request, write=write)
+    return read_answer(method, convert, payload, request, write=is_write(method))
 
 
 def _payload(o: Any) -> Any:

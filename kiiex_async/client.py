@@ -338,4 +338,5 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
         if self._credentials is not None:
             credentials = self._credentials
             login = functools.partial(self._login_payload, credentials)
+            options.setdefault("two_factor", credentials.two_factor)
         return Stream(self, login=login, **options)

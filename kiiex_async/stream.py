@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import aiohttp
 
-from . import _wire
+from . import _otel, _wire
 from ._events import (
     AccountEvent,
     CancelReject,
@@ -70,18 +70,18 @@ from ._events import (
 from ._feeds import AccountEvents, Latest, Level1Feed, TradeFeed
 from ._orderbook import OrderBook, decode_rows
 from ._stream_account import ACCOUNT_EVENTS, UNREADABLE, AccountHub, change_of
+from ._stream_login import log_in
 from ._stream_wire import (
     ERROR,
     REPLY,
     REQUEST,
-    WRITES,
     backoff_delay,
     decode_reply,
+    is_write,
     ws_url_for,
 )
 from .errors import (
     ApiError,
-    AuthenticationError,
     ConfigurationError,
     ConnectError,
     DecodeError,
@@ -91,12 +91,12 @@ from .errors import (
     UnknownOutcomeError,
 )
 from .models import (
-    AuthResult,
     Level1,
     Side,
 )
 
 if TYPE_CHECKING:
+    from .auth import TwoFactorProvider
     from .client import KiiexClient
 
 __all__ = [
@@ -159,7 +159,10 @@ class Stream:
 
     Use ``async with client.stream(...) as stream``; the first connection (and login, with
     credentials) happens on entry and its failure raises there.  ``ws_url`` defaults to
-    ``<ws|wss>://<host>/WSGateway`` of the client's base URL.
+    ``<ws|wss>://<host>/WSGateway`` of the client's base URL.  A login that asks for 2FA
+    takes a code from ``two_factor`` (``client.stream()`` passes
+    ``credentials.two_factor``; it is asked again on every reconnect) or fails with
+    :class:`~kiiex_async.errors.TwoFactorRequiredError`.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class Stream:
         client: KiiexClient,
         *,
         login: Callable[[], dict[str, Any]] | None = None,
+        two_factor: TwoFactorProvider | None = None,
         ws_url: str | None = None,
         ping_interval: float = 10.0,
         ping_timeout: float = 5.0,
@@ -181,6 +185,7 @@ class Stream:
             raise ConfigurationError("stream intervals and timeouts must be > 0")
         self._client = client
         self._login = login
+        self._two_factor = two_factor
         self.url = ws_url if ws_url is not None else ws_url_for(client.base_url)
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
@@ -306,9 +311,9 @@ class Stream:
             try:
                 try:
                     await self._setup(ws, reconnect=first.done())
-                except (KiiexError, _Lost) as exc:
+                except Exception as exc:  # a 2FA code source's own error included
                     if not first.done():
-                        if not isinstance(exc, KiiexError):
+                        if isinstance(exc, _Lost):
                             exc = ConnectError("stream: the connection closed during set-up")
                         first.set_exception(exc)
                         return
@@ -317,7 +322,8 @@ class Stream:
                 else:
                     if not first.done():
                         first.set_result(None)
-                    self._connected.set()
+                    if not reader.done():
+                        self._connected.set()
                 await asyncio.wait([reader])
             finally:
                 await self._teardown(ws, reader, pinger)
@@ -351,11 +357,8 @@ class Stream:
     async def _setup(self, ws: aiohttp.ClientWebSocketResponse, *, reconnect: bool) -> None:
         """Log in, subscribe everything again, reconcile over REST after a reconnect."""
         if self._login is not None:
-            result = await self._request(ws, "AuthenticateUser", self._login())
-            if not isinstance(result, AuthResult) or not result.authenticated:
-                raise AuthenticationError(
-                    "stream: AuthenticateUser refused", method="AuthenticateUser"
-                )
+            send = functools.partial(self._traced_request, ws, raw=True)
+            result = await log_in(send, self._login(), self._two_factor)
             if result.user is not None and result.user.account_id:
                 self._account.account_id = result.user.account_id
         if self._account.subscribed:
@@ -389,7 +392,9 @@ class Stream:
                     return
         finally:
             # No reply can come any more: fail the waiting calls now (the set-up's login
-            # among them), not after their timeouts.
+            # among them), not after their timeouts, and let no call (a read asked again)
+            # pick this socket before the supervisor has torn it down.
+            self._connected.clear()
             self._fail_pending()
 
     async def _ping_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -452,8 +457,9 @@ class Stream:
         payload: Mapping[str, Any],
         *,
         wait: float | None = None,
+        raw: bool = False,
     ) -> Any:
-        write = method.lower() in WRITES
+        write = is_write(method)
         self._seq += 2
         i = self._seq
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
@@ -486,8 +492,13 @@ class Stream:
                 raise
         finally:
             self._pending.pop(i, None)
-        return decode_reply(method, m, o, payload)
+        return decode_reply(method, m, o, payload, raw=raw)
 
+    #: ``_request`` as one span of its own: what the stream sends for someone (its login,
+    #: its subscriptions), not its liveness Ping nor the attempts of a ``call``.
+    _traced_request = _otel.traced_ws_call(is_write, method_at=2)(_request)
+
+    @_otel.traced_ws_call(is_write, method_at=1)
     async def call(
         self,
         method: str,
@@ -517,6 +528,7 @@ class Stream:
             except _Lost:
                 if attempt == 2:
                     raise TransportError(f"{method}: the stream dropped twice", method=method)
+                _otel.record_attempt()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------------ market data
@@ -528,7 +540,7 @@ class Stream:
 
     async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, name: str, p: Any) -> Any:
         try:
-            return await self._request(ws, name, p)
+            return await self._traced_request(ws, name, p)
         except ApiError as exc:
             if exc.errorcode == _ALREADY_SUBSCRIBED:
                 return None

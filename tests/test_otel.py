@@ -10,6 +10,7 @@ import textwrap
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import stamina
@@ -18,12 +19,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from stream_support import QUIET_STREAM, TWOFA, TWOFA_CODE, until
 from workflow_support import FAST, make_client, sim_config
 
 from kiiex_async import Credentials, KiiexClient, errors
 from kiiex_async._pipeline import Pipeline
 from kiiex_async.models import Side
-from kiiex_async.sim import Simulator
+from kiiex_async.sim import DemoUser, Fault, Simulator
 from kiiex_async.testing import MockTransport, Request, Response
 from kiiex_async.workflow import MemoryCheckpointStore, SwapRequest, SwapState, SwapWorkflow
 
@@ -35,6 +37,7 @@ LOGIN_OK = {"Authenticated": True, "SessionToken": TOKEN, "User": {"UserId": 9, 
 #: Every attribute a call span may carry: names and numbers, never a payload or a message.
 CALL_KEYS = {
     "kiiex.method",
+    "kiiex.transport",
     "kiiex.write",
     "http.request.method",
     "kiiex.attempts",
@@ -42,6 +45,9 @@ CALL_KEYS = {
     "kiiex.errorcode",
     "error.type",
 }
+#: What a span of a request sent on the stream's socket may carry: no ``http.*`` at all.
+WS_KEYS = CALL_KEYS - {"http.request.method", "http.response.status_code"}
+STREAM = QUIET_STREAM
 STEP_KEYS = {
     "kiiex.swap.id",
     "kiiex.swap.step",
@@ -94,6 +100,7 @@ async def test_a_read_is_one_client_span_with_method_status_and_one_attempt(
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes or {}) == {
         "kiiex.method": "Ping",
+        "kiiex.transport": "http",
         "kiiex.write": False,
         "http.request.method": "POST",
         "kiiex.attempts": 1,
@@ -203,6 +210,151 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
+def over_ws(exporter: InMemorySpanExporter, method: str) -> list[ReadableSpan]:
+    """The finished spans of ``method`` sent on a socket, in the order they ended."""
+    return [
+        s
+        for s in named(exporter, f"kiiex {method}")
+        if s.name == f"kiiex {method}" and dict(s.attributes or {})["kiiex.transport"] == "ws"
+    ]
+
+
+def failed_over_ws(exporter: InMemorySpanExporter, method: str, error: str) -> dict[str, Any]:
+    """The attributes of the one socket span of ``method``, checked failed by ``error``."""
+    (span,) = over_ws(exporter, method)
+    attributes = dict(span.attributes or {})
+    assert attributes["error.type"] == error
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == error
+    assert set(attributes) <= WS_KEYS
+    return attributes
+
+
+async def test_a_socket_call_is_one_client_span_marked_ws(
+    spans: InMemorySpanExporter, sim: Simulator
+) -> None:
+    """stream.call("GetLevel1"): one CLIENT span, transport ws, a read, 1 attempt, no http.*."""
+    async with make_client(sim) as client, client.stream(**STREAM) as stream:
+        await stream.call("GetLevel1", {"OMSId": 1, "InstrumentId": 1})
+    (span,) = over_ws(spans, "GetLevel1")
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes or {}) == {
+        "kiiex.method": "GetLevel1",
+        "kiiex.transport": "ws",
+        "kiiex.write": False,
+        "kiiex.attempts": 1,
+    }
+
+
+async def test_the_socket_login_and_subscriptions_are_spans_and_pings_are_not(
+    spans: InMemorySpanExporter, sim: Simulator
+) -> None:
+    """The socket's AuthenticateUser and SubscribeLevel1 are ws spans; its Ping is not."""
+    # A no-op fault on the next three Pings: once it is spent, three pings were answered.
+    sim.faults.inject(Fault("Ping", "latency", delay=0.0, times=3))
+    options = {**STREAM, "ping_interval": 0.01}
+    async with make_client(sim) as client, client.stream(**options) as stream:
+        ticks = aiter(stream.level1(1))
+        assert (await anext(ticks)).instrument_id == 1
+        await until(lambda: not sim.faults.active)
+    for method in ("AuthenticateUser", "SubscribeLevel1"):
+        (span,) = over_ws(spans, method)
+        assert dict(span.attributes or {})["kiiex.write"] is False
+        assert span.status.status_code is StatusCode.UNSET
+    assert named(spans, "kiiex Ping") == []
+
+
+async def test_a_refused_socket_call_carries_the_errorcode_and_error_type(
+    spans: InMemorySpanExporter, sim: Simulator
+) -> None:
+    """An unknown method on the socket: error status, errorcode 104, NotFoundError."""
+    async with make_client(sim) as client, client.stream(**STREAM) as stream:
+        with pytest.raises(errors.NotFoundError) as info:
+            await stream.call("NoSuchMethod", {})
+    attributes = failed_over_ws(spans, "NoSuchMethod", "NotFoundError")
+    assert attributes["kiiex.errorcode"] == 104 == info.value.errorcode
+
+
+async def test_a_socket_write_whose_reply_is_lost_is_an_unknown_outcome_span(
+    spans: InMemorySpanExporter, sim: Simulator
+) -> None:
+    """SendOrder on a socket that drops before the reply: a failed write span, 1 attempt."""
+    sim.faults.inject(Fault("SendOrder", "ws_drop", times=1))
+    order = {"OMSId": 1, "AccountId": 1, "InstrumentId": 1, "Side": 1, "OrderType": 1}
+    async with make_client(sim) as client, client.stream(**STREAM) as stream:
+        with pytest.raises(errors.UnknownOutcomeError):
+            await stream.call("SendOrder", {**order, "Quantity": "10", "TimeInForce": 1})
+    attributes = failed_over_ws(spans, "SendOrder", "UnknownOutcomeError")
+    assert attributes["kiiex.write"] is True
+    assert attributes["kiiex.attempts"] == 1
+
+
+async def test_a_socket_read_asked_again_after_a_drop_counts_two_attempts(
+    spans: InMemorySpanExporter, sim: Simulator
+) -> None:
+    """GetLevel1 whose socket drops is sent again on the next one: one span, 2 attempts."""
+    sim.faults.inject(Fault("GetLevel1", "ws_drop", times=1))
+    async with make_client(sim) as client, client.stream(**STREAM) as stream:
+        level1 = await stream.call("GetLevel1", {"OMSId": 1, "InstrumentId": 1})
+        assert level1.instrument_id == 1
+        assert stream.reconnects == 1
+    (span,) = over_ws(spans, "GetLevel1")
+    assert dict(span.attributes or {})["kiiex.attempts"] == 2
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_no_socket_span_carries_a_secret_or_a_payload(
+    spans: InMemorySpanExporter, sim: Simulator
+) -> None:
+    """Socket login and calls: every attribute is a name, a flag or a number of ours."""
+    credentials = sim.credentials_kwargs
+    async with make_client(sim) as client, client.stream(**STREAM) as stream:
+        await stream.call("GetAccountPositions", {"OMSId": 1, "AccountId": 1})
+    exported = [s for s in named(spans, "kiiex ") if s.name != "kiiex LogOut"]
+    assert {s.name for s in exported} == {"kiiex AuthenticateUser", "kiiex GetAccountPositions"}
+    text = "".join(s.to_json() for s in exported)
+    for secret in (credentials["api_secret"], credentials["password"], "USDT"):
+        assert secret and secret not in text
+    for span in exported:
+        attributes = dict(span.attributes or {})
+        assert set(attributes) <= WS_KEYS
+        assert {v for v in attributes.values() if isinstance(v, str)} == {
+            span.name.removeprefix("kiiex "),
+            "ws",
+        }
+
+
+async def test_a_socket_2fa_login_is_two_spans_without_the_code_or_password(
+    spans: InMemorySpanExporter,
+) -> None:
+    """A 2FA user's socket login: AuthenticateUser then Authenticate2FA spans, and neither
+    the password nor the code in any span."""
+    code, password = TWOFA_CODE, TWOFA.password
+
+    async def provider(kind: str) -> str:
+        return code
+
+    credentials = Credentials(username="twofa", password=password, two_factor=provider)
+    async with (
+        Simulator(sim_config(users=(DemoUser(), TWOFA))) as sim,
+        KiiexClient(sim.url, credentials=credentials, rate_limit=None) as client,
+        client.stream(**STREAM) as stream,
+    ):
+        assert await stream.call("GetUserAccounts", {"OMSId": 1}) == [70]
+    exported = [s for s in named(spans, "kiiex ") if s.name != "kiiex LogOut"]
+    assert [s.name for s in exported] == [
+        "kiiex AuthenticateUser",
+        "kiiex Authenticate2FA",
+        "kiiex GetUserAccounts",
+    ]
+    text = "".join(s.to_json() for s in exported)
+    assert code not in text and password not in text
+    for span in exported:
+        assert set(span.attributes or {}) <= WS_KEYS
+        assert span.status.status_code is StatusCode.UNSET
+
+
 async def test_a_swap_gives_one_span_per_step_with_its_calls_as_children(
     spans: InMemorySpanExporter, sim: Simulator
 ) -> None:
@@ -232,18 +384,34 @@ async def test_a_swap_gives_one_span_per_step_with_its_calls_as_children(
     assert dict(send.attributes or {})["kiiex.write"] is True
 
 
-async def test_without_an_sdk_no_tracer_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the API but no SDK configured, calls never ask the proxy provider for a tracer."""
-    asked: list[str] = []
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names tracers are asked for while no SDK is configured (failing the call)."""
+    names: list[str] = []
 
     def get_tracer(self: object, name: str, *args: object, **kwargs: object) -> object:
-        asked.append(name)
+        names.append(name)
         raise AssertionError("a tracer was asked for without an SDK")
 
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     monkeypatch.setattr(trace.ProxyTracerProvider, "get_tracer", get_tracer)
+    return names
+
+
+async def test_without_an_sdk_no_tracer_is_asked_for(asked: list[str]) -> None:
+    """With the API but no SDK configured, calls never ask the proxy provider for a tracer."""
     async with client_of(MockTransport(pong)) as client:
         assert (await client.ping()).msg == "PONG"
+    assert asked == []
+
+
+async def test_without_an_sdk_socket_calls_ask_for_no_tracer(
+    sim: Simulator, asked: list[str]
+) -> None:
+    """With the API but no SDK, the socket's login, subscriptions and calls ask no tracer."""
+    async with make_client(sim) as client, client.stream(**STREAM) as stream:
+        assert (await anext(aiter(stream.level1(1)))).instrument_id == 1
+        assert (await stream.call("Ping")).msg == "PONG"
     assert asked == []
 
 

@@ -11,9 +11,10 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
+from stream_support import TWOFA, TWOFA_CODE
 
 from kiiex_async.auth import sign
-from kiiex_async.sim import Fault, SimConfig, Simulator
+from kiiex_async.sim import DemoUser, Fault, SimConfig, Simulator
 
 CONFIG = SimConfig(seed=3, time_speed=0.0, start_time=1_700_000_000.0, drift_bps=D(0))
 
@@ -145,6 +146,28 @@ async def test_a_guide_login_authenticates_the_socket_until_log_out() -> None:
         await raw.call("LogOut", {})
         refused = await raw.call("GetUserAccounts", {"OMSId": 1})
         assert refused["o"]["errorcode"] == 20
+
+
+async def test_a_2fa_login_holds_the_socket_pending_until_authenticate_2fa() -> None:
+    """A 2FA user's login leaves the socket unauthenticated (errorcode 20) until
+    Authenticate2FA {Code} alone, the pending token held by the socket, completes it."""
+    config = attrs.evolve(CONFIG, users=(DemoUser(), TWOFA))
+    async with (
+        Simulator(config) as sim,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(sim.ws_url) as ws,
+    ):
+        raw = Raw(ws)
+        body = {"UserName": TWOFA.username, "Password": TWOFA.password}
+        challenge = (await raw.call("AuthenticateUser", body))["o"]
+        assert challenge["Requires2FA"] is True and "SessionToken" not in challenge
+        refused = await raw.call("GetUserAccounts", {"OMSId": 1})
+        assert refused["o"]["errorcode"] == 20
+        wrong = (await raw.call("Authenticate2FA", {"Code": "000000"}))["o"]
+        assert wrong["Authenticated"] is False
+        done = (await raw.call("Authenticate2FA", {"Code": TWOFA_CODE}))["o"]
+        assert done["Authenticated"] is True and done["SessionToken"]
+        assert (await raw.call("GetUserAccounts", {"OMSId": 1}))["o"] == [70]
 
 
 async def test_second_subscription_is_already_subscribed(raw: Raw) -> None:

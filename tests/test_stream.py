@@ -104,6 +104,17 @@ async def test_a_write_whose_reply_is_lost_is_an_unknown_outcome(
     assert len([o for o in sim.ledger()["Orders"] if o["Account"] == 1]) == 1
 
 
+async def test_a_read_whose_socket_drops_is_asked_again_on_the_next_socket(
+    sim: Simulator, stream: Stream
+) -> None:
+    """GetLevel1 whose socket drops before the reply is answered after the reconnect
+    (it is not sent again on the dead socket)."""
+    sim.faults.inject(Fault("GetLevel1", "ws_drop", times=1))
+    level1 = await stream.call("GetLevel1", {"OMSId": 1, "InstrumentId": 1})
+    assert isinstance(level1, Level1) and level1.instrument_id == 1
+    assert stream.reconnects == 1
+
+
 async def test_level1_pushes_the_latest_value(client: KiiexClient, stream: Stream) -> None:
     """level1() yields the subscription snapshot, then the value after a fill."""
     ticks = aiter(stream.level1(1))

@@ -6,7 +6,10 @@ Frames are ``{"m": type, "i": seq, "n": name, "o": "<JSON text>"}`` with ``m`` 0
 * Every HTTP method is callable on the socket (``m`` 0 or 2), answered by the HTTP app's
   own dispatch (:meth:`SimApp.dispatch`), so both faces always agree.  ``AuthenticateUser``
   (signed key or password) and ``WebAuthenticateUser {SessionToken}`` authenticate the
-  socket: later private calls run under that session.  The ``guide`` dialect's login
+  socket: later private calls run under that session.  A 2FA user's login only opens a
+  pending login, held by the socket: ``Authenticate2FA {Code}`` (the pending token may
+  be left out) completes it and authenticates the socket; until then private calls are
+  refused (errorcode 20).  The ``guide`` dialect's login
   opens no session (its answer is ``{"authenticated":true,"user":{...}}``): there the
   socket itself is authenticated as the answer's user for as long as it stays open.
 * ``SubscribeLevel1`` answers the Level1 object, then ``Level1UpdateEvent``;
@@ -75,6 +78,8 @@ class _Connection:
     request: web.Request
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     token: str | None = None
+    #: The pending token of a 2FA login awaiting ``Authenticate2FA`` on this socket.
+    pending_2fa: str | None = None
     #: The user of a login that opened no session (guide dialect): the socket is the session.
     user: DemoUser | None = None
     account_id: int | None = None
@@ -298,7 +303,7 @@ class Gateway:
         status, payload = self._app.dispatch(
             method, "POST", {}, body.encode(), self._as_http(conn), user=conn.user
         )
-        if method.name == "AuthenticateUser" and status == 200:
+        if method.name in ("AuthenticateUser", "Authenticate2FA") and status == 200:
             self._adopt(conn, payload)
         if method.name == "LogOut":
             conn.token = conn.user = conn.account_id = None
@@ -312,21 +317,30 @@ class Gateway:
         headers: CIMultiDict[str] = CIMultiDict()
         if conn.token:
             headers["aptoken"] = conn.token
+        if conn.pending_2fa:
+            headers["Pending2FaToken"] = conn.pending_2fa
         return conn.request.clone(headers=headers)
 
     def _adopt(self, conn: _Connection, payload: bytes) -> None:
         """Authenticate the socket from a successful login answer: its session token, or
-        (guide dialect, no token) the user it names.  A 2FA challenge names neither."""
+        (guide dialect, no token) the user it names.  A 2FA challenge names neither: the
+        socket keeps its pending token for ``Authenticate2FA``."""
         answer = loads(payload)
         if not isinstance(answer, dict):
             return
         keys = {k.lower(): v for k, v in answer.items()}
+        pending = keys.get("pending2fatoken")
+        if isinstance(pending, str) and pending:
+            conn.pending_2fa = pending
+            conn.token = conn.user = conn.account_id = None
+            return
         token = keys.get("sessiontoken")
         if isinstance(token, str) and token:
             session = self._app.sessions.get(token, self._app.clock.now())
             user = self._ex.users.get(session.user_id) if session else None
             if user is not None:
                 conn.token, conn.user, conn.account_id = token, None, user.account_id
+                conn.pending_2fa = None
             return
         found = keys.get("user")
         if keys.get("authenticated") is not True or not isinstance(found, dict):
