@@ -12,12 +12,11 @@ or an error.  It owns, each in one place:
   ``max_history_body_size``);
 * the retry engine (stamina) and each call's time budget (``timeout=``, default
   :attr:`RetryPolicy.timeout`, or a retry scope's deadline);
-* applying the pure rules of :mod:`kiiex_async._rules` to every attempt, which it
-  re-exports: the status → error table (:func:`interpret_response`), when to retry
-  (:func:`retry_wait`), the rule for "this write's outcome is unknown"
-  (:func:`outcome_error`; a write cancelled from outside while its request was in flight
-  is one more case, handled here) and an answer that cannot be read
-  (:func:`read_answer`, used by the client and the stream).
+* applying the pure rules of :mod:`kiiex_async._rules` to every attempt: the status →
+  error table (:func:`~kiiex_async._rules.interpret_response`), when to retry
+  (:func:`~kiiex_async._rules.retry_wait`) and the rule for "this write's outcome is
+  unknown" (:func:`~kiiex_async._rules.outcome_error`); a write cancelled from outside
+  while its request was in flight is one more unknown outcome, handled here.
 
 Retry rules:
 
@@ -73,7 +72,6 @@ from ._rules import (
     outcome_error,
     parse_retry_after,
     query_params,
-    read_answer,
     retry_wait,
 )
 from ._transport import DEFAULT_POOL_SIZE, AsyncTransport, Request, too_large
@@ -95,13 +93,6 @@ __all__ = [
     "RetryCallback",
     "RetryPolicy",
     "RetryScope",
-    "check_timeout",
-    "interpret_response",
-    "outcome_error",
-    "parse_retry_after",
-    "query_params",
-    "read_answer",
-    "retry_wait",
 ]
 
 log = logging.getLogger("kiiex_async.transport")

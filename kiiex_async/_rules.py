@@ -11,8 +11,8 @@ This module owns, each in one place:
 * how a payload is written as a query string (:func:`query_params`) and what a time budget
   may be (:func:`check_timeout`).
 
-Nothing here does I/O or keeps state: :mod:`kiiex_async._pipeline` runs the calls and
-re-exports these names.
+Nothing here does I/O or keeps state: :mod:`kiiex_async._pipeline` runs the calls; the
+client and the stream read answers with :func:`read_answer`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _validate as check
 from . import _wire
-from ._pipeline import HttpMethod, Pipeline, check_timeout
+from ._pipeline import HttpMethod, Pipeline
+from ._rules import check_timeout
 from .auth import Credentials, TwoFactorProvider
 from .errors import (
     AuthenticationError,

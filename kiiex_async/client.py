@@ -46,8 +46,8 @@ from ._pipeline import (
     RetryCallback,
     RetryPolicy,
     RetryScope,
-    read_answer,
 )
+from ._rules import read_answer
 from ._session import AuthMode
 from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
 from ._validate import Amount

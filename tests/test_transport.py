@@ -26,13 +26,8 @@ from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 from yarl import URL
 
 from kiiex_async import Credentials, errors
-from kiiex_async._pipeline import (
-    Pipeline,
-    RetryPolicy,
-    interpret_response,
-    parse_retry_after,
-    retry_wait,
-)
+from kiiex_async._pipeline import Pipeline, RetryPolicy
+from kiiex_async._rules import interpret_response, parse_retry_after, retry_wait
 from kiiex_async._transport import AiohttpTransport, Timeouts
 from kiiex_async.client import KiiexClient
 

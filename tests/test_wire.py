@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiiex_async import _wire, errors
-from kiiex_async._pipeline import query_params, read_answer
+from kiiex_async._rules import query_params, read_answer
 from kiiex_async.models import (
     AuthResult,
     ChangeReason,
