@@ -53,7 +53,7 @@ import contextvars
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote, urlencode
@@ -363,7 +363,7 @@ class Pipeline:
         )
 
     @_otel.traced_call
-    async def call(
+    def call(
         self,
         method: str,
         payload: Mapping[str, Any] | None = None,
@@ -375,7 +375,7 @@ class Pipeline:
         retry: bool = True,
         use_session: bool = True,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> Coroutine[Any, Any, Any]:
         """Call one AlphaPoint method and return its decoded JSON answer.
 
         ``write=True`` marks a call that changes state (it is sent once; see the module
@@ -386,6 +386,10 @@ class Pipeline:
         whole call's budget in seconds, every attempt of a read included (``None``: the
         policy's :attr:`RetryPolicy.timeout`, which bounds retries only).  Raises the
         mapped :mod:`kiiex_async.errors`.
+
+        A plain function handing back the coroutine that does the work (await it): one
+        coroutine frame less per call.  A closed pipeline or an invalid argument raises
+        at once.
         """
         if self._closed:
             raise RuntimeError("this transport (client) is closed")
@@ -396,10 +400,10 @@ class Pipeline:
         prepared = _Call(method, body, write, headers, sign, http, use_session)
         scope = _SCOPE.get()
         if scope is not None and scope.owner is self and not write:
-            return await self._scoped(prepared, retry, scope, timeout)
+            return self._scoped(prepared, retry, scope, timeout)
         if timeout is not None:
-            return await self._within(prepared, retry, check_timeout(timeout) or 0.0)
-        return await self._send(prepared, retry, self._retry.timeout)
+            return self._within(prepared, retry, check_timeout(timeout) or 0.0)
+        return self._send(prepared, retry, self._retry.timeout)
 
     @contextlib.contextmanager
     def retry_scope(

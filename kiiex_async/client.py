@@ -47,7 +47,7 @@ from ._pipeline import (
     RetryPolicy,
     RetryScope,
 )
-from ._rules import read_answer
+from ._rules import check_timeout, read_answer
 from ._session import AuthMode
 from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
 from ._validate import Amount
@@ -86,6 +86,7 @@ class ClientOptions(TypedDict, total=False):
     timeout: float
     rate_limit: float | None
     max_retries: int
+    retry_timeout: float | None
     pool_size: int | None
     connect_timeout: float | None
     read_http_method: HttpMethod
@@ -107,7 +108,8 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
     ``OMSId`` defaults to ``oms_id`` and ``AccountId`` to ``account_id`` or, if unset, the
     account authentication returned.  ``rate_limit`` is requests per second shared by every
     coroutine of this client (``None`` = off); ``max_retries`` is how often a read is
-    retried.  An answer larger than ``max_body_size`` bytes (``max_history_body_size`` for
+    retried, within ``retry_timeout`` seconds from its first attempt (``None``: attempts
+    only); a per-call ``timeout=`` or :meth:`retry_scope` replaces that budget.  An answer larger than ``max_body_size`` bytes (``max_history_body_size`` for
     history and list calls) is not read: :class:`~kiiex_async.errors.ResponseTooLargeError`.
 
     I/O goes through ``transport`` (any :class:`~kiiex_async.AsyncTransport`, e.g.
@@ -119,7 +121,7 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
     Rate limit, retries, the pause after a 429 and authentication apply to every transport.
     Every endpoint takes a keyword-only ``timeout=`` (seconds): the whole call's budget,
     every retry of a read included (``None``: each attempt bounded by ``timeout`` above,
-    retries by a 45 s budget).
+    retries by ``retry_timeout``).
     Use as ``async with KiiexClient(...) as client:`` or call :meth:`aclose`.
     """
 
@@ -133,6 +135,7 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
         timeout: float = 10.0,
         rate_limit: float | None = 20.0,
         max_retries: int = 3,
+        retry_timeout: float | None = 45.0,
         pool_size: int | None = None,
         connect_timeout: float | None = None,
         read_http_method: HttpMethod = "POST",
@@ -159,6 +162,7 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
         if template_form_as not in _TEMPLATE_FORM_ENCODINGS:
             raise ConfigurationError("template_form_as must be 'object' or 'string'")
         try:
+            retry_budget = check_timeout(retry_timeout, "retry_timeout")
             self._oms_id = check.positive_id(oms_id, "oms_id")
             self._configured_account_id = check.optional_int(account_id, "account_id", minimum=1)
         except InvalidInputError as exc:
@@ -196,7 +200,7 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
             base_url,
             transport,
             rate_limit=rate_limit,
-            retry=RetryPolicy(attempts=max_retries + 1),
+            retry=RetryPolicy(attempts=max_retries + 1, timeout=retry_budget),
             max_body_size=max_body_size,
             max_history_body_size=max_history_body_size,
         )

@@ -157,3 +157,35 @@ async def test_each_attempt_of_a_signed_read_carries_a_fresh_nonce() -> None:
     assert first["Nonce"] != second["Nonce"]
     assert first["Signature"] != second["Signature"]
     assert first["APIKey"] == second["APIKey"] == "key-1"
+
+
+async def test_retry_timeout_sets_the_clients_retry_budget() -> None:
+    """retry_timeout= is the per-client budget of a read's retries: a first attempt slower
+    than it leaves no time for the five retries max_retries allows."""
+    client, transport = client_of(slow_failure, max_retries=5, retry_timeout=0.1)
+    async with client:
+        with pytest.raises(errors.ServerError):
+            await client.get_level1(1)
+    assert attempts(transport, "GetLevel1") == 1
+
+
+async def test_retry_timeout_none_leaves_the_attempts_as_the_only_limit() -> None:
+    """retry_timeout=None: a read failing fast is tried max_retries + 1 times."""
+
+    def busy(request: Request) -> Response:
+        if request.name == "AuthenticateUser":
+            return Response(200, json=LOGIN)
+        return Response(503, json={"result": False, "errormsg": "Busy", "errorcode": 107})
+
+    client, transport = client_of(busy, max_retries=1, retry_timeout=None)
+    async with client:
+        with pytest.raises(errors.ServerError):
+            await client.get_level1(1)
+    assert attempts(transport, "GetLevel1") == 2
+
+
+@pytest.mark.parametrize("budget", [0, -1.0, float("inf"), "45", True])
+def test_a_bad_retry_timeout_is_a_configuration_error(budget: Any) -> None:
+    """retry_timeout must be a positive number of seconds or None, checked at once."""
+    with pytest.raises(errors.ConfigurationError, match="retry_timeout"):
+        KiiexClient("http://127.0.0.1:1/ap", retry_timeout=budget)
