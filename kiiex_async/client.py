@@ -109,8 +109,9 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
     account authentication returned.  ``rate_limit`` is requests per second shared by every
     coroutine of this client (``None`` = off); ``max_retries`` is how often a read is
     retried, within ``retry_timeout`` seconds from its first attempt (``None``: attempts
-    only); a per-call ``timeout=`` or :meth:`retry_scope` replaces that budget.  An answer larger than ``max_body_size`` bytes (``max_history_body_size`` for
-    history and list calls) is not read: :class:`~kiiex_async.errors.ResponseTooLargeError`.
+    only); a per-call ``timeout=`` or :meth:`retry_scope` replaces that budget.  An answer
+    larger than ``max_body_size`` bytes (``max_history_body_size`` for history and list
+    calls) is not read: :class:`~kiiex_async.errors.ResponseTooLargeError`.
 
     I/O goes through ``transport`` (any :class:`~kiiex_async.AsyncTransport`, e.g.
     :class:`kiiex_async.testing.MockTransport`); by default an
