@@ -349,8 +349,9 @@ class _ModelReader:
         self.keys: dict[Any, tuple[int, bool] | None] = {}
         self.shapes: dict[tuple[Any, ...], _Plan] = {}
         # The plan used last: the objects of one answer share their key set, and comparing
-        # two tuples of the same key objects costs less than hashing one.
-        self.last = _Plan(self, ())
+        # two tuples of the same key objects costs less than hashing one.  Only a plan
+        # with every required field becomes the last one; this first one matches no object.
+        self.last = _Plan(self, (_UNSEEN,))
 
     def resolve(self, key: Any) -> tuple[int, bool] | None:
         """(field index, alias?) that wire key ``key`` fills, or ``None`` (ignored)."""
@@ -362,12 +363,17 @@ class _ModelReader:
         return found  # type: ignore[no-any-return]
 
     def plan(self, shape: tuple[Any, ...]) -> _Plan:
-        """The plan of key set ``shape`` (made and kept the first time), now the last one."""
+        """The plan of key set ``shape`` (made and kept the first time), now the last one.
+
+        Raises :class:`~kiiex_async.errors.DecodeError` when a required field is missing.
+        """
         plan = self.shapes.get(shape)
         if plan is None:
             plan = _Plan(self, shape)
             if len(self.shapes) < _SHAPE_LIMIT:
                 self.shapes[shape] = plan
+        if plan.missing is not None:
+            raise errors.DecodeError(plan.missing)
         self.last = plan
         return plan
 
@@ -382,8 +388,6 @@ class _ModelReader:
         plan = self.last
         if shape != plan.shape:
             plan = self.plan(shape)
-        if plan.missing is not None:
-            raise errors.DecodeError(plan.missing)
         values: Any = plan.pick(data)
         kinds = tuple(map(type, values))
         seen, steps = plan.current

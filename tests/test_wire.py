@@ -850,6 +850,23 @@ def test_missing_required_field_names_class_and_fields() -> None:
         _wire.structure(data, Order)
 
 
+def test_a_missing_field_is_caught_whatever_object_came_before() -> None:
+    """Plans are remembered per key set: an object missing a required field fails after
+    a complete one, twice in a row, and so does an empty object (first or not)."""
+    complete = payload("order_working.json")
+    partial = dict(complete)
+    del partial["OrderId"]
+    rows = [complete, partial]
+    with pytest.raises(errors.DecodeError, match=r"^item 1: Order: missing required .*order_id"):
+        _wire.structure_list(rows, Order)
+    for data in (partial, partial, {}, complete, {}):
+        if data is complete:
+            assert _wire.structure(data, Order).order_id == complete["OrderId"]
+            continue
+        with pytest.raises(errors.DecodeError, match="missing required"):
+            _wire.structure(data, Order)
+
+
 def test_wrong_type_names_class_and_field_without_echoing_text() -> None:
     """A wrong value names Class.field and its type, never the text (it may be secret)."""
     with pytest.raises(errors.DecodeError) as info:
