@@ -89,7 +89,9 @@ reconciled, never blindly retried:
   NEEDS_OPERATOR (never a guess), none -> sent again after the grace re-check;
 * deposit: the same, with the marker in ``DepositInfo``.
 
-Reads that fail are retried with jittered backoff until the step's time limit.  Session
+Each read runs in the client's retry scope with the step's time limit as its whole budget
+(:meth:`KiiexClient.retry_scope`): the client's own engine retries it, with jittered
+backoff, until then; each retry is a ``RETRY`` progress event.  Session
 expiry is handled by the client (one shared re-login).  A SIGKILLed run can be resumed at
 once (its lease names a dead pid on this host).  No secret is ever checkpointed.
 """

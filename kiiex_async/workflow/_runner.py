@@ -11,7 +11,8 @@ Rules it keeps (see the package docstring for the whole contract):
   after, under a shielded cancel scope, so Ctrl-C never loses an answer that arrived;
 * an unknown write outcome is reconciled with the exchange at once (never resent blindly);
   a swap resumed in an ``*_INTENT`` state reconciles before it would send again;
-* reads that fail are retried with jittered backoff until the step's time limit;
+* a read is given the step's time limit as its whole budget, and the client's retry
+  engine retries it until then (``_RunnerContext.read``: a retry scope, no loop here);
 * one runner per swap: a fenced lease (:mod:`._keeper`), renewed by every save, a
   heartbeat and right before every write.
 """
