@@ -9,7 +9,7 @@ import attrs
 __all__ = ["AccountTransaction", "AuthResult", "GenericResult", "Pong", "Position", "UserInfo"]
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class UserInfo:
     """The logged-in user (``User`` of ``AuthenticateUser``; ``GetUserInfo``).
 
@@ -26,7 +26,7 @@ class UserInfo:
     locked: bool | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class AuthResult:
     """Outcome of ``AuthenticateUser`` / ``Authenticate2FA``.
 
@@ -45,14 +45,14 @@ class AuthResult:
     errormsg: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Pong:
     """Answer of ``Ping``."""
 
     msg: str = "PONG"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class GenericResult:
     """AlphaPoint's standard ``{result, errormsg, errorcode, detail}`` acknowledgement."""
 
@@ -62,7 +62,7 @@ class GenericResult:
     detail: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Position:
     """Balance of one product in one account.  ``amount`` is the total; see ``available``.
 
@@ -92,7 +92,7 @@ class Position:
         return self.amount - self.hold
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class AccountTransaction:
     """One ledger entry of ``GetAccountTransactions``: a credit (``cr``) or debit (``dr``).
 

@@ -21,7 +21,7 @@ __all__ = [
 _ZERO = Decimal(0)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Product:
     """An asset (``GetProducts``): a currency with its decimal places."""
 
@@ -43,7 +43,7 @@ class Product:
         return self.product
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Instrument:
     """A tradable pair (``GetInstruments``): base ``product1``, quote ``product2``."""
 
@@ -70,7 +70,7 @@ class Instrument:
         return self.session_status is SessionStatus.RUNNING and not self.is_disable
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Level1:
     """Top of book and daily statistics of one instrument (``GetLevel1``)."""
 
@@ -109,7 +109,7 @@ class Level1:
         return None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Level1Summary:
     """One row of ``GetLevel1SummaryMin`` (no bid/ask: last price and 24 h figures).
 
@@ -125,7 +125,7 @@ class Level1Summary:
     rolling_24hr_volume: Decimal | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class L2Entry:
     """One price level of the order book (``GetL2Snapshot`` row)."""
 
@@ -139,7 +139,7 @@ class L2Entry:
     last_trade_price: Decimal = _ZERO
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class L2Snapshot:
     """The order book: ``bids`` best (highest) first, ``asks`` best (lowest) first."""
 
@@ -158,7 +158,7 @@ class L2Snapshot:
         return self.asks[0].price if self.asks else None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class TickerBar:
     """One OHLCV bar of ``GetTickerHistory``.
 

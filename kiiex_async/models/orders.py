@@ -19,7 +19,7 @@ from .enums import (
 __all__ = ["Order", "SendOrderResult", "Trade"]
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class SendOrderResult:
     """Answer of ``SendOrder``: ``"Accepted"`` means received, not filled."""
 
@@ -28,7 +28,7 @@ class SendOrderResult:
     errormsg: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Order:
     """An order as ``GetOrderStatus`` / ``GetOpenOrders`` / ``GetOrdersHistory`` show it.
 
@@ -67,7 +67,7 @@ class Order:
     oms_id: int | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Trade:
     """One execution of this account (``GetTradesHistory`` row).
 

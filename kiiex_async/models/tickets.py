@@ -33,7 +33,7 @@ def _json_object(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class DepositTicket:
     """A deposit request and its progress (``GetDepositTicket(s)``)."""
 
@@ -56,7 +56,7 @@ class DepositTicket:
     oms_id: int = 1
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class DepositTicketCreated:
     """Answer of ``CreateDepositTicket``."""
 
@@ -69,7 +69,7 @@ class DepositTicketCreated:
         return self.requestcode
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class DepositInfo:
     """Deposit addresses of a product (``GetDepositInfo``)."""
 
@@ -80,7 +80,7 @@ class DepositInfo:
     provider_id: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class WithdrawTicket:
     """A withdrawal request and its progress (``GetWithdrawTicket(s)``).
 
@@ -122,7 +122,7 @@ class WithdrawTicket:
         return _json_object(self.template_form)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Deposit:
     """One row of ``GetDeposits``: a deposit and its ticket's status (a name on the wire).
 
@@ -147,7 +147,7 @@ class Deposit:
     oms_id: int | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Withdraw:
     """One row of ``GetWithdraws``: a withdrawal and its ticket's status.
 
@@ -181,7 +181,7 @@ class Withdraw:
         return _json_object(self.template_form or "")
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class WithdrawTemplateType:
     """One withdraw template a product offers (``GetWithdrawTemplateTypes``)."""
 
@@ -190,7 +190,7 @@ class WithdrawTemplateType:
     account_provider_name: str = ""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class WithdrawTemplate:
     """The fields a withdraw template needs (``GetWithdrawTemplate``)."""
 
@@ -199,7 +199,7 @@ class WithdrawTemplate:
     template: str = ""
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class WithdrawFee:
     """Fee of a prospective withdrawal (``GetWithdrawFee``)."""
 
