@@ -216,6 +216,7 @@ class _Plan:
         "model",
         "patterns",
         "pick",
+        "previous",
         "shape",
     )
 
@@ -285,10 +286,21 @@ class _Plan:
         # types make) and its steps, in one attribute so that a thread never reads the
         # pattern of one and the steps of another.
         self.current: tuple[list[type], _Steps] = ([_UNSEEN], ())
+        self.previous: tuple[list[type], _Steps] = self.current
 
-    def steps(self, kinds: tuple[type, ...]) -> _Steps:
-        """(argument index, conversion) for each value of type pattern ``kinds`` needing one."""
-        steps = self.patterns.get(kinds)
+    def steps(self, kinds: list[type]) -> _Steps:
+        """(argument index, conversion) for each value of type pattern ``kinds`` needing one.
+
+        The pattern becomes the current one; the one it replaces is kept as the previous
+        one, so rows alternating between two patterns (a field sometimes a number,
+        sometimes text) are matched without a lookup.
+        """
+        previous = self.previous
+        if kinds == previous[0]:
+            self.previous, self.current = self.current, previous
+            return previous[1]
+        key = tuple(kinds)
+        steps = self.patterns.get(key)
         if steps is None:
             steps = tuple(
                 sorted(
@@ -297,7 +309,7 @@ class _Plan:
                         *(
                             (index, step)
                             for index, (field, kind) in enumerate(
-                                zip(self.fields, kinds, strict=True)
+                                zip(self.fields, key, strict=True)
                             )
                             if field is not None and (step := field.reader.step(kind)) is not None
                         ),
@@ -306,8 +318,8 @@ class _Plan:
                 )
             )
             if len(self.patterns) < _PATTERN_LIMIT:
-                self.patterns[kinds] = steps
-        self.current = (list(kinds), steps)
+                self.patterns[key] = steps
+        self.previous, self.current = self.current, (kinds, steps)
         return steps
 
     def where(self, index: int) -> str:
@@ -397,7 +409,7 @@ class _ModelReader:
         kinds = [*map(type, values)]
         seen, steps = plan.current
         if kinds != seen:
-            steps = plan.steps(tuple(kinds))
+            steps = plan.steps(kinds)
         if steps:
             values = list(values)
             index = 0
