@@ -5,7 +5,8 @@ once; each distinct key set a plan (which keys fill which ``__init__`` arguments
 in one C-level call); each pattern of value types within it the few conversions it
 needs (a ``Decimal`` field given an int, an enum field given a name...), so an object
 costs a handful of C-level passes, one call per value whose JSON type is not its
-field's, and the model's own ``__init__``.  ``Decimal`` values are trusted to be finite
+field's, and the model's own ``__init__`` (models keep an instance dict rather than
+slots: attrs' ``__init__`` fills it twice as fast).  ``Decimal`` values are trusted to be finite
 and in range: :func:`~kiiex_async._wire_json.loads` never yields others.  A failing value
 is named (``Class.field``) by the same pass: nothing is structured twice.
 
@@ -200,10 +201,12 @@ def _picker(keys: list[Any]) -> Callable[[Any], tuple[Any, ...]]:
 class _Plan:
     """How to build one model from the objects of one key set (keys in that order).
 
-    ``pick`` takes the ``__init__`` arguments out of an object, positional ones first
-    (with the defaults of absent fields that come before present ones).  The types of
-    those values select the conversions, once per type pattern: an object costs a few
-    C-level passes plus one call per value whose JSON type is not its field's.
+    ``pick`` takes the ``__init__`` arguments out of an object in one ``itemgetter`` call,
+    positional ones first; an absent field that comes before present ones gets a stand-in
+    value that a conversion step replaces with its default.  The types of the values
+    select the conversions, worked out once per type pattern (the current and previous
+    patterns are compared first): an object costs a few C-level passes plus one call per
+    value whose JSON type is not its field's.
     """
 
     __slots__ = (
