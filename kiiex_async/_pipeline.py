@@ -173,7 +173,7 @@ class RetryScope:
     wait_max: float | None
 
     def retries(self, exc: Exception) -> bool:
-        return bool(self.retry_on) and isinstance(exc, self.retry_on)
+        return isinstance(exc, self.retry_on)
 
 
 _SCOPE: Final[contextvars.ContextVar[RetryScope | None]] = contextvars.ContextVar(

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import errors
-from ._wire_json import MAX_EXPONENT, _in_range, _int_in_range, encode, loads
+from ._wire_json import _in_range, _int_in_range, encode, loads
 
 _Fn = Callable[[Any], Any]
 
@@ -45,9 +45,7 @@ def _decimal_of_str(value: str) -> Decimal:
         result = Decimal(value)
     except InvalidOperation:
         raise errors.DecodeError("expected a decimal number, got a non-numeric str") from None
-    if result.is_finite() and (not result or -MAX_EXPONENT <= result.adjusted() <= MAX_EXPONENT):
-        return result
-    return _in_range(result)  # raises, saying why
+    return _in_range(result)
 
 
 def _to_int(value: Any) -> int:

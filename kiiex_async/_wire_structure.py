@@ -220,12 +220,10 @@ class _Plan:
         "patterns",
         "pick",
         "previous",
-        "shape",
     )
 
     def __init__(self, model: _ModelReader, shape: tuple[Any, ...]) -> None:
         self.model = model
-        self.shape = shape
         # The key set as a list: ``[*data] != plan.keys`` is the cheapest exact check.
         self.keys = list(shape)
         fields = model.fields
@@ -368,7 +366,7 @@ class _ModelReader:
         self.keys: dict[Any, tuple[int, bool] | None] = {}
         self.shapes: dict[tuple[Any, ...], _Plan] = {}
         # The plan used last: the objects of one answer share their key set, and comparing
-        # two tuples of the same key objects costs less than hashing one.  Only a plan
+        # two lists of the same key objects costs less than hashing a tuple.  Only a plan
         # with every required field becomes the last one; this first one matches no object.
         self.last = _Plan(self, (_UNSEEN,))
 
