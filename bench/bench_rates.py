@@ -20,8 +20,9 @@ on the exchange, not one id polled N times):
    polled during its window and fails otherwise.  (The poller needs no such yield: its
    workers never outnumber the connections it may use, 90 of the 100 by default.)
    ``rates_throughput_vs_aiohttp_same_timeouts_n*`` (information) is the same ratio over a
-   plain loop given the client's ``ClientTimeout``: aiohttp re-arms a ``sock_read`` timer on
-   every read, which a default session does not, and the client keeps it on purpose.
+   plain loop bounded as the client's calls are: aiohttp's ``ClientTimeout`` with the
+   client's ``total`` and ``sock_read`` (a timer per request, another re-armed on every
+   read), where the client sweeps one deadline per call for all calls in flight.
    ``rates_throughput_vs_pooled_loop_n500`` (information, no target) compares with the
    cheapest correct hand-written loop for N > pool: one coroutine per connection (all 100),
    each polling its share of the instruments in turn, so that no request ever waits for a
@@ -221,7 +222,7 @@ async def plain_rate(url: str, n: int, *, seconds: float, warmup: float) -> floa
 
 
 def client_timeouts() -> aiohttp.ClientTimeout:
-    """The ``ClientTimeout`` a default ``KiiexClient`` sends with every call."""
+    """aiohttp's way to bound each call as a default ``KiiexClient`` does (its own timers)."""
     from kiiex_async._transport import Timeouts
 
     t = Timeouts()
@@ -229,7 +230,7 @@ def client_timeouts() -> aiohttp.ClientTimeout:
 
 
 async def plain_same_timeouts_rate(url: str, n: int, *, seconds: float, warmup: float) -> float:
-    """:func:`plain_rate` with the client's timeouts (``sock_read`` above all; information)."""
+    """:func:`plain_rate` bounded as the client's calls are, by aiohttp's timers (information)."""
     return await _plain_loops(
         url,
         [[i] for i in range(1, n + 1)],
@@ -350,8 +351,8 @@ async def throughput(quick: bool) -> dict[str, float]:
     (``rates_client_loop_vs_aiohttp_n*``) and the poller's own (``rates_poller_vs_client_loop_n*``);
     and, where N exceeds the pool, the one-coroutine-per-connection loop
     (``rates_throughput_vs_pooled_loop_n*``, see the module docstring).  The plain loop run
-    again with the client's ``ClientTimeout`` (``rates_throughput_vs_aiohttp_same_timeouts_n*``)
-    shows how much of the gap is aiohttp's ``sock_read`` timer, which the client keeps.
+    again with aiohttp's timers bounding each call as the client does
+    (``rates_throughput_vs_aiohttp_same_timeouts_n*``) compares equal guarantees.
     """
     reps, seconds, warmup = (1, 2.0, 0.5) if quick else (5, 3.0, 0.75)
     out: dict[str, float] = {}
@@ -393,8 +394,8 @@ async def throughput(quick: bool) -> dict[str, float]:
             out[f"rates_throughput_vs_aiohttp_same_timeouts_n{n}"] = same
             print(
                 f"ratio rates_throughput_vs_aiohttp_same_timeouts_n{n}: {same:.2f}  "
-                "(the plain loop with the client's ClientTimeout, sock_read included; "
-                "information)",
+                "(the plain loop bounded like the client's calls, by aiohttp's total and "
+                "sock_read timers; information)",
                 flush=True,
             )
             if "pooled" in got:

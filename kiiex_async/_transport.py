@@ -78,6 +78,11 @@ class Timeouts:
     ``total`` bounds one HTTP exchange (one attempt) from sending to the last byte read; the
     transport enforces it itself (see :class:`_Deadlines`), within a tenth of its value and
     at most a second late, as aiohttp's own rounding of long timeouts would.
+
+    Every read happens inside an exchange, so ``total`` bounds each read too.  aiohttp's
+    ``sock_read`` timer, re-armed on every read (about 5 % of a call to a local server), is
+    therefore armed only when ``sock_read`` is the stricter limit (shorter than ``total``);
+    otherwise the total deadline ends a stalled read.
     """
 
     total: float = 10.0
@@ -388,9 +393,13 @@ class AiohttpTransport:
             connector = session.connector
             pool_size = connector.limit if connector is not None and connector.limit else None
         self._timeouts = timeouts if timeouts is not None else Timeouts()
-        # No ``total`` here: _Deadlines enforces it for much less than aiohttp's timer.
+        # No ``total`` here: _Deadlines enforces it for much less than aiohttp's timer.  A
+        # read cannot outlast its exchange, so ``sock_read`` is armed only when it is stricter.
+        sock_read = self._timeouts.sock_read
         self._client_timeout = aiohttp.ClientTimeout(
-            total=None, connect=self._timeouts.connect, sock_read=self._timeouts.sock_read
+            total=None,
+            connect=self._timeouts.connect,
+            sock_read=sock_read if sock_read < self._timeouts.total else None,
         )
         self._deadlines = _Deadlines(self._timeouts.total)
         self._pool_size = pool_size if pool_size is not None else DEFAULT_POOL_SIZE

@@ -41,6 +41,17 @@ async def _trickle(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def _stall(request: web.Request) -> web.StreamResponse:
+    """Headers and half a JSON body at once, then nothing for ``SLOW`` seconds."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'{"result":')
+    await asyncio.sleep(SLOW)
+    await response.write(b"true}")
+    await response.write_eof()
+    return response
+
+
 async def _fast(request: web.Request) -> web.Response:
     return web.json_response({"result": True})
 
@@ -50,6 +61,7 @@ async def server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/ap/Slow", _slow)
     app.router.add_post("/ap/Trickle", _trickle)
+    app.router.add_post("/ap/Stall", _stall)
     app.router.add_post("/ap/Fast", _fast)
     app.router.add_post("/ap/SendOrder", _slow)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
@@ -63,9 +75,11 @@ async def server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def transport(url: str, total: float, retry: RetryPolicy | None = None) -> Pipeline:
+def transport(
+    url: str, total: float, retry: RetryPolicy | None = None, *, sock_read: float = 60.0
+) -> Pipeline:
     """A pipeline whose aiohttp transport has ``total`` as its deadline (no retries)."""
-    timeouts = Timeouts(total=total, connect=5.0, sock_read=60.0)
+    timeouts = Timeouts(total=total, connect=5.0, sock_read=sock_read)
     return Pipeline(
         url,
         AiohttpTransport(timeouts=timeouts),
@@ -90,6 +104,34 @@ async def test_a_read_past_its_total_timeout_is_a_request_timeout(server: str, r
         elapsed = time.monotonic() - started
     # Ended by the deadline (0.3 s, swept every 0.03 s), not by the server finishing.
     assert elapsed < SLOW / 2
+
+
+async def test_a_read_stalled_mid_body_is_cut_by_sock_read_when_it_is_the_stricter_limit(
+    server: str,
+) -> None:
+    """``sock_read`` shorter than ``total``: aiohttp's per-read timer ends the stalled read."""
+    async with transport(server, total=30.0, sock_read=0.3) as t:
+        started = time.monotonic()
+        with (
+            anyio.fail_after(WAIT),
+            pytest.raises(errors.RequestTimeout, match="reading data from socket"),
+        ):
+            await t.call("Stall")
+        assert time.monotonic() - started < SLOW / 2
+
+
+async def test_a_read_stalled_mid_body_is_cut_by_total_when_sock_read_is_not_stricter(
+    server: str,
+) -> None:
+    """``sock_read`` equal to ``total`` (the client's default): no per-read timer is armed,
+    and the exchange's deadline still ends a read that stalls after the headers."""
+    async with transport(server, total=0.3, sock_read=0.3) as t:
+        assert isinstance(t.transport, AiohttpTransport)
+        assert t.transport._client_timeout.sock_read is None
+        started = time.monotonic()
+        with anyio.fail_after(WAIT), pytest.raises(errors.RequestTimeout, match="total timeout"):
+            await t.call("Stall")
+        assert time.monotonic() - started < SLOW / 2
 
 
 async def test_a_write_past_its_total_timeout_has_an_unknown_outcome(server: str) -> None:
