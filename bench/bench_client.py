@@ -184,7 +184,7 @@ async def run(report: Report, url: str, *, quick: bool) -> dict[int, float]:
         await run_overhead(report, url, n=200, reps=5, warmup=50)
         return await run_concurrency(report, url, total=500, reps=3)
     await run_overhead(report, url, n=1000, reps=9, warmup=200)
-    return await run_concurrency(report, url, total=1000, reps=7)
+    return await run_concurrency(report, url, total=4000, reps=7)
 
 
 async def profile_client(url: str, *, n: int, concurrency: int = 1, html: str | None = None) -> str:

@@ -74,7 +74,7 @@ from ._rules import (
     query_params,
     retry_wait,
 )
-from ._transport import DEFAULT_POOL_SIZE, AsyncTransport, Request, too_large
+from ._transport import DEFAULT_POOL_SIZE, JSON_HEADERS, AsyncTransport, Request, too_large
 from .errors import (
     ConfigurationError,
     InvalidInputError,
@@ -126,9 +126,6 @@ HISTORY_METHODS: Final = frozenset(
         "GetWithdraws",
     }
 )
-
-# Read-only, so aiohttp takes them as they are instead of copying them into a new mapping.
-_JSON_HEADERS: Final = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
 
 
 @attrs.frozen
@@ -332,6 +329,7 @@ class Pipeline:
         headers: Mapping[str, str] | None,
         http: HttpMethod,
         use_session: bool,
+        secret: bool,
     ) -> Request:
         """Encode one call: URL, headers (content type, session token) and body."""
         request_headers: Mapping[str, str]
@@ -345,22 +343,15 @@ class Pipeline:
         elif use_session and self._session_headers is not None:
             request_headers = self._session_headers
         else:
-            request_headers = _JSON_HEADERS
+            request_headers = JSON_HEADERS
         url = f"{self._base_url}/{method}"
         limit = self._max_history_body_size if method in HISTORY_METHODS else self._max_body_size
         if http == "GET":
             params = query_params(body)
             if params:
                 url = f"{url}?{urlencode(params, quote_via=quote)}"
-            return Request("GET", url, headers=request_headers, name=method, max_body_size=limit)
-        return Request(
-            "POST",
-            url,
-            headers=request_headers,
-            content=_wire.dumps(body),
-            name=method,
-            max_body_size=limit,
-        )
+            return Request("GET", url, request_headers, b"", method, limit, secret)
+        return Request("POST", url, request_headers, _wire.dumps(body), method, limit, secret)
 
     @_otel.traced_call
     def call(
@@ -375,6 +366,7 @@ class Pipeline:
         retry: bool = True,
         use_session: bool = True,
         timeout: float | None = None,
+        secret: bool = False,
     ) -> Coroutine[Any, Any, Any]:
         """Call one AlphaPoint method and return its decoded JSON answer.
 
@@ -384,7 +376,8 @@ class Pipeline:
         are added to every attempt, and so is what ``sign()`` returns, called anew for each
         attempt (per-request signed headers, each with a fresh nonce).  ``timeout`` is the
         whole call's budget in seconds, every attempt of a read included (``None``: the
-        policy's :attr:`RetryPolicy.timeout`, which bounds retries only).  Raises the
+        policy's :attr:`RetryPolicy.timeout`, which bounds retries only).  ``secret=True``
+        marks a payload that carries a credential (:attr:`Request.secret`).  Raises the
         mapped :mod:`kiiex_async.errors`.
 
         A plain function handing back the coroutine that does the work (await it): one
@@ -397,7 +390,7 @@ class Pipeline:
             # aiohttp itself resends idempotent methods (GET) on a stale keep-alive socket.
             raise InvalidInputError("writes are sent with POST only")
         body = payload if payload is not None else {}
-        prepared = _Call(method, body, write, headers, sign, http, use_session)
+        prepared = _Call(method, body, write, headers, sign, http, use_session, secret)
         scope = _SCOPE.get()
         if scope is not None and scope.owner is self and not write:
             return self._scoped(prepared, retry, scope, timeout)
@@ -492,7 +485,7 @@ class Pipeline:
                 signed = call.sign()
                 if signed:
                     headers = {**headers, **signed} if headers else signed
-            request = self._request(method, body, headers, http, call.use_session)
+            request = self._request(method, body, headers, http, call.use_session, call.secret)
             if write:
                 task = asyncio.current_task()
                 baseline = task.cancelling() if task is not None else 0
@@ -628,7 +621,7 @@ class _Call:
     A plain class: made once per call, it costs half of an attrs frozen one.
     """
 
-    __slots__ = ("body", "headers", "http", "method", "sign", "use_session", "write")
+    __slots__ = ("body", "headers", "http", "method", "secret", "sign", "use_session", "write")
 
     def __init__(
         self,
@@ -639,6 +632,7 @@ class _Call:
         sign: HeaderFactory | None,
         http: HttpMethod,
         use_session: bool,
+        secret: bool,
     ) -> None:
         self.method = method
         self.body = body
@@ -647,6 +641,7 @@ class _Call:
         self.sign = sign
         self.http = http
         self.use_session = use_session
+        self.secret = secret
 
 
 def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:

@@ -47,6 +47,7 @@ __all__ = [
     "query_params",
     "read_answer",
     "retry_wait",
+    "unreadable",
 ]
 
 T = TypeVar("T")
@@ -214,28 +215,41 @@ def _chained(error: Exception, cause: BaseException | None) -> Exception:
 def read_answer(method: str, convert: Callable[..., T], *args: Any, write: bool) -> T:
     """``convert(*args)`` on an answer that decoded as JSON; its failure mapped once (pure).
 
-    The one rule for an answer that cannot be read: after a write it makes the outcome
-    unknown (:func:`outcome_error`); after a read it is a
-    :class:`~kiiex_async.errors.DecodeError` naming the method.  The details of a login
-    answer are never shown: it carries the session token.
+    The one rule for an answer that cannot be read (:func:`unreadable`).
     """
     try:
         return convert(*args)
     except Exception as exc:
-        if write:
-            error = outcome_error(exc, method, write=True)
-            if error is exc:  # a refusal that proves the write was not applied
-                raise
-            raise error from exc
-        if isinstance(exc, DecodeError) and exc.method is None:
-            raise DecodeError(f"{method}: {exc}", method=method) from None
-        if isinstance(exc, KiiexError):
+        error = unreadable(method, exc, write=write)
+        if error is exc:
             raise
-        if method in _SECRET_ANSWERS:
-            raise DecodeError(f"{method}: unexpected answer shape", method=method) from None
-        raise DecodeError(
+        raise error  # unreadable set its cause (or hid the context)
+
+
+def unreadable(method: str, exc: Exception, *, write: bool) -> Exception:
+    """The error to raise when reading the answer of ``method`` failed with ``exc`` (pure).
+
+    After a write the outcome is unknown (:func:`outcome_error`; a refusal that proves the
+    write was not applied comes back as it is); after a read it is a
+    :class:`~kiiex_async.errors.DecodeError` naming the method.  A new error comes
+    chained as ``raise error from ...`` would leave it; ``exc`` itself comes back when it
+    stands (re-raise it).  The details of a login answer are never shown: it carries the
+    session token.
+    """
+    if write:
+        return outcome_error(exc, method, write=True)
+    if isinstance(exc, DecodeError) and exc.method is None:
+        return _chained(DecodeError(f"{method}: {exc}", method=method), None)
+    if isinstance(exc, KiiexError):
+        return exc
+    if method in _SECRET_ANSWERS:
+        return _chained(DecodeError(f"{method}: unexpected answer shape", method=method), None)
+    return _chained(
+        DecodeError(
             f"{method}: unexpected answer shape ({type(exc).__name__}: {exc})", method=method
-        ) from exc
+        ),
+        exc,
+    )
 
 
 _SECRET_ANSWERS: Final = frozenset({"AuthenticateUser", "Authenticate2FA"})

@@ -166,7 +166,7 @@ class SessionMixin:
         """Send AuthenticateUser; return (result, session token, pending 2FA token)."""
         credentials = self._require_credentials()
         data = await self._transport.call(
-            "AuthenticateUser", self._login_payload(credentials), use_session=False
+            "AuthenticateUser", self._login_payload(credentials), use_session=False, secret=True
         )
         result = self._decode("AuthenticateUser", data, AuthResult)
         return result, self._token(data), pending_2fa_token(data)
@@ -176,7 +176,12 @@ class SessionMixin:
     ) -> tuple[AuthResult, str | None]:
         headers = {"Pending2FaToken": pending} if pending else None
         data = await self._transport.call(
-            "Authenticate2FA", {"Code": code}, headers=headers, use_session=False, retry=False
+            "Authenticate2FA",
+            {"Code": code},
+            headers=headers,
+            use_session=False,
+            retry=False,
+            secret=True,
         )
         return self._decode("Authenticate2FA", data, AuthResult), self._token(data)
 

@@ -28,7 +28,7 @@ import logging
 import math
 import ssl as ssl_module
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
@@ -103,20 +103,23 @@ class Request:
     included), ``headers`` every header the call adds (the transport may add its defaults,
     such as ``User-Agent``), ``content`` the body.  ``name`` is the AlphaPoint method
     (``"SendOrder"``), for messages and logs; ``max_body_size`` is the most bytes of answer
-    the transport may read (``None``: no cap).
+    the transport may read (``None``: no cap).  ``secret`` marks a body that carries a
+    credential (a password, a signature, a one-time code): a transport must not keep, log
+    or show it.
     """
 
-    __slots__ = ("content", "headers", "max_body_size", "method", "name", "url")
+    __slots__ = ("content", "headers", "max_body_size", "method", "name", "secret", "url")
 
     def __init__(
         self,
         method: str,
         url: str,
-        *,
+        # Not keyword-only: the pipeline passes them by position, on every call.
         headers: Mapping[str, str] | None = None,
         content: bytes = b"",
         name: str = "",
         max_body_size: int | None = None,
+        secret: bool = False,
     ) -> None:
         self.method = method
         self.url = url
@@ -124,6 +127,7 @@ class Request:
         self.content = content
         self.name = name
         self.max_body_size = max_body_size
+        self.secret = secret
 
     def __repr__(self) -> str:
         # Never the headers (session token, signature) nor the body (password).
@@ -186,6 +190,11 @@ class Response:
 
 
 _NO_HEADERS: Final[CIMultiDictProxy[str]] = CIMultiDictProxy(CIMultiDict())
+#: The headers of a call with nothing but its JSON body to declare.  The default transport
+#: sends none for them (its payloads declare their content type): the pipeline passes this
+#: very object, so the test is one identity check.
+JSON_HEADERS: Final = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
+_PAYLOADS_KEPT = 256
 
 
 @runtime_checkable
@@ -415,6 +424,8 @@ class AiohttpTransport:
             None if session is None else {"Accept": "application/json"}
         )
         self._closed = False
+        # Request bodies already made into aiohttp payloads (see _payload).
+        self._payloads: dict[bytes, BytesPayload] = {}
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -476,6 +487,23 @@ class AiohttpTransport:
             )
         return self._session
 
+    def _payload(self, request: Request) -> BytesPayload:
+        """The body of ``request`` as aiohttp sends it, made once per distinct body.
+
+        A ``BytesPayload`` is immutable and aiohttp only reads it, so the bodies a client
+        sends over and over (a rate polled per instrument) share one; a secret body is
+        never kept.  Its content type spares aiohttp a merge of the request's headers.
+        """
+        content = request.content
+        found = self._payloads.get(content)
+        if found is None:
+            found = BytesPayload(content, content_type="application/json")
+            if not request.secret:
+                if len(self._payloads) >= _PAYLOADS_KEPT:
+                    self._payloads.clear()
+                self._payloads[content] = found
+        return found
+
     async def handle_async_request(self, request: Request) -> Response:
         """Send ``request`` once, without following redirects; read at most its cap."""
         session = self._session
@@ -495,8 +523,8 @@ class AiohttpTransport:
                     request.method,
                     request.url,
                     # A payload made here skips aiohttp's registry lookup of the body's type.
-                    data=BytesPayload(content) if content else None,
-                    headers=headers,
+                    data=self._payload(request) if content else None,
+                    headers=None if headers is JSON_HEADERS else headers,
                     timeout=self._client_timeout,
                     allow_redirects=False,
                 ) as response:
@@ -515,18 +543,27 @@ class AiohttpTransport:
             raise error  # map_error set its cause (or hid the context)
 
 
-async def _read(response: aiohttp.ClientResponse, request: Request) -> bytes:
-    """The body of ``response``, or :class:`ResponseTooLargeError` past the request's cap."""
+def _read(response: aiohttp.ClientResponse, request: Request) -> Awaitable[bytes]:
+    """The body of ``response``, or :class:`ResponseTooLargeError` past the request's cap.
+
+    A plain function returning what to await: aiohttp's own ``read()`` when the length is
+    known in advance (one coroutine frame less on the common path).
+    """
     limit = request.max_body_size
     if limit is None:
-        return await response.read()
+        return response.read()
     length = response.content_length
     # aiohttp inflates compressed bodies as they arrive: Content-Length is not their size.
     if length is not None and "Content-Encoding" not in response.headers:
         if length > limit:
             response.close()
             raise too_large(request.name, response.status, limit, length, declared=True)
-        return await response.read()
+        return response.read()
+    return _read_capped(response, request, limit)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, request: Request, limit: int) -> bytes:
+    """A body of unknown length, read in chunks and abandoned as soon as it passes ``limit``."""
     chunks: list[bytes] = []
     size = 0
     stream = response.content

@@ -47,7 +47,7 @@ from ._pipeline import (
     RetryPolicy,
     RetryScope,
 )
-from ._rules import check_timeout, read_answer
+from ._rules import check_timeout, read_answer, unreadable
 from ._session import AuthMode
 from ._transport import AiohttpTransport, AsyncTransport, SSLOption, Timeouts, refuse_options
 from ._validate import Amount
@@ -322,8 +322,14 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
         )
 
     def _decode(self, method: str, data: Any, cls: type[T], *, write: bool = False) -> T:
-        model: T = read_answer(method, _wire.structure, data, cls, write=write)
-        return model
+        # read_answer's rule, written out: this runs on every call.
+        try:
+            return _wire.structure(data, cls)
+        except Exception as exc:
+            error = unreadable(method, exc, write=write)
+            if error is exc:
+                raise
+            raise error  # unreadable set its cause (or hid the context)
 
     def _decode_list(self, method: str, data: Any, cls: type[T]) -> list[T]:
         return read_answer(method, _wire.structure_list, data, cls, write=False)

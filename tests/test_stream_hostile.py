@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
+from loopback import serve_app
 from stream_support import until
 
 from kiiex_async import ConnectError, DecodeError, KiiexClient, UnknownOutcomeError
@@ -71,17 +72,12 @@ async def hostile() -> AsyncIterator[tuple[Hostile, str]]:
     server.respond = default(server)
     app = web.Application()
     app.router.add_get("/WSGateway", server.handle)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield server, f"http://127.0.0.1:{port}/ap"
-    finally:
-        for ws in list(server.sockets):
-            await ws.close()
-        await runner.cleanup()
+    async with serve_app(app, shutdown_timeout=1.0) as base:
+        try:
+            yield server, f"{base}/ap"
+        finally:
+            for ws in list(server.sockets):
+                await ws.close()
 
 
 @pytest.fixture

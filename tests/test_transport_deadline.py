@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 from aiohttp import web
+from loopback import serve_app
 
 from kiiex_async import errors
 from kiiex_async._pipeline import Pipeline, RetryPolicy
@@ -64,15 +65,8 @@ async def server() -> AsyncIterator[str]:
     app.router.add_post("/ap/Stall", _stall)
     app.router.add_post("/ap/Fast", _fast)
     app.router.add_post("/ap/SendOrder", _slow)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/ap"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base:
+        yield f"{base}/ap"
 
 
 def transport(

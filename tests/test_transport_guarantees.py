@@ -26,6 +26,7 @@ import anyio
 import attrs
 import pytest
 from aiohttp import web
+from loopback import serve_app
 
 from kiiex_async import Credentials, KiiexClient, errors
 from kiiex_async._pipeline import _redeliver
@@ -65,15 +66,8 @@ async def serve(routes: dict[str, Handler], seen: list[Seen]) -> AsyncIterator[s
 
     app = web.Application()
     app.router.add_route("*", "/ap/{name}", dispatch)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/ap"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as base:
+        yield f"{base}/ap"
 
 
 def answer(data: Any, status: int = 200) -> Handler:
