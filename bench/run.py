@@ -11,6 +11,8 @@ Sections (``--only`` takes one or more, comma-separated):
 ``rates``     the RatePoller figures from bench/bench_rates.py
 ``stream``    /WSGateway tick latency (Stream vs aiohttp vs ccxt.pro) and OrderBook updates/s
 ``profile``   pyinstrument profile of get_level1 (only when named, or with --profile)
+``instructions``  instructions per get_level1, client vs aiohttp, counted by callgrind
+              (only when named; needs valgrind; a few minutes)
 
 Nothing is asserted: figures are printed as a table, each ratio as a ``ratio <name>:
 <value>`` line with PASS/MISS against its target for information, and written as JSON.
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["SECTIONS", "main"]
 
 SECTIONS = ("decode", "client", "peer", "sim", "workflow", "store", "rates", "stream")
-OPTIONAL = ("profile",)
+OPTIONAL = ("profile", "instructions")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -204,6 +206,15 @@ async def _run(args: argparse.Namespace) -> int:
             await bench_stream.run(report, quick=quick)
 
         await guarded("stream", stream)
+
+    if "instructions" in sections:
+
+        async def instructions() -> None:
+            from . import bench_instructions
+
+            await bench_instructions.run(report, quick=quick)
+
+        await guarded("instructions", instructions)
 
     if report.figures or report.scalars or report.ratios or report.skipped:
         print()
