@@ -308,6 +308,10 @@ class Stream:
             self._ws = ws
             reader = asyncio.create_task(self._read(ws))
             pinger = asyncio.create_task(self._ping_loop(ws))
+            # A failed first set-up fails the entry only once this socket is torn down:
+            # the entry then closes the stream, and a close cancelled halfway would leave
+            # aiohttp's connection open.
+            refused: Exception | None = None
             try:
                 try:
                     await self._setup(ws, reconnect=first.done())
@@ -315,18 +319,25 @@ class Stream:
                     if not first.done():
                         if isinstance(exc, _Lost):
                             exc = ConnectError("stream: the connection closed during set-up")
-                        first.set_exception(exc)
-                        return
-                    log.warning("stream set-up failed (%s); reconnecting", exc)
-                    await ws.close()
+                        refused = exc
+                    else:
+                        log.warning("stream set-up failed (%s); reconnecting", exc)
+                        await ws.close()
                 else:
                     if not first.done():
                         first.set_result(None)
                     if not reader.done():
                         self._connected.set()
-                await asyncio.wait([reader])
+                if refused is None:
+                    await asyncio.wait([reader])
             finally:
-                await self._teardown(ws, reader, pinger)
+                try:
+                    await self._teardown(ws, reader, pinger)
+                finally:
+                    if refused is not None and not first.done():
+                        first.set_exception(refused)
+            if refused is not None:
+                return
             if loop.time() - opened >= self._ping_interval:
                 attempt = 0
             attempt += 1

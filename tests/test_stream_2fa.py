@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
@@ -108,3 +110,17 @@ async def test_a_reconnect_asks_for_a_new_code_and_stays_private(sim: Simulator)
         assert asked == ["Google", "Google"]
         accounts = await stream.call("GetUserAccounts", {"OMSId": 1})
         assert accounts == [70]
+
+
+async def test_a_refused_entry_has_closed_its_socket_when_it_fails(sim: Simulator) -> None:
+    """The entry fails only after the socket it logged in on is closed: nothing is left for
+    the garbage collector to find open (an unclosed aiohttp connection)."""
+    async with client_of(sim, codes("000000", [])) as client:
+        for _ in range(5):
+            with pytest.raises(AuthenticationError):
+                async with client.stream(**FAST):
+                    pytest.fail("the stream claimed a login the exchange refused")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                gc.collect()
+            assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
