@@ -23,7 +23,8 @@ Retry rules:
 * reads are retried with jittered exponential backoff (stamina) on connection errors,
   timeouts, dropped connections, 5xx (errorcode 107 included) and 429; a 429's
   ``Retry-After`` (seconds or an HTTP date) is the wait, unless it exceeds
-  :attr:`RetryPolicy.max_retry_after`;
+  :attr:`RetryPolicy.max_retry_after` or ends past the call's budget (then the 429 is
+  raised at once, as is the pause it set to a later call that it would outlast);
 * writes (``write=True``) are sent once.  Only a failure that provably happened before the
   request left (:class:`~kiiex_async.errors.ConnectError`) is retried.
 
@@ -367,6 +368,7 @@ class Pipeline:
         use_session: bool = True,
         timeout: float | None = None,
         secret: bool = False,
+        limited: bool = True,
     ) -> Coroutine[Any, Any, Any]:
         """Call one AlphaPoint method and return its decoded JSON answer.
 
@@ -377,8 +379,10 @@ class Pipeline:
         attempt (per-request signed headers, each with a fresh nonce).  ``timeout`` is the
         whole call's budget in seconds, every attempt of a read included (``None``: the
         policy's :attr:`RetryPolicy.timeout`, which bounds retries only).  ``secret=True``
-        marks a payload that carries a credential (:attr:`Request.secret`).  Raises the
-        mapped :mod:`kiiex_async.errors`.
+        marks a payload that carries a credential (:attr:`Request.secret`).
+        ``limited=False`` sends the call without waiting for the client's own rate budget
+        (a server's pause after a 429 still holds it): for a last call such as the logout
+        of a closing client.  Raises the mapped :mod:`kiiex_async.errors`.
 
         A plain function handing back the coroutine that does the work (await it): one
         coroutine frame less per call.  A closed pipeline or an invalid argument raises
@@ -390,7 +394,7 @@ class Pipeline:
             # aiohttp itself resends idempotent methods (GET) on a stale keep-alive socket.
             raise InvalidInputError("writes are sent with POST only")
         body = payload if payload is not None else {}
-        prepared = _Call(method, body, write, headers, sign, http, use_session, secret)
+        prepared = _Call(method, body, write, headers, sign, http, use_session, secret, limited)
         scope = _SCOPE.get()
         if scope is not None and scope.owner is self and not write:
             return self._scoped(prepared, retry, scope, timeout)
@@ -475,8 +479,17 @@ class Pipeline:
         if self._paused_until:
             pause = self._paused_until - time.monotonic()
             if pause > 0:
+                if budget is not None and pause > budget and not stamina.is_testing():
+                    # Nothing is sent: the pause would outlast the call's whole budget.
+                    raise RateLimitedError(
+                        f"{method}: not sent; the exchange asked for a pause of {pause:.3g}s "
+                        f"after a 429, longer than the call's budget of {budget:g}s",
+                        retry_after=pause,
+                        method=method,
+                        status=None,
+                    )
                 await asyncio.sleep(pause)
-        if self._limiter is not None:
+        if self._limiter is not None and call.limited:
             await self._limiter.acquire()
             started = time.monotonic()
         try:
@@ -581,11 +594,22 @@ class Pipeline:
                 timeout = budget  # testing mode ignores the budget
 
         last = first
+        # A server's Retry-After that ends past the budget is not waited for: its 429 is
+        # the answer (a timeout after sleeping would hide what the server said).
+        deadline = None if timeout is None else time.monotonic() + timeout
 
         def hook(exc: Exception) -> bool | float:
             nonlocal last
             last = exc
-            return self._retry_wait(exc, call.write, scope)
+            wait = self._retry_wait(exc, call.write, scope)
+            if (
+                type(wait) is float
+                and deadline is not None
+                and time.monotonic() + wait > deadline
+                and not stamina.is_testing()
+            ):
+                return False
+            return wait
 
         on_retry = scope.on_retry if scope is not None else None
         wait_max = policy.wait_max
@@ -621,7 +645,17 @@ class _Call:
     A plain class: made once per call, it costs half of an attrs frozen one.
     """
 
-    __slots__ = ("body", "headers", "http", "method", "secret", "sign", "use_session", "write")
+    __slots__ = (
+        "body",
+        "headers",
+        "http",
+        "limited",
+        "method",
+        "secret",
+        "sign",
+        "use_session",
+        "write",
+    )
 
     def __init__(
         self,
@@ -633,6 +667,7 @@ class _Call:
         http: HttpMethod,
         use_session: bool,
         secret: bool,
+        limited: bool,
     ) -> None:
         self.method = method
         self.body = body
@@ -642,6 +677,7 @@ class _Call:
         self.http = http
         self.use_session = use_session
         self.secret = secret
+        self.limited = limited
 
 
 def _make_limiter(rate_limit: float | None) -> AsyncLimiter | None:

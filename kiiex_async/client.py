@@ -254,15 +254,21 @@ class KiiexClient(MarketDataMixin, TradingMixin, TicketsMixin):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Log out (best effort, if a session exists) and close the connection pool."""
+        """Log out (best effort, if a session exists) and close the connection pool.
+
+        The logout does not wait for the client's rate budget (it is the last call, so it
+        cannot push a later one into a 429), and is not sent while the exchange has asked
+        for a pause after a 429: then the session is left to expire on the exchange.
+        """
         if self._closed:
             return
         self._closed = True
         try:
-            if self._transport.has_session and not self._transport.closed:
+            transport = self._transport
+            if transport.has_session and not transport.closed and not transport.paused_for:
                 with contextlib.suppress(KiiexError, TimeoutError):
                     async with asyncio.timeout(_LOGOUT_TIMEOUT):
-                        await self._transport.call("LogOut", {}, retry=False)
+                        await transport.call("LogOut", {}, retry=False, limited=False)
         finally:
             await self._transport.aclose()
 

@@ -659,6 +659,41 @@ async def test_log_out_forgets_the_session_and_aclose_logs_out_once() -> None:
     assert fake.transport.closed
 
 
+async def test_aclose_logs_out_without_waiting_for_a_spent_rate_budget() -> None:
+    """One call per 100 s, spent by the login: the LogOut on close is still sent at once."""
+    ok = {"result": True, "errormsg": None, "errorcode": 0, "detail": None}
+    client, fake = make_client({"LogOut": ok}, rate_limit=0.01)
+    await client.authenticate()
+    async with asyncio.timeout(2):  # waiting for the budget would take 100 s
+        await client.aclose()
+    assert fake.methods() == ["AuthenticateUser", "LogOut"]
+    assert fake.transport.closed
+
+
+async def test_aclose_sends_no_logout_while_the_exchange_asked_for_a_pause() -> None:
+    """After a 429 with Retry-After, closing neither waits for the pause nor sends LogOut."""
+    sent: list[str] = []
+
+    async def exchange(request: Request) -> Response:
+        sent.append(request.name)
+        if request.name == "AuthenticateUser":
+            return Response(200, json=LOGIN_OK)
+        if request.name == "GetOpenOrders":
+            return Response(429, headers={"Retry-After": "60"})
+        return Response(200, json={"result": True, "errorcode": 0})
+
+    transport = MockTransport(exchange)
+    creds = Credentials(api_key=API_KEY, api_secret=SECRET, user_id=96)
+    client = KiiexClient("http://127.0.0.1:1/ap", credentials=creds, transport=transport)
+    await client.authenticate()
+    with pytest.raises(errors.RateLimitedError):
+        await client.get_open_orders(timeout=0.5)
+    async with asyncio.timeout(2):  # the pause lasts 60 s
+        await client.aclose()
+    assert sent == ["AuthenticateUser", "GetOpenOrders"]
+    assert transport.closed
+
+
 # -- constructors, reprs, credentials ------------------------------------------------------
 
 

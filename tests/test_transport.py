@@ -240,6 +240,38 @@ async def test_retry_after_beyond_cap_is_raised_not_waited(mock: aioresponses) -
     assert count(mock) == 1
 
 
+@pytest.mark.parametrize("where", ["per call", "per client"])
+async def test_retry_after_beyond_the_call_s_budget_is_raised_not_waited(
+    mock: aioresponses, where: str
+) -> None:
+    """A 60 s Retry-After (within the cap) on a call with 0.5 s left: the 429 at once, not
+    a RequestTimeout after sleeping into the budget."""
+    mock.post(url("GetLevel1"), status=429, body="{}", headers={"Retry-After": "60"})
+    policy = RetryPolicy(timeout=0.5 if where == "per client" else 45.0)
+    async with pipeline(BASE, rate_limit=None, retry=policy) as t:
+        with pytest.raises(errors.RateLimitedError) as info:
+            async with asyncio.timeout(5):
+                await t.call("GetLevel1", {}, timeout=0.5 if where == "per call" else None)
+    assert info.value.retry_after == 60.0
+    assert count(mock) == 1
+
+
+async def test_a_call_the_pause_would_outlast_is_refused_unsent(mock: aioresponses) -> None:
+    """While a 60 s pause holds the client, a call with 0.5 s of budget is not sent and
+    fails at once with the pause left (a write too: nothing left, nothing to reconcile)."""
+    mock.post(url("GetLevel1"), status=429, body="{}", headers={"Retry-After": "60"})
+    async with pipeline(BASE, rate_limit=None, retry=RetryPolicy(attempts=1)) as t:
+        with pytest.raises(errors.RateLimitedError):
+            await t.call("GetLevel1", {})
+        for name, write in (("GetProducts", False), ("SendOrder", True)):
+            with pytest.raises(errors.RateLimitedError) as info:
+                async with asyncio.timeout(5):
+                    await t.call(name, {"ClientOrderId": 5}, write=write, timeout=0.5)
+            assert info.value.method == name
+            assert info.value.retry_after is not None and 55 < info.value.retry_after <= 60
+    assert count(mock) == 1
+
+
 async def test_read_retries_5xx_and_timeouts_then_succeeds(
     mock: aioresponses, transport: Pipeline
 ) -> None:
