@@ -20,7 +20,15 @@ from typing import Any, Final
 
 from . import errors
 
-__all__ = ["MAX_EXPONENT", "decimal_text", "dumps", "encode", "loads"]
+__all__ = [
+    "MAX_EXPONENT",
+    "decimal_text",
+    "dumps",
+    "encode",
+    "exact_decimal",
+    "loads",
+    "loads_rows",
+]
 
 
 def _reject_constant(name: str) -> Any:
@@ -50,6 +58,11 @@ _IN_RANGE = decimal.Context(
 _INT_LIMIT = 10 ** (MAX_EXPONENT + 1)
 _DECODER = json.JSONDecoder(parse_float=_IN_RANGE.create_decimal, parse_constant=_reject_constant)
 _OPENERS = (b"{", b"[")
+_TEXT_OPENERS = ("{", "[")
+#: A ``Decimal`` from an ``int`` or numeric text under the rule :func:`loads` applies to
+#: every number with a fraction: beyond ±:data:`MAX_EXPONENT` or 1,000 digits it raises
+#: an ``ArithmeticError`` (``decimal.Overflow``, ``Underflow``, ``Inexact``...).
+exact_decimal: Final[Callable[[int | str], Decimal]] = _IN_RANGE.create_decimal
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -64,6 +77,8 @@ def loads(body: bytes | str) -> Any:
     """
     try:
         if isinstance(body, str):
+            if body[:1] in _TEXT_OPENERS:
+                return _scan(body)
             text = body
         else:
             raw = body if type(body) is bytes else bytes(body)
@@ -79,11 +94,28 @@ def loads(body: bytes | str) -> Any:
         raise errors.DecodeError(_OUT_OF_RANGE) from None
 
 
-def _scan(text: str) -> Any:
-    """``_DECODER.decode(text)`` for a text that opens an object or array at once: the
-    C scanner itself, without the two whitespace matches ``decode`` makes around it."""
+def loads_rows(text: str) -> Any:
+    """Decode JSON text, keeping numbers with a fraction as their text, exactly as sent.
+
+    For hot market-data rows that convert only the columns they use, with
+    :data:`exact_decimal` (the range rule of :func:`loads`).  Integers stay ``int``;
+    ``NaN``/``Infinity`` are refused.  Raises :class:`~kiiex_async.errors.DecodeError` for
+    anything that is not JSON.
+    """
     try:
-        value, end = _SCAN(text, 0)
+        if text[:1] in _TEXT_OPENERS:
+            return _scan(text, _SCAN_TEXT)
+        return _TEXT_DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise errors.DecodeError(_not_json(text, exc)) from None
+
+
+def _scan(text: str, scan: _Scanner | None = None) -> Any:
+    """``decode(text)`` for a text that opens an object or array at once: the decoder's C
+    scanner itself (``_DECODER``'s unless ``scan`` is given), without the two whitespace
+    matches ``decode`` makes around it."""
+    try:
+        value, end = (scan or _SCAN)(text, 0)
     except StopIteration as exc:
         raise json.JSONDecodeError("Expecting value", text, exc.value) from None
     if end != len(text):
@@ -93,8 +125,11 @@ def _scan(text: str) -> Any:
     return value
 
 
-# The decoder's C scanner (typeshed does not declare the attribute).
-_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_Scanner = Callable[[str, int], tuple[Any, int]]
+# The decoders' C scanners (typeshed does not declare the attribute).
+_SCAN: Final[_Scanner] = _DECODER.scan_once  # type: ignore[attr-defined]
+_TEXT_DECODER = json.JSONDecoder(parse_float=str, parse_constant=_reject_constant)
+_SCAN_TEXT: Final[_Scanner] = _TEXT_DECODER.scan_once  # type: ignore[attr-defined]
 _JSON_SPACE: Final = " \t\n\r"
 _OUT_OF_RANGE = f"a number is out of range (beyond 1e{MAX_EXPONENT} or 1e-{MAX_EXPONENT})"
 

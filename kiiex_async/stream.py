@@ -441,7 +441,7 @@ class Stream:
         if n == "Level2UpdateEvent" and isinstance(o, str):
             try:
                 rows = decode_rows(o)
-            except (ValueError, RecursionError):
+            except DecodeError:
                 rows = None
             self._on_level2(rows)
             return

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiiex_async._orderbook import decode_rows
+from kiiex_async._orderbook import _PRICES_KEPT, decode_rows
+from kiiex_async.errors import DecodeError
 from kiiex_async.models import L2Entry, L2Snapshot, Side
 from kiiex_async.stream import OrderBook
 
@@ -54,12 +55,50 @@ def test_a_bad_row_refuses_the_whole_update() -> None:
 
 
 def test_rows_decode_without_floats_and_refuse_nan() -> None:
-    """decode_rows keeps fractions exact (as text) and refuses NaN."""
+    """decode_rows keeps fractions exact (as text) and refuses NaN and non-JSON."""
     (parsed,) = decode_rows("[[1,1,0,0,0.1,1,0.3,1,0.7,0]]")
     book = OrderBook(1)
     assert book.apply([parsed]) and book.best_bid == D("0.3")
-    with pytest.raises(ValueError, match="not a number"):
-        decode_rows("[[1,1,0,0,NaN,1,1,1,1,0]]")
+    assert book.levels.bids[0].quantity == D("0.7")
+    for text in ("[[1,1,0,0,NaN,1,1,1,1,0]]", "[[1,1,0,0,1,1,1,1,1,0]] x", "", "{"):
+        with pytest.raises(DecodeError):
+            decode_rows(text)
+    assert decode_rows(" [[1,1,0,0,1,1,2.5,1,1,0]] ") == [[1, 1, 0, 0, 1, 1, "2.5", 1, 1, 0]]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[[1,1,0,0,1,1,1e999999,1,1,0]]",  # a price far beyond any market
+        "[[1,1,0,0,1,1,100,1,1e999999,0]]",  # a quantity that overflows any arithmetic
+        "[[1,1,0,0,1,1,100,1,1e-999999,0]]",  # a quantity too small to be money
+        "[[1,1,0,0,1,1," + "9" * 2000 + ",1,1,0]]",  # an integer price of 2,000 digits
+        '[[1,1,0,0,1,1,"1E+200",1,1,0]]',  # the same as text
+        '[[1,1,0,0,1,1,"sNaN",1,1,0]]',
+        '[[1,1,0,0,1,1,100,1,"-0.5",0]]',
+        "[[1,1,0,0,1,1,true,1,1,0]]",  # a boolean is not the price 1
+        "[[1,1,0,0,1,1,100,1,1,0,7]]",  # 11 columns
+    ],
+)
+def test_a_hostile_row_is_refused_and_leaves_the_book_as_it_was(frame: str) -> None:
+    """Numbers the SDK refuses anywhere else (beyond ±1e100, 1,000 digits) are refused in
+    a Level2 row too: the update changes nothing and the book asks for a rebuild."""
+    book = seeded()
+    assert book.apply([row(0, 1, 3, 0)])  # the price 1 (an int) is now a known price
+    assert not book.apply(decode_rows(frame))
+    assert book.dirty and (book.best_bid, book.best_ask) == (D(99), D(101))
+    assert [e.price for e in book.snapshot(0).bids] == [D(99), D(98), D(1)]
+    assert book.quote(side=Side.BUY, base_quantity=D(2)).average_price == D("101.5")
+
+
+def test_a_feed_of_ever_new_prices_keeps_a_bounded_price_cache() -> None:
+    """Prices are converted once and reused, but never kept beyond _PRICES_KEPT."""
+    book = OrderBook(1)
+    for k in range(_PRICES_KEPT + 50):
+        assert book.apply(decode_rows(f"[[{k},1,0,0,1,1,{k}.5,1,1,0],[{k},1,0,2,1,1,{k}.5,1,0,0]]"))
+    assert 0 < len(book._prices) <= _PRICES_KEPT
+    assert book.apply([row(0, "7.50", 2, 1)]) and book.best_ask == D("7.5")
+    assert book.apply([row(0, "7.5", 3, 1)]) and book.levels.asks[0].quantity == D(3)
 
 
 def test_crossed_and_quote_use_the_whole_book() -> None:
