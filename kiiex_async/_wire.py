@@ -29,7 +29,7 @@ This module is the package-facing face of the wire: the rest of the SDK imports
 * :mod:`~kiiex_async._wire_structure`: model structuring (:func:`structure`,
   :func:`structure_list`, the cattrs :data:`converter`; how it stays fast);
 * :mod:`~kiiex_async._wire_rows`: market-data rows (:func:`parse_level1_summary`,
-  :func:`parse_ticker_history`, :func:`parse_l2_snapshot`);
+  :func:`parse_ticker_history`, :func:`parse_l2_snapshot`, :func:`parse_public_trade`);
 * :mod:`~kiiex_async._wire_errors`: the error table (:func:`api_error`,
   :func:`session_token`).
 """
@@ -38,7 +38,12 @@ from __future__ import annotations
 
 from ._wire_errors import api_error, session_token
 from ._wire_json import MAX_EXPONENT, decimal_text, dumps, encode, loads
-from ._wire_rows import parse_l2_snapshot, parse_level1_summary, parse_ticker_history
+from ._wire_rows import (
+    parse_l2_snapshot,
+    parse_level1_summary,
+    parse_public_trade,
+    parse_ticker_history,
+)
 from ._wire_structure import converter, structure, structure_list
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "loads",
     "parse_l2_snapshot",
     "parse_level1_summary",
+    "parse_public_trade",
     "parse_ticker_history",
     "session_token",
     "structure",

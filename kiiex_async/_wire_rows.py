@@ -15,12 +15,18 @@ from typing import Any
 import attrs
 
 from . import errors
+from ._events import PublicTrade
 from ._wire_json import loads
 from ._wire_scalars import _enum_converter, _kind, _to_decimal, _to_int, _to_str
 from ._wire_structure import T, structure
 from .models import L2Entry, L2Snapshot, Level1Summary, Side, TickerBar
 
-__all__ = ["parse_l2_snapshot", "parse_level1_summary", "parse_ticker_history"]
+__all__ = [
+    "parse_l2_snapshot",
+    "parse_level1_summary",
+    "parse_public_trade",
+    "parse_ticker_history",
+]
 
 
 _SUMMARY_COLUMNS = {
@@ -190,3 +196,33 @@ def parse_l2_snapshot(rows: Any, instrument_id: int) -> L2Snapshot:
 
 def _price(entry: L2Entry) -> Decimal:
     return entry.price
+
+
+def parse_public_trade(row: Any) -> PublicTrade:
+    """Parse one ``TradeDataUpdateEvent`` row into a :class:`PublicTrade`.
+
+    A row is ``[TradeId, InstrumentId, Quantity, Price, Order1, Order2, TradeTime ms,
+    Direction, TakerSide, ...]`` (AlphaPoint; later columns are ignored).  Price and
+    quantity follow the rule of every number the SDK reads and must not be negative;
+    anything else is a :class:`~kiiex_async.errors.DecodeError`.
+    """
+    if not isinstance(row, list | tuple) or len(row) < 9:
+        raise errors.DecodeError(
+            f"TradeDataUpdateEvent row: expected at least 9 columns, got {_describe(row)}"
+        )
+    quantity, price = _to_decimal(row[2]), _to_decimal(row[3])
+    if quantity < 0 or price < 0:
+        raise errors.DecodeError("TradeDataUpdateEvent row: a negative price or quantity")
+    side = _SIDE(row[8])
+    if side is not Side.BUY and side is not Side.SELL:
+        raise errors.DecodeError(f"TradeDataUpdateEvent row: taker side {side.name}")
+    return PublicTrade(
+        trade_id=_to_int(row[0]),
+        instrument_id=_to_int(row[1]),
+        quantity=quantity,
+        price=price,
+        order_id=_to_int(row[4]),
+        trade_time_ms=_to_int(row[6]),
+        direction=_to_int(row[7]),
+        taker_side=side,
+    )

@@ -48,7 +48,6 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -92,7 +91,6 @@ from .errors import (
 )
 from .models import (
     Level1,
-    Side,
 )
 
 if TYPE_CHECKING:
@@ -618,17 +616,8 @@ class Stream:
             return
         for row in payload:
             try:
-                trade = PublicTrade(
-                    trade_id=int(row[0]),
-                    instrument_id=int(row[1]),
-                    quantity=Decimal(row[2]),
-                    price=Decimal(row[3]),
-                    order_id=int(row[4]),
-                    trade_time_ms=int(row[6]),
-                    direction=int(row[7]),
-                    taker_side=Side(int(row[8])),
-                )
-            except (TypeError, ValueError, IndexError, ArithmeticError):
+                trade = _wire.parse_public_trade(row)
+            except DecodeError:
                 self.protocol_errors += 1
                 continue
             for feed in self._trades.get(trade.instrument_id, ()):

@@ -187,3 +187,26 @@ async def test_no_gateway_is_a_connect_error_on_entry() -> None:
         with pytest.raises(ConnectError):
             async with client.stream():
                 pass  # pragma: no cover - never entered
+
+
+async def test_absurd_public_trades_are_counted_and_never_delivered(
+    hostile: tuple[Hostile, str], stream: Stream
+) -> None:
+    """Trade rows with NaN, a negative quantity, a number beyond ±1e100, a 2,000-digit
+    integer, too few columns or an unknown taker side are dropped (each counted); the good
+    row still arrives."""
+    server, _ = hostile
+    feed = stream.trades(1)
+    good = [501, 1, "2.5", 4000, 77, 78, 1700000000000, 0, 1, 0]
+    bad: list[Any] = [
+        [502, 1, "2.5", "NaN", 77, 78, 1700000000000, 0, 1, 0],
+        [503, 1, -1, 4000, 77, 78, 1700000000000, 0, 1, 0],
+        [504, 1, "1e999999", 4000, 77, 78, 1700000000000, 0, 1, 0],
+        [505, 1, 1, int("9" * 2000), 77, 78, 1700000000000, 0, 1, 0],
+        [506, 1, 1, 4000, 77, 78, 1700000000000, 0],
+        [507, 1, 1, 4000, 77, 78, 1700000000000, 0, 7, 0],
+    ]
+    await server.push(event("TradeDataUpdateEvent", [*bad, good]))
+    trade = await anext(aiter(feed))
+    assert (trade.trade_id, trade.quantity, trade.price) == (501, D("2.5"), D(4000))
+    assert stream.protocol_errors == len(bad)
