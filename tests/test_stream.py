@@ -162,6 +162,32 @@ async def test_book_heals_after_a_lost_update(
     assert await stream.verify_book(1) is True
 
 
+async def test_an_unreadable_update_makes_the_book_heal_at_once(
+    sim: Simulator, client: KiiexClient, stream: Stream
+) -> None:
+    """A Level2 update whose payload is not JSON is counted and the book checks itself
+    against GetL2Snapshot right away, without waiting for the periodic verification."""
+    book = await stream.order_book(1, depth=3)
+    sim.faults.inject(Fault("Level2UpdateEvent", "ws_garble", times=1))
+    await sell(client)
+    await until(lambda: book.rebuilds == 1)
+    assert stream.protocol_errors == 1
+    assert book.matches(await client.get_l2_snapshot(1, depth=3))
+
+
+async def test_an_unreadable_account_event_resyncs_listeners_from_rest(
+    sim: Simulator, client: KiiexClient, stream: Stream
+) -> None:
+    """An account event that cannot be read is not dropped silently: listeners get a
+    Resynced("unreadable") marker carrying what REST says (the fill's COPM included)."""
+    events = await stream.account_events()
+    sim.faults.inject(Fault("AccountPositionEvent", "ws_garble", times=1))
+    await sell(client)
+    marker = await first_of(events, Resynced)
+    assert marker.reason == "unreadable" and stream.protocol_errors == 1
+    assert any(p.product_symbol == "COPM" and p.amount > 0 for p in marker.positions)
+
+
 async def test_duplicated_and_reordered_updates_leave_the_book_right(
     sim: Simulator, client: KiiexClient, stream: Stream
 ) -> None:

@@ -29,6 +29,8 @@ Socket kinds act on the WebSocket gateway only; ``method`` names a request (``Se
 ``ws_skip``       this frame is lost (a Level2 update: the book drifts unseen)
 ``ws_phantom``    (on ``SubscribeLevel2``) levels leaving the ``Depth`` window are
                   never deleted, as live AlphaPoint gateways do
+``ws_garble``     this frame goes out with a payload (``o``) that is not JSON: a
+                  broken or hostile gateway (the update or event is lost)
 ================  ===========================================================
 
 ``drop_after`` is the case exactly-once code must survive: the order or ticket exists,
@@ -65,7 +67,16 @@ __all__ = [
 ]
 
 SOCKET_FAULT_KINDS = frozenset(
-    {"ws_drop", "ws_silent", "ws_delay", "ws_duplicate", "ws_reorder", "ws_skip", "ws_phantom"}
+    {
+        "ws_drop",
+        "ws_silent",
+        "ws_delay",
+        "ws_duplicate",
+        "ws_reorder",
+        "ws_skip",
+        "ws_phantom",
+        "ws_garble",
+    }
 )
 
 FAULT_KINDS = frozenset(

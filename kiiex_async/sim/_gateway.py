@@ -100,6 +100,10 @@ class _Connection:
             self.held.clear()
 
 
+#: The payload a ``ws_garble`` fault sends instead of the real one: cut-off JSON.
+_GARBLED = '[[1,1,"'
+
+
 def _frame(m: int, i: Any, n: str, o: str) -> str:
     return dumps_text({"m": m, "i": i, "n": n, "o": o})
 
@@ -229,6 +233,9 @@ class Gateway:
             return
         if "ws_skip" in kinds:
             return
+        if "ws_garble" in kinds:
+            frame = loads(text)
+            text = _frame(frame["m"], frame["i"], frame["n"], _GARBLED)
         if "ws_delay" in kinds:
             delay = max(f.delay for f in fired if f.kind == "ws_delay")
             asyncio.get_running_loop().call_later(delay, conn.put, text)
