@@ -407,13 +407,13 @@ async def test_cancelled_callers_leave_the_queue_consistent(tmp_path: Path) -> N
         async with anyio.create_task_group() as tg:
             try:
                 tg.start_soon(save, a, la, scopes[0])
-                await until(lambda: store._flushing)
+                await until(lambda: store._group.flushing)
                 tg.start_soon(save, b, lb, scopes[1])
                 tg.start_soon(save, c, lc, scopes[2])
-                await until(lambda: len(store._queue) == 2)
+                await until(lambda: store._group.queued == 2)
                 scopes[0].cancel()  # a's write is in flight: it still commits
                 scopes[2].cancel()  # c's write is queued: it is withdrawn
-                await until(lambda: len(store._queue) == 1)
+                await until(lambda: store._group.queued == 1)
             finally:
                 store._lock.release()
         assert b.swap_id in done

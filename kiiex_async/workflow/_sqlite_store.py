@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Generic, Literal, Self, TypeVar, cast
+from typing import Any, Final, Literal, Self, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -20,6 +20,7 @@ import attrs
 
 from ..errors import ConfigurationError
 from ._errors import CheckpointError, CheckpointSchemaError
+from ._group import GroupCommit, Op
 from ._machine import SwapState
 from ._record import SwapRecord, decode_record, encode_record
 from ._store import (
@@ -82,26 +83,6 @@ _TERMINAL_STATES: Final = tuple(s.value for s in SwapState if s.is_terminal)
 _SYNCHRONOUS: Final = {"full": "FULL", "normal": "NORMAL"}
 
 
-class _Op(Generic[T]):
-    """One write queued for the next group commit, and what became of it."""
-
-    __slots__ = ("apply", "done", "error", "result", "taken", "wake")
-
-    def __init__(self, apply: Callable[[sqlite3.Connection], T]) -> None:
-        self.apply = apply
-        #: Set once the op left the queue for a batch (it will be applied, or failed).
-        self.taken = False
-        #: Set once the batch holding it committed (or failed): ``result`` / ``error`` hold.
-        self.done = False
-        self.result: T | None = None
-        self.error: BaseException | None = None
-        #: Set when the op is done, or when its caller is asked to lead the next batch.
-        self.wake = anyio.Event()
-
-    def fail(self, error: BaseException) -> None:
-        self.result, self.error = None, error
-
-
 def _create_private(path: Path) -> None:
     """Create a missing database file readable by its owner only (0600): it holds account
     ids, balances and withdrawal addresses.  SQLite gives its -wal and -shm files the
@@ -154,10 +135,7 @@ class SqliteCheckpointStore:
         self.path = Path(path)
         self.durability = durability
         self._lock = threading.Lock()
-        #: Writes waiting for the next group commit, oldest first.
-        self._queue: list[_Op[Any]] = []
-        #: True while a batch is being applied (its leader is awaiting the worker thread).
-        self._flushing = False
+        self._group = GroupCommit(self._run_batch, str(self.path))
         self._closed = False
         try:
             _create_private(self.path)
@@ -259,67 +237,16 @@ class SqliteCheckpointStore:
     # -- group commit ---------------------------------------------------------------------
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Queue a write for the next group commit; return once that commit is durable.
-
-        The caller that finds no batch in flight leads one: it takes every queued write
-        (its own included) and applies them in one transaction, in a worker thread, then
-        wakes their callers and hands the lead to the oldest write queued meanwhile.  A
-        caller cancelled while its write is still queued withdraws it; once the write is
-        in a batch, the caller waits for the outcome before the cancellation proceeds, so
-        a write is never left in doubt inside this process.
-        """
+        """Queue a write for the next group commit (:class:`GroupCommit`); return once the
+        transaction holding it is durable."""
         self._check_open()
-        op = _Op(fn)
-        self._queue.append(op)
-        while not op.done:
-            if not self._flushing:
-                await self._flush()
-                continue
-            try:
-                await op.wake.wait()
-            except anyio.get_cancelled_exc_class():
-                if not op.taken:
-                    self._queue.remove(op)
-                    self._hand_over()
-                    raise
-                with anyio.CancelScope(shield=True):
-                    while not op.done:
-                        op.wake = anyio.Event()
-                        await op.wake.wait()
-                raise
-            if not op.done:
-                op.wake = anyio.Event()
-        if op.error is not None:
-            raise op.error
-        return cast(T, op.result)
+        return cast(T, await self._group.write(fn))
 
-    async def _flush(self) -> None:
-        batch, self._queue = self._queue, []
-        for op in batch:
-            op.taken = True
-        self._flushing = True
-        finished = False
-        try:
-            # The batch holds other callers' writes: it is finished even if ours is
-            # cancelled (the worker thread could not be stopped anyway).
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._apply_batch, batch)
-            finished = True
-        finally:
-            self._flushing = False
-            for op in batch:
-                if not finished and op.error is None:
-                    op.fail(CheckpointError(f"checkpoint store {self.path}: write not applied"))
-                op.done = True
-                op.wake.set()
-            self._hand_over()
+    async def _run_batch(self, batch: list[Op[Any]]) -> None:
+        # One transaction in the worker thread (it could not be stopped anyway).
+        await anyio.to_thread.run_sync(self._apply_batch, batch)
 
-    def _hand_over(self) -> None:
-        """Ask the oldest queued write's caller to lead the next batch."""
-        if self._queue and not self._flushing:
-            self._queue[0].wake.set()
-
-    def _apply_batch(self, batch: list[_Op[Any]]) -> None:
+    def _apply_batch(self, batch: list[Op[Any]]) -> None:
         """Worker thread: apply ``batch`` in one transaction, one SAVEPOINT per write.
 
         Fills in each op's ``result`` or ``error``; its caller sees them only after this
@@ -336,7 +263,7 @@ class SqliteCheckpointStore:
                 for op in batch:
                     db.execute("SAVEPOINT op")
                     try:
-                        op.result = op.apply(db)
+                        op.result = op.payload(db)
                     except Exception as exc:
                         op.fail(self._error(exc) if isinstance(exc, sqlite3.Error) else exc)
                         if not db.in_transaction:
