@@ -312,6 +312,22 @@ async def started_swaps(store: CheckpointStore, count: int) -> list[tuple[SwapRe
     return list(zip(records, leases, strict=True))
 
 
+Doomed = tuple[tuple[SwapRecord, Lease], tuple[SwapRecord, Lease], tuple[SwapRecord, Lease]]
+
+
+async def doomed_and_good(
+    store: CheckpointStore, count: int
+) -> tuple[Doomed, list[tuple[SwapRecord, Lease]]]:
+    """``count`` started swaps: the first three to be saved stale, with a stolen lease and
+    against a trigger (the caller adds it), and the rest to be saved normally."""
+    swaps = await started_swaps(store, count)
+    (_, lost_lease) = swaps[1]
+    await store.release(lost_lease)
+    thief = LeaseOwner("thief", 1, "elsewhere.invalid")
+    await store.acquire(lost_lease.swap_id, thief, ttl=TTL)
+    return (swaps[0], swaps[1], swaps[2]), swaps[3:]
+
+
 async def test_concurrent_saves_are_grouped_and_durable_on_return(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -347,11 +363,8 @@ async def test_a_failing_write_fails_alone_in_its_batch(
     callers only; the others in the same transaction commit."""
     path = tmp_path / "swaps.sqlite3"
     async with SqliteCheckpointStore(path) as store:
-        swaps = await started_swaps(store, 8)
-        (stale_rec, stale_lease), (lost_rec, lost_lease), (boom_rec, boom_lease) = swaps[:3]
-        good = swaps[3:]
-        await store.release(lost_lease)
-        await store.acquire(lost_rec.swap_id, LeaseOwner("thief", 1, "elsewhere.invalid"), ttl=TTL)
+        doomed, good = await doomed_and_good(store, 8)
+        (stale_rec, stale_lease), (lost_rec, lost_lease), (boom_rec, boom_lease) = doomed
         store._db.execute(
             "CREATE TRIGGER boom BEFORE UPDATE OF record ON swaps WHEN NEW.swap_id = "
             f"'{boom_rec.swap_id}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
@@ -379,6 +392,32 @@ async def test_a_failing_write_fails_alone_in_its_batch(
     assert rows[stale_rec.swap_id][1] == rows[boom_rec.swap_id][1] == 0
     assert rows[lost_rec.swap_id] == ("CREATED", 0, "thief")
     assert rows["brand-new"][1] == 0
+
+
+async def test_a_leader_cancelled_by_plain_asyncio_waits_for_its_batch(tmp_path: Path) -> None:
+    """``task.cancel()`` outside any anyio scope (asyncio.timeout, wait_for) of the caller
+    leading a batch: the batch still commits, and the caller sees its cancellation only
+    once its write's outcome is known; the writes queued behind it commit too."""
+    path = tmp_path / "swaps.sqlite3"
+    async with SqliteCheckpointStore(path) as store:
+        swaps = await started_swaps(store, 3)
+        store._lock.acquire()  # the first batch waits inside its worker thread
+        try:
+            tasks = [
+                asyncio.create_task(store.save(attrs.evolve(r, revision=1), lease, ttl=TTL))
+                for r, lease in swaps
+            ]
+            await asyncio.sleep(0.05)
+            tasks[0].cancel()
+            await asyncio.sleep(0.05)
+            assert not tasks[0].done()
+        finally:
+            store._lock.release()
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[0]
+        assert [(await t).revision for t in tasks[1:]] == [1, 1]
+    rows = fresh_rows(path)
+    assert {rows[r.swap_id][1] for r, _ in swaps} == {1}
 
 
 async def test_cancelled_callers_leave_the_queue_consistent(tmp_path: Path) -> None:

@@ -108,21 +108,35 @@ class GroupCommit:
         for op in batch:
             op.taken = True
         self._flushing = True
-        finished = False
-        try:
-            # The batch holds other callers' writes: it is finished even if ours is
-            # cancelled.
+        applied: list[bool] = []
+        failure: list[Exception] = []
+
+        async def apply() -> None:
+            # The batch holds other callers' writes: it is finished even if its leader is
+            # cancelled.  It runs in a child task because a shield only holds against
+            # anyio's cancellation: a plain asyncio ``task.cancel()`` of the leader
+            # reaches the child through the task group, which honours the shield.
             with anyio.CancelScope(shield=True):
-                await self._apply_batch(batch)
-            finished = True
+                try:
+                    await self._apply_batch(batch)
+                except Exception as exc:
+                    failure.append(exc)
+                else:
+                    applied.append(True)
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(apply)
         finally:
             self._flushing = False
             for op in batch:
-                if not finished and op.error is None:
+                if not applied and op.error is None:
                     op.fail(CheckpointError(f"checkpoint store {self._where}: write not applied"))
                 op.done = True
                 op.wake.set()
             self._hand_over()
+        if failure:
+            raise failure[0]
 
     def _hand_over(self) -> None:
         """Ask the oldest queued write's caller to lead the next batch."""

@@ -12,8 +12,11 @@ Tables (created or migrated on open, under a transaction-level advisory lock):
 text with money as decimal strings, the amount as ``numeric``, the lease, the queue facts)
 and ``kiiex_swap_writes`` (one row per accepted save: revision, fencing token, owner,
 database time), which is how an operator (or a test) sees who wrote what under which
-lease.  No credential or session token is ever stored.  Needs the ``postgres`` extra
-(``pip install 'kiiex_async[postgres]'``: psycopg 3 and psycopg_pool).
+lease.  Checkpoint saves, a running swap's most frequent write, are group committed
+(:class:`~._group.GroupCommit`): those arriving while a batch commits go together in the
+next transaction, sent as one pipeline.  No credential or session token is ever stored.
+Needs the ``postgres`` extra (``pip install 'kiiex_async[postgres]'``: psycopg 3 and
+psycopg_pool).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import attrs
 
 from ..errors import ConfigurationError
 from ._errors import CheckpointError, CheckpointSchemaError
+from ._group import GroupCommit, Op
 from ._record import RECORD_VERSION, SwapRecord, decode_record, encode_record
 from ._store import (
     Lease,
@@ -195,6 +199,8 @@ class PostgresCheckpointStore:
             )
         )
         self._opened = False
+        #: Checkpoint saves, group committed (a running swap's most frequent write).
+        self._saves = GroupCommit(self._apply_saves, self.where)
 
     def __repr__(self) -> str:
         return f"<PostgresCheckpointStore {self.where}>"
@@ -430,7 +436,8 @@ class PostgresCheckpointStore:
 
     async def save(self, record: SwapRecord, lease: Lease, *, ttl: float) -> Lease:
         """See :meth:`CheckpointStore.save`: one statement, conditioned on the token and
-        the revision, that also logs the write in ``kiiex_swap_writes``."""
+        the revision, that also logs the write in ``kiiex_swap_writes``; concurrent saves
+        are group committed (:meth:`_apply_saves`)."""
         binding = record.exchange
         params = {
             **_lease_params(lease),
@@ -444,23 +451,63 @@ class PostgresCheckpointStore:
             "exchange": binding.exchange if binding else None,
             "user_id": binding.user_id if binding else None,
         }
-        async with self._conn() as conn:
-            cur = await conn.execute(_SAVE, params)
-            row = await cur.fetchone()
-            if row is None:
-                cur = await conn.execute(
-                    "SELECT lease_token, lease_owner, revision FROM kiiex_swaps WHERE swap_id = %s",
-                    (lease.swap_id,),
-                )
-                found = await cur.fetchone()
+        if not self._opened:
+            raise CheckpointError(f"checkpoint store {self.where} is not open")
+        row = await self._saves.write(params)
         if row is not None:
             return attrs.evolve(lease, expires_at=row[0], revision=record.revision)
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                "SELECT lease_token, lease_owner, revision FROM kiiex_swaps WHERE swap_id = %s",
+                (lease.swap_id,),
+            )
+            found = await cur.fetchone()
         if found is None or (found[0], found[1]) != (lease.token, lease.owner.owner_id):
             raise lease_lost(lease)
         _check_revision(_Row("", found[2], record.version, None, None), record)
         raise CheckpointError(  # pragma: no cover - the conditions above cover every miss
             f"save of swap {record.swap_id} refused", swap_id=record.swap_id
         )
+
+    async def _apply_saves(self, batch: builtins.list[Op[Any]]) -> None:
+        """Apply a batch of saves (their ``_SAVE`` parameters) in one transaction.
+
+        Each op's result is its ``_SAVE`` row, or ``None`` when its conditions did not hold
+        (the statement does not fail for that).  When the server refuses a statement,
+        nothing of the batch committed: each save is then applied alone, so the refusal
+        fails its own caller only, as in the SQLite store.  Any other failure (the
+        connection lost) fails every caller of the batch with its own error.
+        """
+        try:
+            rows = await self._save_rows([op.payload for op in batch])
+        except CheckpointError as exc:
+            refused = getattr(exc.__cause__, "sqlstate", None) is not None
+            if refused and len(batch) > 1:
+                for op in batch:
+                    await self._apply_saves([op])
+                return
+            for op in batch:
+                error = CheckpointError(str(exc), swap_id=op.payload["swap_id"])
+                error.__cause__ = exc.__cause__
+                op.fail(error)
+            return
+        for op, row in zip(batch, rows, strict=True):
+            op.result = row
+
+    async def _save_rows(self, batch: Sequence[dict[str, Any]]) -> builtins.list[Any]:
+        """Run ``_SAVE`` for each parameter set: one statement alone, or several in one
+        transaction sent as one pipeline (one round trip, one commit)."""
+        async with self._conn() as conn:
+            if len(batch) == 1:  # one statement is its own transaction
+                cursors = [await conn.execute(_SAVE, batch[0])]
+            else:
+                async with conn.pipeline(), conn.transaction():
+                    cursors = []
+                    for params in batch:
+                        cursor = conn.cursor()
+                        await cursor.execute(_SAVE, params)
+                        cursors.append(cursor)
+            return [await cursor.fetchone() for cursor in cursors]
 
     async def _free(self, lease: Lease, *, queued: bool, delay: float | None) -> None:
         async with self._conn() as conn:
