@@ -41,6 +41,9 @@ _SIDES = frozenset({0, 1})
 #: Distinct price texts a book keeps converted (cleared when full, so a hostile feed of
 #: ever-new prices costs at most this many entries).
 _PRICES_KEPT = 4096
+#: Longest price text kept (a price padded with zeros to megabytes is still read, but
+#: kept it would let a feed pin _PRICES_KEPT times its largest frame).
+_PRICE_TEXT_KEPT = 64
 
 
 def _number(value: Any, what: str) -> Decimal:
@@ -80,9 +83,10 @@ def _parse_rows(
             known = prices.get(price)
             if known is None:
                 known = _number(price, "price")
-                if len(prices) >= _PRICES_KEPT:
-                    prices.clear()
-                prices[price] = known
+                if type(price) is int or len(price) <= _PRICE_TEXT_KEPT:
+                    if len(prices) >= _PRICES_KEPT:
+                        prices.clear()
+                    prices[price] = known
         else:
             known = _number(price, "price")
         if type(quantity) is str:

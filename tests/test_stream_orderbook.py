@@ -97,6 +97,8 @@ def test_a_feed_of_ever_new_prices_keeps_a_bounded_price_cache() -> None:
     for k in range(_PRICES_KEPT + 50):
         assert book.apply(decode_rows(f"[[{k},1,0,0,1,1,{k}.5,1,1,0],[{k},1,0,2,1,1,{k}.5,1,0,0]]"))
     assert 0 < len(book._prices) <= _PRICES_KEPT
+    padded = "0" * 100_000 + "7.5"  # the same price, but not a text worth keeping
+    assert book.apply([row(0, padded, 1, 1)]) and padded not in book._prices
     assert book.apply([row(0, "7.50", 2, 1)]) and book.best_ask == D("7.5")
     assert book.apply([row(0, "7.5", 3, 1)]) and book.levels.asks[0].quantity == D(3)
 
