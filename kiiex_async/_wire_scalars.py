@@ -130,6 +130,9 @@ def _norm(name: str) -> str:
 
 
 _ENUM_CACHE_LIMIT = 256
+# Longest spelling kept: a name padded to megabytes is still read, but keeping it would let
+# a hostile server pin _ENUM_CACHE_LIMIT times its largest answer, for the process's life.
+_ENUM_TEXT_KEPT = 64
 
 
 class _Members(dict[Any, enum.Enum]):
@@ -172,7 +175,11 @@ def _enum_converter(cls: type[enum.Enum]) -> _Fn:
             member = known.get(value)
             if member is None:
                 member = by_text.get(_norm(value))
-                if member is not None and len(known) < _ENUM_CACHE_LIMIT:
+                if (
+                    member is not None
+                    and len(known) < _ENUM_CACHE_LIMIT
+                    and len(value) <= _ENUM_TEXT_KEPT
+                ):
                     known[value] = member
         elif isinstance(value, cls):
             return value

@@ -94,6 +94,9 @@ _FIELD_OVERRIDES: dict[tuple[type, str], _Fn] = {
     },
 }
 _KEY_CACHE_LIMIT = 1024
+# Longest wire key kept: a key of megabytes is read (and ignored), but keeping it, or a
+# key set holding it, would let a hostile server pin memory for the process's life.
+_KEY_TEXT_KEPT = 64
 # Key sets planned per class, and value-type patterns per key set: a server sends only
 # a handful of each.  Past a limit, plans and patterns are worked out per object.
 _SHAPE_LIMIT = 64
@@ -375,7 +378,9 @@ class _ModelReader:
         found = self.keys.get(key, _UNSEEN)
         if found is _UNSEEN:
             found = self.table.get(_norm(key)) if isinstance(key, str) else None
-            if len(self.keys) < _KEY_CACHE_LIMIT:
+            if len(self.keys) < _KEY_CACHE_LIMIT and (
+                type(key) is not str or len(key) <= _KEY_TEXT_KEPT
+            ):
                 self.keys[key] = found
         return found  # type: ignore[no-any-return]
 
@@ -387,7 +392,7 @@ class _ModelReader:
         plan = self.shapes.get(shape)
         if plan is None:
             plan = _Plan(self, shape)
-            if len(self.shapes) < _SHAPE_LIMIT:
+            if len(self.shapes) < _SHAPE_LIMIT and all(key in self.keys for key in shape):
                 self.shapes[shape] = plan
         if plan.missing is not None:
             raise errors.DecodeError(plan.missing)

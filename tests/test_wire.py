@@ -743,6 +743,34 @@ def test_enums_from_int_numeric_string_or_name(value: Any, expected: OrderState)
     assert _wire.structure(value, OrderState) is expected
 
 
+def test_a_padded_enum_spelling_is_read_but_never_kept() -> None:
+    """A name padded with a megabyte of underscores reads as the member it spells, but the
+    spelling cache (process-wide) keeps only short texts: a hostile server cannot pin
+    memory through it."""
+    from kiiex_async._wire_scalars import _ENUM_MEMBERS
+
+    padded = "Fully" + "_" * 1_000_000 + "Executed"
+    assert _wire.structure(padded, OrderState) is OrderState.FULLY_EXECUTED
+    assert padded not in _ENUM_MEMBERS[OrderState]
+    assert _wire.structure("fully executed", OrderState) is OrderState.FULLY_EXECUTED
+    assert "fully executed" in _ENUM_MEMBERS[OrderState]
+
+
+def test_a_huge_unknown_key_is_ignored_and_never_kept() -> None:
+    """An object with a key of a megabyte still reads; neither the key cache nor the key-set
+    plans of the model (process-wide) keep it."""
+    from kiiex_async._wire_structure import _STRUCTURERS
+
+    huge = "X" * 1_000_000
+    level1 = _wire.structure({"InstrumentId": 1, "BestBid": 4, huge: 1}, Level1)
+    assert (level1.instrument_id, level1.best_bid) == (1, Decimal(4))
+    reader = _STRUCTURERS[Level1].__self__  # type: ignore[attr-defined]
+    assert huge not in reader.keys
+    assert not any(huge in shape for shape in reader.shapes)
+    assert _wire.structure({"InstrumentId": 2, "Short": 1}, Level1).instrument_id == 2
+    assert "Short" in reader.keys
+
+
 def test_enum_without_unknown_member_refuses_unknown_values() -> None:
     """An enum with no UNKNOWN member refuses values it does not know."""
     assert _wire.structure("Pending2Fa", WithdrawStatus) is WithdrawStatus.PENDING_2FA
