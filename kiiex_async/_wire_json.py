@@ -78,14 +78,14 @@ def loads(body: bytes | str) -> Any:
     try:
         if isinstance(body, str):
             if body[:1] in _TEXT_OPENERS:
-                return _scan(body)
+                return _scan(body, _SCAN)
             text = body
         else:
             raw = body if type(body) is bytes else bytes(body)
             # An object or array opened by an ASCII byte is UTF-8: json.detect_encoding
             # would say so too, only slower (it looks for BOMs and UTF-16/32 zero bytes).
             if raw[:1] in _OPENERS and raw[1:2] != b"\x00":
-                return _scan(raw.decode("utf-8", "surrogatepass"))
+                return _scan(raw.decode("utf-8", "surrogatepass"), _SCAN)
             text = raw.decode(json.detect_encoding(raw), "surrogatepass")
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
@@ -110,12 +110,11 @@ def loads_rows(text: str) -> Any:
         raise errors.DecodeError(_not_json(text, exc)) from None
 
 
-def _scan(text: str, scan: _Scanner | None = None) -> Any:
-    """``decode(text)`` for a text that opens an object or array at once: the decoder's C
-    scanner itself (``_DECODER``'s unless ``scan`` is given), without the two whitespace
-    matches ``decode`` makes around it."""
+def _scan(text: str, scan: _Scanner) -> Any:
+    """``decode(text)`` for a text that opens an object or array at once: a decoder's C
+    scanner itself, without the two whitespace matches ``decode`` makes around it."""
     try:
-        value, end = (scan or _SCAN)(text, 0)
+        value, end = scan(text, 0)
     except StopIteration as exc:
         raise json.JSONDecodeError("Expecting value", text, exc.value) from None
     if end != len(text):

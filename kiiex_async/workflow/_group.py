@@ -11,7 +11,7 @@ transaction holding its write has committed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any
 
 import anyio
 
@@ -19,10 +19,8 @@ from ._errors import CheckpointError
 
 __all__ = ["GroupCommit", "Op"]
 
-T = TypeVar("T")
 
-
-class Op(Generic[T]):
+class Op:
     """One write queued for the next batch (``payload`` says what to write), and what
     became of it: ``apply_batch`` sets ``result`` or calls :meth:`fail`."""
 
@@ -34,7 +32,7 @@ class Op(Generic[T]):
         self.taken = False
         #: Set once the batch holding it committed (or failed): ``result`` / ``error`` hold.
         self.done = False
-        self.result: T | None = None
+        self.result: Any = None
         self.error: BaseException | None = None
         #: Set when the op is done, or when its caller is asked to lead the next batch.
         self.wake = anyio.Event()
@@ -51,11 +49,11 @@ class GroupCommit:
     names the store in the error of a batch that could not finish.
     """
 
-    def __init__(self, apply_batch: Callable[[list[Op[Any]]], Awaitable[None]], where: str) -> None:
+    def __init__(self, apply_batch: Callable[[list[Op]], Awaitable[None]], where: str) -> None:
         self._apply_batch = apply_batch
         self._where = where
         #: Writes waiting for the next batch, oldest first.
-        self._queue: list[Op[Any]] = []
+        self._queue: list[Op] = []
         #: True while a batch is being applied (by its leader).
         self._flushing = False
 
@@ -79,7 +77,7 @@ class GroupCommit:
         the outcome before the cancellation proceeds, so a write is never left in doubt
         inside this process.
         """
-        op: Op[Any] = Op(payload)
+        op = Op(payload)
         self._queue.append(op)
         while not op.done:
             if not self._flushing:
@@ -101,7 +99,7 @@ class GroupCommit:
                 op.wake = anyio.Event()
         if op.error is not None:
             raise op.error
-        return cast(Any, op.result)
+        return op.result
 
     async def _flush(self) -> None:
         batch, self._queue = self._queue, []

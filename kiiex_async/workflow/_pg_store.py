@@ -238,10 +238,13 @@ class PostgresCheckpointStore:
         self._opened = False
         await self._pool.close()
 
-    @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[AsyncConnection[tuple[Any, ...]]]:
+    def _check_open(self) -> None:
         if not self._opened:
             raise CheckpointError(f"checkpoint store {self.where} is not open")
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[AsyncConnection[tuple[Any, ...]]]:
+        self._check_open()
         try:
             async with self._pool.connection() as conn:
                 yield conn
@@ -451,8 +454,7 @@ class PostgresCheckpointStore:
             "exchange": binding.exchange if binding else None,
             "user_id": binding.user_id if binding else None,
         }
-        if not self._opened:
-            raise CheckpointError(f"checkpoint store {self.where} is not open")
+        self._check_open()
         row = await self._saves.write(params)
         if row is not None:
             return attrs.evolve(lease, expires_at=row[0], revision=record.revision)
@@ -469,7 +471,7 @@ class PostgresCheckpointStore:
             f"save of swap {record.swap_id} refused", swap_id=record.swap_id
         )
 
-    async def _apply_saves(self, batch: builtins.list[Op[Any]]) -> None:
+    async def _apply_saves(self, batch: builtins.list[Op]) -> None:
         """Apply a batch of saves (their ``_SAVE`` parameters) in one transaction.
 
         Each op's result is its ``_SAVE`` row, or ``None`` when its conditions did not hold

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar, cast
+from typing import Final, Literal, Self, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -242,11 +242,11 @@ class SqliteCheckpointStore:
         self._check_open()
         return cast(T, await self._group.write(fn))
 
-    async def _run_batch(self, batch: list[Op[Any]]) -> None:
+    async def _run_batch(self, batch: list[Op]) -> None:
         # One transaction in the worker thread (it could not be stopped anyway).
         await anyio.to_thread.run_sync(self._apply_batch, batch)
 
-    def _apply_batch(self, batch: list[Op[Any]]) -> None:
+    def _apply_batch(self, batch: list[Op]) -> None:
         """Worker thread: apply ``batch`` in one transaction, one SAVEPOINT per write.
 
         Fills in each op's ``result`` or ``error``; its caller sees them only after this
